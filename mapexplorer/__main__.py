@@ -1,0 +1,7 @@
+"""``python -m mapexplorer``."""
+
+import sys
+
+from mapexplorer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,92 @@
+"""The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
+``list``, ``show``, ``dump``, ``watch`` and ``demo``.
+
+Each subcommand's work lives in ``mapexplorer.commands.<name>.run(args) -> int``; this module only parses
+arguments and turns expected failures into one line on stderr and exit code 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import sys
+
+from mapexplorer.errors import UserError
+
+NOT_ROOT = "mapexplorer needs root (CAP_BPF, CAP_SYS_ADMIN): try sudo mapexplorer"
+
+
+def _add_tui_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", metavar="ID|NAME", help="open this map directly")
+    p.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS", help="refresh interval (1.0)")
+    p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
+    p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mapexplorer",
+        description="Explore the eBPF maps of the running kernel. Without a subcommand, opens the TUI.",
+    )
+    _add_tui_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("tui", help="open the terminal UI (the default)")
+    _add_tui_options(p)
+
+    p = sub.add_parser("list", help="list every BPF map")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = sub.add_parser("show", help="show one map's facts")
+    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+
+    p = sub.add_parser("dump", help="print every entry of a map")
+    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("--json", action="store_true", help="print a JSON array like bpftool -j")
+    p.add_argument("--raw", action="store_true", help="bytes only, even when the map has BTF")
+
+    p = sub.add_parser("watch", help="stream events from a ringbuf or perf_event_array map")
+    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--count", type=int, metavar="N", help="exit after N events")
+    p.add_argument("--timeout", type=float, metavar="S", help="exit after S seconds")
+    p.add_argument("--type", metavar="NAME", help="decode events as this BTF struct or union")
+    p.add_argument("--consume", action="store_true", help="advance the ringbuf consumer position")
+    p.add_argument("--takeover", action="store_true", help="replace occupied perf_event_array slots")
+
+    p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
+    p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
+    p.add_argument("--list", action="store_true", help="list the demos and whether this host supports them")
+    p.add_argument("--duration", type=float, metavar="S", help="stop and clean up after S seconds")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command or "tui"
+    module = importlib.import_module(f"mapexplorer.commands.{command}")
+    return module.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"mapexplorer: {exc}", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(NOT_ROOT, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return 0
+        print(f"mapexplorer: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""``mapexplorer show ID``: one map's facts, owners, programs and pins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.errors import UserError
+from mapexplorer.kernel.inventory import collect
+from mapexplorer.units import human_bytes
+
+
+def run(args: argparse.Namespace) -> int:
+    require_root()
+    map_id = resolve_map(args.map)
+    try:
+        (record,) = collect([map_id])
+    except FileNotFoundError:
+        raise UserError(f"map {map_id} is gone") from None
+    if args.json:
+        json.dump(record.to_json(), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    i = record.info
+    lines = [
+        f"{i.id}: {i.type_name}  name {i.name or '-'}  flags {i.flags:#x}",
+        f"\tkey {i.key_size}B  value {i.value_size}B  max_entries {i.max_entries}"
+        f"  memlock {i.memlock}B ({human_bytes(i.memlock)})",
+    ]
+    if i.btf_id:
+        lines.append(f"\tbtf_id {i.btf_id}  key type {i.btf_key_type_id}  value type {i.btf_value_type_id}")
+    if i.frozen:
+        lines.append("\tfrozen")
+    for path in record.pinned:
+        lines.append(f"\tpinned {path}")
+    for o in record.owners:
+        lines.append(f"\tpid {o.pid} ({o.comm})")
+    for p in record.progs:
+        lines.append(f"\tprog {p.id} {p.name} ({p.type})")
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,95 @@
+"""Which processes hold which BPF maps, and where maps are pinned.
+
+Owners: every process's fds that are ``anon_inode:bpf-map``, resolved to a map id through
+/proc/PID/fdinfo (``map_id:``). Pins: every file under each bpffs mount of /proc/mounts, opened with
+BPF_OBJ_GET and, when it is a map, resolved to its id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import psutil
+
+from mapexplorer.kernel import maps
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Owner:
+    """A process holding an fd to a map."""
+
+    pid: int
+    comm: str
+
+
+def _map_ids_of_pid(pid: int) -> set[int]:
+    ids: set[int] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            if os.readlink(f"{fd_dir}/{fd}") != "anon_inode:bpf-map":
+                continue
+            info = maps.read_fdinfo(int(fd), pid)
+        except OSError:
+            continue  # the fd or the process went away
+        if "map_id" in info:
+            ids.add(int(info["map_id"]))
+    return ids
+
+
+def map_owners() -> dict[int, list[Owner]]:
+    """Map id -> processes holding an fd to it (sorted by pid, each once)."""
+    out: dict[int, set[Owner]] = {}
+    for proc in psutil.process_iter(["pid", "name"]):
+        ids = _map_ids_of_pid(proc.info["pid"])
+        if not ids:
+            continue
+        owner = Owner(proc.info["pid"], proc.info["name"] or "?")
+        for mid in ids:
+            out.setdefault(mid, set()).add(owner)
+    return {mid: sorted(owners) for mid, owners in out.items()}
+
+
+def bpffs_mounts() -> list[str]:
+    """Mount points of every bpffs in /proc/mounts."""
+    points: list[str] = []
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "bpf":
+                points.append(parts[1].replace("\\040", " "))
+    return points
+
+
+def map_pins() -> dict[int, list[str]]:
+    """Map id -> the bpffs paths it is pinned at."""
+    out: dict[int, list[str]] = {}
+    seen: set[str] = set()
+    for mount in bpffs_mounts():
+        for root, _dirs, files in os.walk(mount):
+            for name in files:
+                path = os.path.join(root, name)
+                if path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    fd = maps.obj_get(path)
+                except OSError:
+                    continue
+                try:
+                    if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:bpf-map":
+                        mid = int(maps.read_fdinfo(fd).get("map_id", "0"))
+                        if mid:
+                            out.setdefault(mid, []).append(path)
+                except OSError:
+                    pass  # the pin was removed while we looked: nothing to report
+                finally:
+                    os.close(fd)
+    for paths in out.values():
+        paths.sort()
+    return out
