@@ -10,7 +10,20 @@ from mapexplorer.commands import require_root
 from mapexplorer.kernel.inventory import MapRecord, collect
 from mapexplorer.units import human_bytes
 
-COLUMNS = ("ID", "TYPE", "NAME", "KEY", "VALUE", "MAX", "FLAGS", "MEMLOCK", "BTF", "OWNERS", "PROGS", "PINNED")
+COLUMNS = (
+    "ID",
+    "TYPE",
+    "NAME",
+    "KEY",
+    "VALUE",
+    "MAX",
+    "FLAGS",
+    "MEMLOCK",
+    "BTF",
+    "OWNERS",
+    "PROGS",
+    "PINNED",
+)
 
 
 def table_row(r: MapRecord) -> tuple[str, ...]:
@@ -33,8 +46,10 @@ def table_row(r: MapRecord) -> tuple[str, ...]:
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(h), *(len(row[c]) for row in rows)) if rows else len(h) for c, h in enumerate(header)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-             for line in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
