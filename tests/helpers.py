@@ -31,3 +31,57 @@ def cli_json(*args: str) -> object:
 def bpftool_json(*args: str) -> object:
     proc = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, timeout=120, check=True)
     return json.loads(proc.stdout)
+
+
+HOLDER = r"""
+import json, struct, sys
+from mapexplorer.kernel import maps
+from mapexplorer.kernel.names import map_type_id
+specs = json.loads(sys.argv[1])
+ids = []
+for s in specs:
+    fd = maps.create_map(map_type_id(s["type"]), s["key_size"], s["value_size"], s["max_entries"],
+                         name=s["name"], flags=s.get("flags", 0))
+    m = maps.Map(fd)
+    for k, v in s.get("entries", []):
+        m.update(bytes.fromhex(k), bytes.fromhex(v))
+    for i in range(s.get("fill", 0)):
+        m.update(struct.pack("<I", i), struct.pack("<Q", i))
+    if s.get("pin"):
+        maps.obj_pin(fd, s["pin"])
+    ids.append(m.info.id)
+print(json.dumps(ids), flush=True)
+sys.stdin.read()  # hold the maps until the test closes our stdin
+"""
+
+
+class MapHolder:
+    """Another process that creates maps from specs and holds them until closed."""
+
+    def __init__(self, specs: list[dict]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, json.dumps(specs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("map holder failed to start")
+        self.ids: list[int] = json.loads(line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+    def __enter__(self) -> MapHolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
