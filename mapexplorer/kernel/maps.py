@@ -254,6 +254,17 @@ class Map:
             return None
         return value.raw[: self.info.value_size]
 
+    def update_batch(self, keys: bytes, values: bytes, count: int, flags: int = sc.BPF_ANY) -> int:
+        """BPF_MAP_UPDATE_BATCH ``count`` entries from contiguous buffers; returns how many were written."""
+        kbuf = ctypes.create_string_buffer(keys, len(keys))
+        vbuf = ctypes.create_string_buffer(values, len(values))
+        attr = sc.MapBatchAttr(
+            keys=ctypes.addressof(kbuf), values=ctypes.addressof(vbuf), count=count, map_fd=self.fd,
+            elem_flags=flags,
+        )
+        sc.bpf(sc.BPF_MAP_UPDATE_BATCH, attr)
+        return attr.count
+
     def freeze(self) -> None:
         sc.bpf(sc.BPF_MAP_FREEZE, sc.MapElemAttr(map_fd=self.fd))
 
