@@ -1,0 +1,337 @@
+"""Read a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` map: open one ``PERF_COUNT_SW_BPF_OUTPUT`` perf event per
+possible CPU (perf_event_open through ctypes), mmap each event's ring, install the event fds into the
+map's slots, and parse ``PERF_RECORD_SAMPLE`` (raw data) and ``PERF_RECORD_LOST`` records; wait with epoll.
+
+Only empty slots are used unless ``takeover``: a slot already holding another process's perf event
+would otherwise stop delivering to that process. Whether a slot is occupied cannot be read from user
+space (lookup returns ENOTSUPP), so :func:`occupied_slots` loads a 6-instruction raw_tracepoint program
+calling ``bpf_perf_event_read(map, index)`` (``-ENOENT`` exactly when the slot is empty; it only reads
+a counter, it emits nothing) and runs it with ``BPF_PROG_TEST_RUN``.
+
+Our slots empty themselves when our map fd is closed (the kernel's perf_event_fd_array_release drops
+every entry installed through that file), so ``close()`` leaves no dangling entry behind; a slot taken
+over stays empty afterwards: the owner must reinstall its own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import platform
+import select
+import struct
+from ctypes import c_int16, c_int32, c_uint16, c_uint32, c_uint64
+from dataclasses import dataclass
+
+from mapexplorer.kernel import maps
+from mapexplorer.kernel import syscall as sc
+
+PAGE_SIZE = mmap.PAGESIZE
+_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "armv7l": 364, "ppc64le": 319, "s390x": 331,
+                       "riscv64": 241}
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_BPF_OUTPUT = 10
+PERF_SAMPLE_RAW = 1 << 10
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_RECORD_LOST = 2
+PERF_RECORD_SAMPLE = 9
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+BPF_FUNC_PERF_EVENT_READ = 22
+BPF_PSEUDO_MAP_FD = 1
+DEFAULT_PAGES = 64  # data pages per CPU ring (a power of two): 256 KiB with 4 KiB pages
+
+_HEAD_IDX = 1024 // 8  # struct perf_event_mmap_page: data_head at 1024, data_tail at 1032,
+_TAIL_IDX = 1032 // 8  # data_offset at 1040, data_size at 1048
+_OFFSET_IDX = 1040 // 8
+_SIZE_IDX = 1048 // 8
+
+
+class PerfEventAttr(ctypes.Structure):
+    """struct perf_event_attr up to sig_data (PERF_ATTR_SIZE_VER7, 128 bytes)."""
+
+    _fields_ = [
+        ("type", c_uint32),
+        ("size", c_uint32),
+        ("config", c_uint64),
+        ("sample_period", c_uint64),
+        ("sample_type", c_uint64),
+        ("read_format", c_uint64),
+        ("flags", c_uint64),  # the disabled/inherit/... bitfield; 0 = enabled at open
+        ("wakeup_events", c_uint32),
+        ("bp_type", c_uint32),
+        ("config1", c_uint64),
+        ("config2", c_uint64),
+        ("branch_sample_type", c_uint64),
+        ("sample_regs_user", c_uint64),
+        ("sample_stack_user", c_uint32),
+        ("clockid", c_int32),
+        ("sample_regs_intr", c_uint64),
+        ("aux_watermark", c_uint32),
+        ("sample_max_stack", c_uint16),
+        ("reserved2", c_int16),
+        ("aux_sample_size", c_uint32),
+        ("reserved3", c_uint32),
+        ("sig_data", c_uint64),
+    ]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+def perf_event_open(attr: PerfEventAttr, pid: int, cpu: int, group_fd: int = -1,
+                    flags: int = PERF_FLAG_FD_CLOEXEC) -> int:
+    """The perf_event_open(2) syscall. Raises OSError with the kernel's errno."""
+    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:  # pragma: no cover - an architecture we never ran on
+        raise OSError(errno.ENOSYS, f"perf_event_open number unknown for {platform.machine()}")
+    ret = _syscall(ctypes.c_long(nr), ctypes.byref(attr), ctypes.c_int(pid), ctypes.c_int(cpu),
+                   ctypes.c_int(group_fd), ctypes.c_ulong(flags))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+def open_bpf_output_event(cpu: int) -> int:
+    """A PERF_COUNT_SW_BPF_OUTPUT event on ``cpu`` sampling raw data, woken on every sample."""
+    attr = PerfEventAttr(
+        type=PERF_TYPE_SOFTWARE,
+        size=ctypes.sizeof(PerfEventAttr),
+        config=PERF_COUNT_SW_BPF_OUTPUT,
+        sample_period=1,
+        sample_type=PERF_SAMPLE_RAW,
+        wakeup_events=1,
+    )
+    return perf_event_open(attr, -1, cpu)
+
+
+class PerfRing:
+    """The mmap'd ring of one perf event: a metadata page then ``pages`` data pages.
+
+    ``read()`` returns the raw samples and counts PERF_RECORD_LOST in ``lost``.
+    """
+
+    def __init__(self, fd: int, cpu: int, pages: int = DEFAULT_PAGES) -> None:
+        if pages <= 0 or pages & (pages - 1):
+            raise ValueError(f"perf ring pages {pages} is not a power of two")
+        self.fd = fd
+        self.cpu = cpu
+        self.lost = 0
+        self._map: mmap.mmap | None = mmap.mmap(
+            fd, (1 + pages) * PAGE_SIZE, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE
+        )
+        self._meta = memoryview(self._map)[:PAGE_SIZE].cast("Q")
+        self.data_offset = self._meta[_OFFSET_IDX] or PAGE_SIZE
+        self.data_size = self._meta[_SIZE_IDX] or pages * PAGE_SIZE
+
+    def pending(self) -> bool:
+        return self._meta[_HEAD_IDX] != self._meta[_TAIL_IDX]
+
+    def read(self) -> list[bytes]:
+        """Every sample's raw data written since the last read, oldest first."""
+        meta = self._meta
+        head = meta[_HEAD_IDX]
+        tail = meta[_TAIL_IDX]
+        if head == tail:
+            return []
+        m = self._map
+        size = self.data_size
+        base = self.data_offset
+        start = tail % size
+        end = head % size
+        if head - tail >= size or start >= end:
+            chunk = m[base + start : base + size] + m[base : base + end]
+        else:
+            chunk = m[base + start : base + end]
+        out: list[bytes] = []
+        pos = 0
+        n = len(chunk)
+        unpack = struct.unpack_from
+        while pos + 8 <= n:
+            rtype, _misc, rsize = unpack("<IHH", chunk, pos)
+            if rsize < 8:
+                break  # never produced by the kernel: stop rather than loop
+            if rtype == PERF_RECORD_SAMPLE:
+                (raw_size,) = unpack("<I", chunk, pos + 8)
+                out.append(chunk[pos + 12 : pos + 12 + raw_size])
+            elif rtype == PERF_RECORD_LOST:
+                self.lost += unpack("<Q", chunk, pos + 16)[0]
+            pos += rsize
+        meta[_TAIL_IDX] = head
+        return out
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._meta.release()
+            self._map.close()
+            self._map = None
+
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def occupied_slots(map_fd: int, indexes: list[int]) -> dict[int, bool]:
+    """For each index, whether that perf_event_array slot holds a perf event.
+
+    Loads a tiny raw_tracepoint program (r2 = ctx->args[0]; return bpf_perf_event_read(map, r2)) and
+    test-runs it once per index: -ENOENT means empty, anything else means occupied. Reading a counter
+    has no side effect on the owner's stream.
+
+    Raises:
+        OSError: the probe program could not be loaded or run (the errno says why).
+    """
+    insns = b"".join(
+        [
+            _insn(0x79, dst=6, src=1),  # r6 = *(u64 *)(r1 + 0)
+            _insn(0x18, dst=1, src=BPF_PSEUDO_MAP_FD, imm=map_fd),  # r1 = map (ld_imm64)
+            _insn(0x00),
+            _insn(0xBF, dst=2, src=6),  # r2 = r6
+            _insn(0x85, imm=BPF_FUNC_PERF_EVENT_READ),  # call bpf_perf_event_read
+            _insn(0x95),  # exit
+        ]
+    )
+    ibuf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(b"GPL")
+    log = ctypes.create_string_buffer(4096)
+    attr = sc.ProgLoadAttr(
+        prog_type=BPF_PROG_TYPE_RAW_TRACEPOINT,
+        insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(ibuf),
+        license=ctypes.addressof(lic),
+        log_level=1,
+        log_size=len(log),
+        log_buf=ctypes.addressof(log),
+        prog_name=b"mx_slot_probe",
+    )
+    try:
+        prog_fd = sc.bpf(sc.BPF_PROG_LOAD, attr)
+    except OSError as exc:
+        raise OSError(exc.errno, f"perf slot probe refused: {exc.strerror}: "
+                      f"{log.value.decode(errors='replace').strip()[-200:]}") from None
+    try:
+        out: dict[int, bool] = {}
+        for index in indexes:
+            ctx = (c_uint64 * 1)(index)
+            run = sc.TestRunAttr(prog_fd=prog_fd, ctx_in=ctypes.addressof(ctx), ctx_size_in=8)
+            sc.bpf(sc.BPF_PROG_TEST_RUN, run)
+            ret = ctypes.c_int32(run.retval).value
+            out[index] = ret != -errno.ENOENT
+        return out
+    finally:
+        os.close(prog_fd)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPlan:
+    """Which slots a reader uses: ``free`` were empty, ``taken`` were occupied and replaced (takeover),
+    ``skipped`` were occupied and left alone."""
+
+    free: tuple[int, ...]
+    taken: tuple[int, ...]
+    skipped: tuple[int, ...]
+
+
+class PerfEventArrayReader:
+    """Our perf events installed into a perf_event_array map, read as (cpu, raw bytes) records.
+
+    Args:
+        map_id: the map.
+        takeover: replace occupied slots too (the owner stops receiving events on those CPUs).
+        pages: data pages per CPU ring (a power of two).
+
+    Raises:
+        FileNotFoundError: no such map.
+        ValueError: the map is not a perf_event_array.
+        SlotsBusy: every usable slot is occupied and ``takeover`` is False.
+        OSError: perf_event_open, mmap, or the slot probe failed.
+    """
+
+    def __init__(self, map_id: int, *, takeover: bool = False, pages: int = DEFAULT_PAGES) -> None:
+        self.rings: list[PerfRing] = []
+        self._event_fds: list[int] = []
+        self._epoll = select.epoll()
+        self.map_fd = maps.open_map(map_id, write=True)  # installing a slot needs a writable fd
+        try:
+            info = maps.map_info(self.map_fd)
+            if info.type_name != "perf_event_array":
+                raise ValueError(f"map {map_id} is a {info.type_name}, not a perf_event_array")
+            self.info = info
+            cpus = [c for c in maps.possible_cpus() if c < info.max_entries]
+            busy = occupied_slots(self.map_fd, cpus)
+            free = tuple(c for c in cpus if not busy[c])
+            occupied = tuple(c for c in cpus if busy[c])
+            self.plan = SlotPlan(free, occupied if takeover else (), () if takeover else occupied)
+            use = sorted(self.plan.free + self.plan.taken)
+            if not use:
+                raise SlotsBusy(occupied)
+            for cpu in use:
+                self._install(cpu, pages)
+        except BaseException:
+            self.close()
+            raise
+
+    def _install(self, cpu: int, pages: int) -> None:
+        efd = open_bpf_output_event(cpu)
+        self._event_fds.append(efd)
+        ring = PerfRing(efd, cpu, pages)
+        self.rings.append(ring)
+        self._epoll.register(efd, select.EPOLLIN)
+        key = struct.pack("<I", cpu)
+        value = struct.pack("<I", efd)
+        kbuf = ctypes.create_string_buffer(key, 4)
+        vbuf = ctypes.create_string_buffer(value, 4)
+        sc.bpf(sc.BPF_MAP_UPDATE_ELEM, sc.MapElemAttr(map_fd=self.map_fd, key=ctypes.addressof(kbuf),
+                                                      value=ctypes.addressof(vbuf), flags=sc.BPF_ANY))
+
+    @property
+    def lost(self) -> int:
+        """Samples the kernel reported lost (PERF_RECORD_LOST) because a ring was full."""
+        return sum(r.lost for r in self.rings)
+
+    def read(self) -> list[tuple[int, bytes]]:
+        """Every pending sample as (cpu, raw data), ring by ring, without waiting."""
+        out: list[tuple[int, bytes]] = []
+        for ring in self.rings:
+            if ring.pending():
+                cpu = ring.cpu
+                out.extend((cpu, rec) for rec in ring.read())
+        return out
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a sample on any ring; True when one is pending."""
+        if any(r.pending() for r in self.rings):
+            return True
+        self._epoll.poll(max(timeout, 0.0))
+        return any(r.pending() for r in self.rings)
+
+    def close(self) -> None:
+        """Unmap the rings and close every fd (which also empties the slots we installed)."""
+        for ring in self.rings:
+            ring.close()
+        self.rings = []
+        self._epoll.close()
+        for efd in self._event_fds:
+            os.close(efd)
+        self._event_fds = []
+        if getattr(self, "map_fd", -1) >= 0:
+            os.close(self.map_fd)
+            self.map_fd = -1
+
+    def __enter__(self) -> PerfEventArrayReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SlotsBusy(OSError):
+    """Every slot of the perf_event_array already holds another process's perf event."""
+
+    def __init__(self, occupied: tuple[int, ...]) -> None:
+        super().__init__(errno.EBUSY, f"every slot is in use by another reader (cpus {list(occupied)})")
+        self.occupied = occupied
