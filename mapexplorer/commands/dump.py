@@ -1,5 +1,8 @@
 """``mapexplorer dump ID``: every entry of a map, as bpftool-shaped JSON or readable lines.
 
+Keys and values are decoded with the map's BTF when it has some (``--raw`` forces bytes), in the shape of
+bpftool's ``-j`` "formatted" view; map-of-maps and prog_array values are the inner map / program ids.
+
 Queues and stacks show their head (peek, never pop); maps that cannot be listed at all (streams,
 bloom filters, fd-keyed storage, arenas) get a message naming what can show them instead.
 """
@@ -7,10 +10,11 @@ bloom filters, fd-keyed storage, arenas) get a message naming what can show them
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from mapexplorer.codec import MapCodec, map_codec
 from mapexplorer.commands import require_root, resolve_map
-from mapexplorer.dumpjson import hex_fields, raw_chunk_formatter
 from mapexplorer.errors import UserError
 from mapexplorer.kernel.maps import PEEK_TYPES, Map, MapInfo
 
@@ -27,29 +31,39 @@ WHY_NOT = {
 }
 
 
-def _dump_peek(m: Map, as_json: bool) -> int:
+def _dump_peek(m: Map, codec: MapCodec, as_json: bool) -> int:
     head = m.peek()
     info = m.info
     print(f"{info.type_name} {info.id}: showing the head without removing it (peek)", file=sys.stderr)
     if as_json:
-        out = "[]" if head is None else "[{\"value\":" + hex_fields(head, info.value_size, 1)[0] + "}]"
-        print(out)
+        out = [] if head is None else [{"value": codec.decode_value(head)}]
+        print(json.dumps(out, separators=(",", ":")))
+    elif head is None:
+        print("(empty)")
+    elif codec.has_btf:
+        print("head: " + json.dumps(codec.decode_value(head)))
     else:
-        print("(empty)" if head is None else f"head: {head.hex(' ')}")
+        print(f"head: {head.hex(' ')}")
     return 0
 
 
-def _dump_lines(m: Map) -> int:
+def _dump_lines(m: Map, codec: MapCodec) -> int:
     n = 0
     for key, value in m.entries():
-        print(f"key: {key.hex(' ')}  value: {value.hex(' ') if value else '<not readable>'}")
+        if codec.has_btf or codec.id_values:
+            e = codec.entry_json(key, value)
+            k = json.dumps(e["key"])
+            v = json.dumps(e["values"] if "values" in e else e["value"])
+            print(f"key: {k}  value: {v}")
+        else:
+            print(f"key: {key.hex(' ')}  value: {value.hex(' ') if value else '<not readable>'}")
         n += 1
     print(f"Found {n} element{'s' if n != 1 else ''}")
     return 0
 
 
-def _dump_json(m: Map) -> int:
-    fmt = raw_chunk_formatter(m.info)
+def _dump_json(m: Map, codec: MapCodec) -> int:
+    fmt = codec.chunk_json
     write = sys.stdout.write
     write("[")
     first = True
@@ -75,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise UserError(f"map {map_id} is gone") from None
     with m:
+        codec = map_codec(m.info, raw=args.raw)
         if m.info.type_name in PEEK_TYPES:
-            return _dump_peek(m, args.json)
+            return _dump_peek(m, codec, args.json)
         check_dumpable(m.info)
-        return _dump_json(m) if args.json else _dump_lines(m)
+        return _dump_json(m, codec) if args.json else _dump_lines(m, codec)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from mapexplorer.codec import register_kernel_enum_names
 from mapexplorer.commands import require_root
 from mapexplorer.kernel.inventory import MapRecord, collect
 from mapexplorer.units import human_bytes
@@ -55,6 +56,7 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     require_root()
+    register_kernel_enum_names()
     records = collect()
     if args.json:
         json.dump([r.to_json() for r in records], sys.stdout)

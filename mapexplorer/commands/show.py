@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from mapexplorer.codec import register_kernel_enum_names
 from mapexplorer.commands import require_root, resolve_map
 from mapexplorer.errors import UserError
 from mapexplorer.kernel.inventory import collect
@@ -14,6 +15,7 @@ from mapexplorer.units import human_bytes
 
 def run(args: argparse.Namespace) -> int:
     require_root()
+    register_kernel_enum_names()
     map_id = resolve_map(args.map)
     try:
         (record,) = collect([map_id])

@@ -1,0 +1,333 @@
+"""Glue between the kernel layer and the pure BTF package: which BTF describes a map's keys and values,
+and a :class:`MapCodec` that decodes (bpftool's ``-j`` "formatted" shape), renders bulk JSON text for
+``dump --json`` and encodes text for edits.
+
+No textual here. BTF objects are fetched once per id and cached; vmlinux BTF is read once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from mapexplorer.btf import Btf, BtfError
+from mapexplorer.btf.cprint import c_type, type_ref
+from mapexplorer.btf.decode import compile_decoder, compile_entry_texts, compile_json_texts
+from mapexplorer.btf.encode import EncodeError, encode, parse_int
+from mapexplorer.btf.types import find_enum_fast
+from mapexplorer.dumpjson import hex_fields, hex_list, percpu_values_json
+from mapexplorer.kernel.btf_fetch import btf_by_id
+from mapexplorer.kernel.maps import EntryChunk, MapInfo, possible_cpu_count, round_up8
+from mapexplorer.kernel.names import enum_to_names, set_kernel_names
+
+VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
+# Map types whose values (as lookups return them) are ids of other objects.
+ID_VALUE_TYPES = frozenset({"array_of_maps", "hash_of_maps", "prog_array"})
+
+__all__ = [
+    "EncodeError",
+    "MapCodec",
+    "map_codec",
+    "program_btf",
+    "register_kernel_enum_names",
+    "vmlinux",
+]
+
+
+@cache
+def vmlinux_bytes() -> bytes:
+    with open(VMLINUX_PATH, "rb") as f:
+        return f.read()
+
+
+@cache
+def vmlinux() -> Btf:
+    """The running kernel's BTF (parsed once per process)."""
+    return Btf.parse(vmlinux_bytes())
+
+
+@cache
+def program_btf(btf_id: int) -> Btf:
+    """The BTF object with this id, parsed: kernel module BTF is split on vmlinux (its ids continue after
+    vmlinux's); program BTF (BPF_BTF_LOAD) is standalone; the vmlinux object is :func:`vmlinux`.
+
+    Raises:
+        FileNotFoundError: no BTF object has this id.
+        BtfError: the blob is malformed.
+    """
+    obj = btf_by_id(btf_id)
+    if obj.kernel_btf and obj.name == "vmlinux":
+        return vmlinux()
+    if obj.kernel_btf:
+        return Btf.parse(obj.data, base=vmlinux())
+    return Btf.parse(obj.data)
+
+
+def register_kernel_enum_names() -> None:
+    """Name map and program types from the running kernel's ``enum bpf_map_type`` / ``enum bpf_prog_type``.
+
+    Cheap (a few ms): finds just those two enums in the vmlinux blob without indexing it. Without kernel
+    BTF, the built-in tables stay in use.
+    """
+    try:
+        data = vmlinux_bytes()
+        map_types = find_enum_fast(data, "bpf_map_type")
+        prog_types = find_enum_fast(data, "bpf_prog_type")
+    except (OSError, BtfError):
+        return
+    if map_types and prog_types:
+        set_kernel_names(enum_to_names(map_types, "BPF_MAP_TYPE_"),
+                         enum_to_names(prog_types, "BPF_PROG_TYPE_"))
+
+
+def _hex_key_texts(size: int) -> Callable[[bytes], list[str]]:
+    def texts(buf: bytes) -> list[str]:
+        return hex_fields(buf, size, len(buf) // size if size else 0)
+
+    return texts
+
+
+@dataclass
+class MapCodec:
+    """How one map's keys and values are decoded, rendered and encoded.
+
+    ``has_btf`` is true when the value (at least) is decoded with BTF; ``key_c`` / ``value_c`` are the C
+    definitions of the key and value types (None without BTF).
+    """
+
+    info: MapInfo
+    btf: Btf | None = None
+    key_type: int = 0
+    value_btf: Btf | None = None
+    value_type: int = 0
+    raw: bool = False
+    _key_dec: Callable[[bytes], Any] | None = field(default=None, repr=False)
+    _value_dec: Callable[[bytes], Any] | None = field(default=None, repr=False)
+    _chunk_fmt: Callable[[EntryChunk], list[str]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.key_type and self.btf is not None:
+            self._key_dec = compile_decoder(self.btf, self.key_type)
+        if self.value_type and self.value_btf is not None:
+            self._value_dec = compile_decoder(self.value_btf, self.value_type)
+
+    # -- facts -------------------------------------------------------------------------------------
+
+    @property
+    def has_btf(self) -> bool:
+        return self._value_dec is not None or self._key_dec is not None
+
+    @property
+    def key_c(self) -> str | None:
+        return c_type(self.btf, self.key_type) if self._key_dec and self.btf else None
+
+    @property
+    def value_c(self) -> str | None:
+        return c_type(self.value_btf, self.value_type) if self._value_dec and self.value_btf else None
+
+    @property
+    def key_name(self) -> str | None:
+        """Short C name of the key type ("struct key_t"), None without BTF."""
+        return type_ref(self.btf, self.key_type) if self._key_dec and self.btf else None
+
+    @property
+    def value_name(self) -> str | None:
+        return type_ref(self.value_btf, self.value_type) if self._value_dec and self.value_btf else None
+
+    @property
+    def id_values(self) -> bool:
+        """Values are ids of inner maps (map-of-maps) or programs (prog_array)."""
+        return self.info.type_name in ID_VALUE_TYPES
+
+    # -- decoding ----------------------------------------------------------------------------------
+
+    def decode_key(self, b: bytes) -> Any:
+        if self._key_dec is not None:
+            return self._key_dec(b)
+        return hex_list(b[: self.info.key_size])
+
+    def _decode_one(self, b: bytes) -> Any:
+        if self.id_values and len(b) >= 4:
+            return int.from_bytes(b[:4], "little")
+        if self._value_dec is not None:
+            return self._value_dec(b)
+        return hex_list(b[: self.info.value_size])
+
+    def decode_value(self, b: bytes) -> Any:
+        """The value (per-CPU maps: the list of per-CPU values, like :meth:`decode_percpu`)."""
+        if self.info.percpu:
+            return self.decode_percpu(b)
+        return self._decode_one(b)
+
+    def decode_percpu(self, b: bytes) -> list[Any]:
+        """One decoded value per possible CPU from a per-CPU lookup buffer."""
+        slot = round_up8(self.info.value_size)
+        return [self._decode_one(b[i * slot : i * slot + self.info.value_size])
+                for i in range(possible_cpu_count())]
+
+    def entry_json(self, key: bytes, value: bytes | None) -> dict[str, Any]:
+        """One entry in bpftool's formatted shape (``values`` with cpu numbers for per-CPU maps)."""
+        out: dict[str, Any] = {"key": self.decode_key(key)}
+        if value is None or (not value and self.info.value_size):
+            out["value"] = None
+        elif self.info.percpu:
+            out["values"] = [{"cpu": i, "value": v} for i, v in enumerate(self.decode_percpu(value))]
+        else:
+            out["value"] = self._decode_one(value)
+        return out
+
+    def chunk_json(self, chunk: EntryChunk) -> list[str]:
+        """One JSON text per entry of the chunk (same content as :meth:`entry_json`), built fast."""
+        if self._chunk_fmt is None:
+            self._chunk_fmt = self._build_chunk_fmt()
+        return self._chunk_fmt(chunk)
+
+    def _build_chunk_fmt(self) -> Callable[[EntryChunk], list[str]]:
+        info = self.info
+        ks, vs = info.key_size, info.value_size
+        if self._key_dec is not None and self.btf is not None:
+            key_texts = compile_json_texts(self.btf, self.key_type, ks)
+        else:
+            key_texts = _hex_key_texts(ks)
+        if self.id_values:
+            ids = struct.Struct("<I" + (f"{vs - 4}x" if vs > 4 else ""))
+
+            def value_texts(buf: bytes) -> list[str]:
+                return [str(v) for (v,) in ids.iter_unpack(buf)]
+        elif self._value_dec is not None and self.value_btf is not None:
+            slot = round_up8(vs) if info.percpu else vs
+            value_texts = compile_json_texts(self.value_btf, self.value_type, slot)
+        else:
+            value_texts = None
+        if info.percpu:
+            ncpu = possible_cpu_count()
+            slot = round_up8(vs)
+
+            def fmt_percpu(chunk: EntryChunk) -> list[str]:
+                keys = key_texts(chunk.keys)
+                if chunk.stride == 0:
+                    return [f'{{"key":{k},"value":null}}' for k in keys]
+                if value_texts is not None:
+                    cells = value_texts(chunk.values)
+                else:
+                    v = chunk.values
+                    trimmed = b"".join(v[i : i + vs] for i in range(0, len(v), slot))
+                    cells = hex_fields(trimmed, vs, chunk.count * ncpu)
+                values = percpu_values_json(cells, ncpu)
+                return ['{"key":' + k + ',"values":' + v + "}" for k, v in zip(keys, values, strict=True)]
+
+            return fmt_percpu
+        if value_texts is None:
+            def vt(buf: bytes) -> list[str]:
+                return hex_fields(buf, vs, len(buf) // vs if vs else 0)
+
+            value_texts = vt
+        fast: Callable[[bytes, bytes], list[str]] | None = None
+        if self._value_dec is not None and self.value_btf is not None and not self.id_values:
+            key = (self.btf, self.key_type) if self._key_dec is not None and self.btf is not None else None
+            fast = compile_entry_texts(key, (self.value_btf, self.value_type), ks, vs,
+                                       key_text=_hex_key_texts(ks))
+        kt, vt2 = key_texts, value_texts
+
+        def fmt(chunk: EntryChunk) -> list[str]:
+            if chunk.stride == 0:
+                return [f'{{"key":{k},"value":null}}' for k in kt(chunk.keys)]
+            if fast is not None and chunk.stride == vs:
+                return fast(chunk.keys, chunk.values)
+            return ['{"key":' + k + ',"value":' + v + "}" for k, v in zip(kt(chunk.keys), vt2(chunk.values),
+                                                                          strict=True)]
+
+        return fmt
+
+    # -- encoding ----------------------------------------------------------------------------------
+
+    def encode_key(self, text: str) -> bytes:
+        """Bytes of a key typed by the user. Raises EncodeError naming the field and the reason."""
+        if self._key_dec is not None and self.btf is not None:
+            return encode(self.btf, self.key_type, text, path="key")
+        return encode_bytes(text, self.info.key_size, "key")
+
+    def encode_value(self, text: str) -> bytes:
+        """Bytes of one value (for per-CPU maps: one CPU's value; the caller replicates it)."""
+        if self.id_values:
+            raise EncodeError("value", f"{self.info.type_name} values are fds of other objects: not editable"
+                                       " as text")
+        if self._value_dec is not None and self.value_btf is not None:
+            return encode(self.value_btf, self.value_type, text, path="value").ljust(self.info.value_size,
+                                                                                      b"\0")
+        return encode_bytes(text, self.info.value_size, "value")
+
+
+def encode_bytes(text: str, size: int, path: str) -> bytes:
+    """Bytes without BTF: hex bytes ("01 02 ff", "0x01 0x02"), a JSON list of bytes as bpftool prints them,
+    or an integer (little-endian) when the size is 1, 2, 4 or 8."""
+    s = text.strip()
+    items: list[Any]
+    if s.startswith("["):
+        try:
+            items = json.loads(s)
+        except ValueError as exc:
+            raise EncodeError(path, f"not valid JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise EncodeError(path, "expected a list of bytes")
+    else:
+        items = s.replace(",", " ").split()
+        if len(items) == 1 and size in (1, 2, 4, 8) and len(items[0]) > 4 - (not items[0].startswith("0x")):
+            try:
+                n = parse_int(items[0])
+            except ValueError:
+                raise EncodeError(path, f"{items[0]!r} is neither bytes nor an integer") from None
+            if not -(1 << (8 * size - 1)) <= n < 1 << (8 * size):
+                raise EncodeError(path, f"{n} does not fit in {size} bytes")
+            return (n & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+    out = bytearray()
+    for i, item in enumerate(items):
+        try:
+            b = item if isinstance(item, int) else int(str(item), 16)
+        except ValueError:
+            raise EncodeError(f"{path}[{i}]", f"{item!r} is not a hex byte") from None
+        if not 0 <= b <= 255:
+            raise EncodeError(f"{path}[{i}]", f"{item!r} is not a byte")
+        out.append(b)
+    if len(out) != size:
+        raise EncodeError(path, f"{len(out)} bytes given, {size} needed")
+    return bytes(out)
+
+
+def map_codec(info: MapInfo, raw: bool = False) -> MapCodec:
+    """The codec of a map: BTF types from its btf_id (struct_ops values from vmlinux), none when ``raw``.
+
+    A map whose BTF cannot be fetched or parsed falls back to bytes (no exception).
+    """
+    if raw:
+        return MapCodec(info, raw=True)
+    btf: Btf | None = None
+    key_type = value_type = 0
+    value_btf: Btf | None = None
+    try:
+        if info.btf_id:
+            btf = program_btf(info.btf_id)
+        if info.btf_vmlinux_value_type_id:
+            value_btf, value_type = vmlinux(), info.btf_vmlinux_value_type_id
+        elif btf is not None and info.btf_value_type_id:
+            value_btf, value_type = btf, info.btf_value_type_id
+        if btf is not None and info.btf_key_type_id:
+            key_type = info.btf_key_type_id
+        codec = MapCodec(info, btf, key_type, value_btf, value_type)
+        _check_sizes(codec)
+        return codec
+    except (FileNotFoundError, BtfError):
+        return MapCodec(info, raw=False)
+
+
+def _check_sizes(codec: MapCodec) -> None:
+    info = codec.info
+    if codec.btf is not None and codec.key_type and codec.btf.type_size(codec.key_type) != info.key_size:
+        codec.key_type, codec._key_dec = 0, None
+    if codec.value_btf is not None and codec.value_type and \
+            codec.value_btf.type_size(codec.value_type) > info.value_size:
+        codec.value_type, codec._value_dec = 0, None
