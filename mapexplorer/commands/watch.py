@@ -1,0 +1,90 @@
+"""``mapexplorer watch ID``: stream a ringbuf's or perf_event_array's events, one readable line or one
+JSON object per event, until ``--count`` events, ``--timeout`` seconds, the map going away, or Ctrl-C.
+
+How the map is read (tap / consume / perf slots) and decoded is :func:`mapexplorer.streams.open_stream`'s
+choice; its notices (tap mode, slots taken over, tap overtaken) go to stderr, events to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.errors import UserError
+from mapexplorer.streams import EventStream, StreamEnded, StreamError, open_stream
+
+POLL_S = 0.2  # the longest one wait lasts, so --timeout and Ctrl-C are honoured promptly
+
+
+def _note(msg: str) -> None:
+    print(f"mapexplorer: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_root()
+    if args.count is not None and args.count <= 0:
+        raise UserError("--count must be a positive number of events")
+    if args.timeout is not None and args.timeout < 0:
+        raise UserError("--timeout must be zero or more seconds")
+    map_id = resolve_map(args.map)
+    try:
+        stream = open_stream(map_id, type_name=args.type, consume=args.consume, takeover=args.takeover)
+    except StreamError as exc:
+        raise UserError(str(exc)) from None
+    except FileNotFoundError:
+        raise UserError(f"no map with id {map_id}") from None
+    try:
+        return _watch(stream, args)
+    finally:
+        stream.close()
+
+
+def _watch(stream: EventStream, args: argparse.Namespace) -> int:
+    as_json = args.json
+    remaining = args.count
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    out = sys.stdout
+    for msg in stream.take_notices():
+        _note(msg)
+    if not as_json:
+        kind = f", decoded as {args.type}" if args.type else ""
+        _note(f"watching {stream.describe()}{kind}; Ctrl-C to stop")
+    seen = 0
+    interrupted = False
+    try:
+        while True:
+            wait = POLL_S
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+            try:
+                events = stream.read_batch(wait, remaining)
+            except StreamEnded as exc:
+                out.flush()
+                _note(str(exc))
+                return 0
+            for msg in stream.take_notices():
+                _note(msg)
+            if not events:
+                continue
+            if as_json:
+                out.write("".join(ev.to_json() + "\n" for ev in events))
+            else:
+                out.write("".join(ev.to_text() + "\n" for ev in events))
+            out.flush()
+            seen += len(events)
+            if remaining is not None:
+                remaining -= len(events)
+                if remaining <= 0:
+                    break
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: stop reading, report, close (the caller's finally) and exit 130
+    out.flush()
+    if seen == 0 and args.timeout is not None and not interrupted:
+        _note(f"no events in {args.timeout:g} s")
+    if stream.lost or stream.dropped:
+        _note(f"{stream.lost} events lost by the kernel, {stream.dropped} dropped by the reader")
+    return 130 if interrupted else 0

@@ -1,0 +1,420 @@
+"""Event streams from ringbuf and perf_event_array maps, decoded with BTF: the one object the ``watch``
+command and the TUI's event view both read from.
+
+:func:`open_stream` picks how to read (ringbuf: tap when another process holds the map, consume when
+nobody else does or when asked; perf_event_array: our perf events in the empty slots, or every slot
+with ``takeover``) and how to decode (``type_name`` looked up in the BTF of the programs using the map,
+then vmlinux; without it, the unique struct whose size is the record size in those programs' BTF;
+otherwise no fields, and the raw bytes shown as hex and ASCII).
+
+No textual here: the UI gets a zero-argument factory returning an :class:`EventStream` and calls
+``read_batch`` from a thread worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mapexplorer import codec
+from mapexplorer.btf import Btf, BtfError
+from mapexplorer.btf.decode import compile_decoder
+from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
+
+STREAM_TYPES = ("ringbuf", "perf_event_array")
+ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One record read from a stream.
+
+    Attributes:
+        cpu: the CPU whose perf ring carried it (None for ringbuf records, which carry no CPU).
+        size: bytes of the record (perf: the raw sample size, padded by the kernel to 8n + 4).
+        fields: the decoded value (a dict for a struct) or None when no BTF type fits.
+        raw: the record's bytes.
+    """
+
+    cpu: int | None
+    size: int
+    fields: Any
+    raw: bytes
+
+    def to_json(self) -> str:
+        """One JSON object: ``{"cpu", "size", "event": fields}``, or ``"data"`` as ``"0xNN"`` strings
+        (bpftool's convention for bytes without BTF) when the record is not decoded."""
+        out: dict[str, Any] = {"cpu": self.cpu, "size": self.size}
+        if self.fields is not None:
+            out["event"] = self.fields
+        else:
+            out["data"] = [f"0x{b:02x}" for b in self.raw]
+        return json.dumps(out, separators=(",", ":"))
+
+    def to_text(self) -> str:
+        """One readable line: ``cpu=1 size=32 seq=7 comm=bash`` or the bytes as hex and ASCII."""
+        head = f"size={self.size}" if self.cpu is None else f"cpu={self.cpu} size={self.size}"
+        if isinstance(self.fields, dict):
+            return head + " " + " ".join(f"{k}={format_value(v)}" for k, v in self.fields.items())
+        if self.fields is not None:
+            return f"{head} {format_value(self.fields)}"
+        return f"{head} {hex_ascii(self.raw)}"
+
+
+def format_value(value: Any) -> str:
+    """A decoded value as compact text (strings bare, containers as compact JSON)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def hex_ascii(raw: bytes, limit: int = 64) -> str:
+    """``00 01 61 62 |..ab|`` for the first ``limit`` bytes (``…`` when there are more)."""
+    part = raw[:limit]
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in part)
+    more = "…" if len(raw) > limit else ""
+    return f"{part.hex(' ')}{more} |{text}|"
+
+
+class StreamEnded(EOFError):
+    """The stream cannot deliver any more events (the map was freed by everyone but us)."""
+
+
+class StreamError(Exception):
+    """The map cannot be streamed (not a stream type, every perf slot busy, no such BTF type)."""
+
+
+# -- decoding --------------------------------------------------------------------------------------
+
+
+class Decoders:
+    """Decoders by record size, chosen as the issue says: ``type_name`` when given, else the unique
+    struct of the record's size in the BTF of the programs that use the map."""
+
+    def __init__(self, program_btfs: list[Btf], forced: tuple[str, Callable[[bytes], Any], int] | None,
+                 padded: bool) -> None:
+        self._btfs = program_btfs
+        self._forced = forced
+        self._padded = padded
+        self._by_size: dict[int, tuple[str, Callable[[bytes], Any]] | None] = {}
+
+    @property
+    def type_name(self) -> str | None:
+        """The name of the type used for the last decoded size (the forced one when given)."""
+        if self._forced is not None:
+            return self._forced[0]
+        names = {v[0] for v in self._by_size.values() if v is not None}
+        return ", ".join(sorted(names)) if names else None
+
+    def for_size(self, size: int) -> Callable[[bytes], Any] | None:
+        if self._forced is not None:
+            _name, fn, type_size = self._forced
+            return fn if size >= type_size else None
+        if size not in self._by_size:
+            self._by_size[size] = self._guess(size)
+        hit = self._by_size[size]
+        return None if hit is None else hit[1]
+
+    def _guess(self, size: int) -> tuple[str, Callable[[bytes], Any]] | None:
+        sizes = [size]
+        if self._padded:  # a perf raw sample of n bytes arrives as round_up(n + 4, 8) - 4
+            sizes += [s for s in range(size - 7, size) if s > 0 and ((s + 4 + 7) & ~7) - 4 == size]
+        for want in sizes:
+            found: dict[str, tuple[Btf, int]] = {}
+            for btf in self._btfs:
+                for tid in btf.structs_of_size(want):
+                    found.setdefault(btf.type(tid).name, (btf, tid))
+            if len(found) == 1:
+                name, (btf, tid) = next(iter(found.items()))
+                try:
+                    return f"struct {name}", compile_decoder(btf, tid)
+                except BtfError:
+                    return None
+            if len(found) > 1:
+                return None  # ambiguous: hex rather than a guess
+        return None
+
+
+def _find_type(btfs: list[Btf], name: str) -> tuple[Btf, int] | None:
+    bare = name.removeprefix("struct ").removeprefix("union ").strip()
+    kinds = ["union"] if name.startswith("union ") else ["struct"] if name.startswith("struct ") else [
+        "struct", "union"]
+    for btf in btfs:
+        for kind in kinds:
+            tid = btf.find(bare, kind)
+            if tid is not None:
+                return btf, tid
+        tid = btf.find(bare)  # a typedef of a struct or union
+        if tid is not None and btf.type(btf.resolve(tid)).kind_name in ("struct", "union"):
+            return btf, tid
+    return None
+
+
+def program_btfs_for_map(map_id: int, map_btf_id: int = 0) -> list[Btf]:
+    """The BTF of every program that uses the map (and of the map itself), parsed; unreadable ones are
+    skipped (a program unloaded while we look)."""
+    ids: list[int] = []
+    for p in progs.progs_by_map(progs.all_progs()).get(map_id, []):
+        if p.btf_id and p.btf_id not in ids:
+            ids.append(p.btf_id)
+    if map_btf_id and map_btf_id not in ids:
+        ids.append(map_btf_id)
+    out = []
+    for bid in ids:
+        try:
+            out.append(codec.program_btf(bid))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def build_decoders(map_id: int, info: maps.MapInfo, type_name: str | None) -> Decoders:
+    """Decoders for this map's records.
+
+    Raises:
+        StreamError: ``type_name`` is in neither the programs' BTF nor vmlinux.
+    """
+    btfs = program_btfs_for_map(map_id, info.btf_id)
+    padded = info.type_name == "perf_event_array"
+    if type_name is None:
+        return Decoders(btfs, None, padded)
+    hit = _find_type(btfs, type_name) or _find_type([codec.vmlinux()], type_name)
+    if hit is None:
+        raise StreamError(
+            f"no struct or union named {type_name!r} in the BTF of the programs using map {map_id} "
+            "nor in vmlinux"
+        )
+    btf, tid = hit
+    label = type_name if " " in type_name else f"{btf.type(btf.resolve(tid)).kind_name} {type_name}"
+    return Decoders(btfs, (label, compile_decoder(btf, tid), btf.type_size(tid)), padded)
+
+
+# -- the stream ------------------------------------------------------------------------------------
+
+
+class EventStream:
+    """Events from one ringbuf or perf_event_array map. Not thread-safe: one reader thread.
+
+    Counters: ``total`` events delivered, ``lost`` events the kernel reported lost (perf ring full),
+    ``dropped`` events this reader skipped (a tap overtaken by the owner's consumer).
+    """
+
+    def __init__(self, map_id: int, info: maps.MapInfo, reader: ringbuf.RingBufReader |
+                 perf.PerfEventArrayReader, ring_fd: int, decoders: Decoders, mode: str,
+                 notices: list[str]) -> None:
+        self.map_id = map_id
+        self.info = info
+        self.mode = mode
+        self.total = 0
+        self._reader = reader
+        self._ring_fd = ring_fd
+        self._decoders = decoders
+        self._notices = notices
+        self._last_event = time.monotonic()
+        self._last_alive_check = time.monotonic()
+        self._overtaken_seen = 0
+        self._closed = False
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    @property
+    def map_name(self) -> str:
+        return self.info.name
+
+    @property
+    def kind(self) -> str:
+        return self.info.type_name
+
+    @property
+    def type_name(self) -> str | None:
+        """The BTF type events are decoded as (None while nothing was decoded)."""
+        return self._decoders.type_name
+
+    @property
+    def lost(self) -> int:
+        return self._reader.lost if isinstance(self._reader, perf.PerfEventArrayReader) else 0
+
+    @property
+    def dropped(self) -> int:
+        return self._reader.dropped if isinstance(self._reader, ringbuf.RingBufReader) else 0
+
+    def describe(self) -> str:
+        """One line: what is read and how (for a header or stderr)."""
+        return f"{self.kind} {self.map_id} ({self.map_name}): {self.mode}"
+
+    def take_notices(self) -> list[str]:
+        """Warnings and state changes since the last call (mode chosen, tap overtaken...)."""
+        r = self._reader
+        if isinstance(r, ringbuf.RingBufReader) and r.overtaken != self._overtaken_seen:
+            self._overtaken_seen = r.overtaken
+            self._notices.append(
+                f"the owner's consumer overtook the tap: {r.dropped} events skipped so far"
+            )
+        out, self._notices = self._notices, []
+        return out
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read_batch(self, timeout: float, max_events: int | None = None) -> list[Event]:
+        """The events available now, waiting up to ``timeout`` seconds for the first.
+
+        Raises:
+            StreamEnded: nothing but this stream holds the map any more: no event can come.
+        """
+        if self._closed:
+            raise StreamEnded(f"stream on map {self.map_id} is closed")
+        reader = self._reader
+        limit = max_events if max_events is not None else 1 << 30
+        if isinstance(reader, ringbuf.RingBufReader):
+            if not reader.wait(timeout):
+                self._check_alive()
+                return []
+            records = [(None, r) for r in reader.read(limit)]
+        else:
+            if not reader.wait(timeout):
+                self._check_alive()
+                return []
+            records = reader.read()
+            if len(records) > limit:
+                records = records[:limit]  # perf rings are drained whole; extra samples are not kept
+        events = self._decode(records)
+        self.total += len(events)
+        now = time.monotonic()
+        self._last_event = now
+        return events
+
+    def _decode(self, records: list[tuple[int | None, bytes]]) -> list[Event]:
+        out: list[Event] = []
+        append = out.append
+        for_size = self._decoders.for_size
+        last_size = -1
+        fn: Callable[[bytes], Any] | None = None
+        for cpu, raw in records:
+            size = len(raw)
+            if size != last_size:
+                fn = for_size(size)
+                last_size = size
+            fields = None
+            if fn is not None:
+                try:
+                    fields = fn(raw)
+                except ValueError:
+                    fields = None  # BtfError is a ValueError: show this record as bytes
+            append(Event(cpu, size, fields, raw))
+        return out
+
+    def _check_alive(self) -> None:
+        now = time.monotonic()
+        if now - self._last_alive_check < ALIVE_CHECK_S:
+            return
+        self._last_alive_check = now
+        if not map_held_by_others(self.map_id):
+            raise StreamEnded(
+                f"map {self.map_id} ({self.map_name}) was freed: no program, process or pin holds it "
+                "any more, so no event can come"
+            )
+
+    def close(self) -> None:
+        """Unmap and close everything (for perf: our slots empty themselves)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._reader.close()
+        if self._ring_fd >= 0:
+            os.close(self._ring_fd)
+            self._ring_fd = -1
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def map_held_by_others(map_id: int) -> bool:
+    """Whether a program, another process, or a bpffs pin still holds the map (our own fds aside)."""
+    for p in progs.all_progs():
+        if map_id in p.map_ids:
+            return True
+    me = os.getpid()
+    if any(o.pid != me for o in owners.map_owners().get(map_id, [])):
+        return True
+    return bool(owners.map_pins().get(map_id))
+
+
+def other_holders(map_id: int) -> list[owners.Owner]:
+    """Processes other than us holding an fd to the map."""
+    me = os.getpid()
+    return [o for o in owners.map_owners().get(map_id, []) if o.pid != me]
+
+
+def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = False,
+                takeover: bool = False, tap: bool = False) -> EventStream:
+    """Open a stream of decoded events from a ringbuf or perf_event_array map.
+
+    Args:
+        map_id: the map.
+        type_name: decode records as this struct or union (else guessed by size, else bytes).
+        consume: ringbuf: advance the consumer position even when another process reads the map.
+        takeover: perf_event_array: also replace slots that hold another reader's perf event.
+        tap: ringbuf: never consume, even when nobody else holds the map.
+
+    Raises:
+        FileNotFoundError: no such map.
+        StreamError: not a stream map, every perf slot busy, or ``type_name`` not found.
+        OSError: mmap / perf_event_open / bpf() failures.
+    """
+    info = maps.map_info_by_id(map_id)
+    if info.type_name not in STREAM_TYPES:
+        raise StreamError(
+            f"map {map_id} is a {info.type_name}, not a stream: watch reads ringbuf and "
+            "perf_event_array maps"
+        )
+    decoders = build_decoders(map_id, info, type_name)
+    notices: list[str] = []
+    if info.type_name == "ringbuf":
+        holders = other_holders(map_id)
+        who = ", ".join(f"{o.comm}[{o.pid}]" for o in holders[:4])
+        if consume and tap:
+            raise StreamError("choose tap or consume, not both")
+        if consume:
+            mode = "consume"
+            if holders:
+                notices.append(f"consuming a ringbuf that {who} also holds: events we read are gone for it")
+        elif tap or holders:
+            mode = "tap"
+            notices.append(
+                f"tap mode: reading without moving the consumer position (held by {who})" if holders
+                else "tap mode: reading without moving the consumer position"
+            )
+        else:
+            mode = "consume"
+        fd, reader = ringbuf.open_ringbuf(map_id, consume=mode == "consume")
+        return EventStream(map_id, info, reader, fd, decoders, mode, notices)
+    try:
+        preader = perf.PerfEventArrayReader(map_id, takeover=takeover)
+    except perf.SlotsBusy as exc:
+        raise StreamError(
+            f"every slot of perf_event_array {map_id} is used by another reader (cpus "
+            f"{', '.join(map(str, exc.occupied))}): --takeover replaces them, and that reader stops "
+            "receiving events"
+        ) from None
+    plan = preader.plan
+    if plan.taken:
+        notices.append(
+            f"took over the slots of cpus {', '.join(map(str, plan.taken))}: their previous reader "
+            "receives no events from them until it reinstalls its own"
+        )
+    if plan.skipped:
+        notices.append(
+            f"cpus {', '.join(map(str, plan.skipped))} are used by another reader: their events are not "
+            "shown (--takeover to take them)"
+        )
+    mode = "perf (takeover)" if plan.taken else "perf"
+    return EventStream(map_id, info, preader, -1, decoders, mode, notices)
