@@ -48,9 +48,8 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
     out = sys.stdout
     for msg in stream.take_notices():
         _note(msg)
-    if not as_json:
-        kind = f", decoded as {args.type}" if args.type else ""
-        _note(f"watching {stream.describe()}{kind}; Ctrl-C to stop")
+    kind = f", decoded as {args.type}" if args.type else ""
+    _note(f"watching {stream.describe()}{kind}; Ctrl-C to stop")
     seen = 0
     interrupted = False
     try:

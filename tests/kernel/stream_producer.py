@@ -73,8 +73,11 @@ class Producer:
         self.bpf = bcc.BPF(text=text)
         self.emitted = 0
 
+    def table(self, name: str) -> Any:
+        return self.bpf[name.encode()]
+
     def map_fd(self, name: str) -> int:
-        return self.bpf[name].get_fd() if hasattr(self.bpf[name], "get_fd") else self.bpf[name].map_fd
+        return self.table(name).get_fd() if hasattr(self.table(name), "get_fd") else self.table(name).map_fd
 
     def map_id(self, name: str) -> int:
         from mapexplorer.kernel import maps
@@ -91,11 +94,11 @@ class Producer:
 
     def emit(self, n: int, mode: int = RINGBUF) -> None:
         """Make the program write ``n`` events (seq continues from the last call)."""
-        self.bpf["test_mode"][ctypes.c_int(0)] = ctypes.c_uint32(mode)
+        self.table("test_mode")[ctypes.c_int(0)] = ctypes.c_uint32(mode)
         getppid = os.getppid
         for _ in range(n):
             getppid()
-        self.bpf["test_mode"][ctypes.c_int(0)] = ctypes.c_uint32(0)
+        self.table("test_mode")[ctypes.c_int(0)] = ctypes.c_uint32(0)
         self.emitted += n
 
     def close(self) -> None:
