@@ -1,0 +1,475 @@
+/* mapexplorer demo: one BCC module that declares and fills most BPF map types.
+ *
+ * Rules for this file (see shared/KERNEL-NOTES.md): only tracepoint arguments, program contexts from
+ * the uapi (xdp_md, __sk_buff, bpf_sock_ops, sk_reuseport_md) and helpers; never kernel struct fields
+ * through headers (the installed headers do not match the running kernel). Maps created outside BCC
+ * (bloom filter, reuseport array) arrive as fds through -D defines and are used with bpf_pseudo_fd.
+ */
+#include <uapi/linux/ptrace.h>
+#include <uapi/linux/bpf.h>
+#include <uapi/linux/if_ether.h>
+#include <uapi/linux/ip.h>
+#include <uapi/linux/in.h>
+#include <uapi/linux/udp.h>
+
+#define COMM_LEN 16
+
+/* ---- value types (named so the maps' BTF decodes them) ---------------------------------------- */
+
+struct proc_stats {
+    char comm[COMM_LEN];
+    u32 tgid;
+    u32 threads_seen;
+    u64 syscalls;
+    u64 reads;
+    u64 writes;
+    u64 opens;
+    u64 first_seen_ns;
+    u64 last_seen_ns;
+};
+
+struct last_syscall {
+    u64 ts_ns;
+    u32 syscall_nr;
+    u32 cpu;
+    char comm[COMM_LEN];
+};
+
+struct comm_key {
+    char comm[COMM_LEN];
+};
+
+struct lpm_v4_key {
+    u32 prefixlen;
+    u8 addr[4];
+};
+
+#define ROUTE_LOCAL 1
+
+struct route {
+    u8 nexthop[4];
+    u32 ifindex;
+    u32 metric;
+    u32 flags;
+    char label[20];
+    u64 packets;
+    u64 bytes;
+};
+
+enum demo_event_kind {
+    DEMO_EV_OPEN = 1,
+    DEMO_EV_EXEC = 2,
+    DEMO_EV_CLOSE = 3,
+};
+
+struct demo_event {
+    u64 ts_ns;
+    u32 pid;
+    u32 tid;
+    u32 uid;
+    enum demo_event_kind kind;
+    s32 kernel_stack_id;
+    s32 user_stack_id;
+    char comm[COMM_LEN];
+    char filename[64];
+};
+
+struct exec_record {
+    u64 ts_ns;
+    u32 pid;
+    u32 ppid_hint;
+    char comm[COMM_LEN];
+};
+
+struct close_record {
+    u64 ts_ns;
+    u32 pid;
+    s32 fd;
+};
+
+struct stack_key {
+    u32 tgid;
+    s32 kernel_stack_id;
+    s32 user_stack_id;
+    char comm[COMM_LEN];
+};
+
+struct cg_traffic {
+    u64 ingress_packets;
+    u64 ingress_bytes;
+    u64 egress_packets;
+    u64 egress_bytes;
+};
+
+struct sk_stats {
+    u64 packets;
+    u64 bytes;
+    u64 first_seen_ns;
+    u32 family;
+    u32 protocol;
+};
+
+struct task_stats {
+    u64 syscalls;
+    u64 first_seen_ns;
+    u64 last_seen_ns;
+};
+
+struct inode_tag {
+    u64 tagged_at_ns;
+    u32 tagger_pid;
+    u32 classification;
+    char label[16];
+};
+
+struct sock_key {
+    u32 local_port;
+    u32 remote_port;
+};
+
+enum pcpu_event {
+    PCPU_SYSCALL = 0,
+    PCPU_OPEN = 1,
+    PCPU_EXEC = 2,
+    PCPU_IN_DEMO_CGROUP = 3,
+    PCPU_TAIL_EVEN = 4,
+    PCPU_TAIL_ODD = 5,
+    PCPU_XDP_PACKET = 6,
+    PCPU_SKB_PACKET = 7,
+};
+
+/* ---- maps -------------------------------------------------------------------------------------- */
+
+BPF_HASH(demo_proc_stats, u32, struct proc_stats, 1024);
+BPF_ARRAY(demo_read_log2, u64, 32);
+BPF_PERCPU_HASH(demo_pcpu_calls, u32, u64, 512);
+BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 8);
+BPF_TABLE("lru_hash", u32, struct last_syscall, demo_lru_pids, 64);
+BPF_TABLE("lru_percpu_hash", struct comm_key, u64, demo_lru_pcomm, 64);
+BPF_LPM_TRIE(demo_lpm_routes, struct lpm_v4_key, struct route, 64);
+BPF_STACK_TRACE(demo_stacks, 512);
+BPF_HASH(demo_stack_cnt, struct stack_key, u64, 1024);
+BPF_QUEUE(demo_queue_exec, struct exec_record, 64);
+BPF_STACK(demo_lifo_close, struct close_record, 64);
+BPF_RINGBUF_OUTPUT(demo_ringbuf, 16);
+BPF_PERF_OUTPUT(demo_perf_evts);
+BPF_ARRAY(demo_last_event, struct demo_event, 1); /* makes struct demo_event reachable from BTF */
+BPF_PROG_ARRAY(demo_tail_calls, 4);
+BPF_ARRAY(demo_inner0, u64, 8);
+BPF_ARRAY_OF_MAPS(demo_aom_shards, "demo_inner0", 4);
+BPF_HASH_OF_MAPS(demo_hom_tenant, u32, "demo_inner0", 8);
+BPF_CGROUP_ARRAY(demo_cgrp_array, 4);
+BPF_DEVMAP(demo_devmap, 8);
+BPF_CPUMAP(demo_cpumap, 64);
+BPF_XSKMAP(demo_xskmap, 4);
+BPF_CGROUP_STORAGE(demo_cg_storage, struct cg_traffic);
+BPF_PERCPU_CGROUP_STORAGE(demo_cg_pcpu, u64);
+BPF_SK_STORAGE(demo_sk_storage, struct sk_stats);
+BPF_TASK_STORAGE(demo_task_store, struct task_stats);
+BPF_INODE_STORAGE(demo_inode_tags, struct inode_tag);
+
+/* sockmap / sockhash with an 8-byte value so that a userspace lookup returns the socket cookie. */
+struct demo_sockmap_table_t {
+    u32 key;
+    u64 leaf;
+    int (*update) (u32 *, u64 *);
+    int (*delete) (u32 *);
+    int (*sock_map_update) (void *, void *, u64);
+    u32 max_entries;
+};
+__attribute__((section("maps/sockmap")))
+struct demo_sockmap_table_t demo_sockmap = { .max_entries = 16 };
+BPF_ANNOTATE_KV_PAIR(demo_sockmap, u32, u64);
+
+struct demo_sockhash_table_t {
+    struct sock_key key;
+    u64 leaf;
+    int (*update) (struct sock_key *, u64 *);
+    int (*delete) (struct sock_key *);
+    int (*sock_hash_update) (void *, void *, u64);
+    int (*msg_redirect_hash) (void *, void *, u64);
+    int (*sk_redirect_hash) (void *, void *, u64);
+    u32 max_entries;
+};
+__attribute__((section("maps/sockhash")))
+struct demo_sockhash_table_t demo_sockhash = { .max_entries = 64 };
+BPF_ANNOTATE_KV_PAIR(demo_sockhash, struct sock_key, u64);
+
+static __always_inline void pcpu_count(u32 idx)
+{
+    u64 *v = demo_pcpu_evts.lookup(&idx);
+    if (v)
+        (*v)++;
+}
+
+/* ---- syscalls: per-process, per-CPU, LRU, task storage, map-of-maps, tail calls ------------------ */
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    u64 now = bpf_ktime_get_ns();
+    u32 nr = (u32)args->id;
+    u32 cpu = bpf_get_smp_processor_id();
+
+    struct proc_stats zero = {};
+    struct proc_stats *ps = demo_proc_stats.lookup(&tgid);
+    if (!ps) {
+        bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
+        zero.tgid = tgid;
+        zero.first_seen_ns = now;
+        demo_proc_stats.update(&tgid, &zero);
+        ps = demo_proc_stats.lookup(&tgid);
+    }
+    if (ps) {
+        __sync_fetch_and_add(&ps->syscalls, 1);
+        if (nr == 0)
+            __sync_fetch_and_add(&ps->reads, 1);
+        else if (nr == 1)
+            __sync_fetch_and_add(&ps->writes, 1);
+        else if (nr == 257)
+            __sync_fetch_and_add(&ps->opens, 1);
+        ps->last_seen_ns = now;
+        if (tid != tgid)
+            ps->threads_seen = 1;
+    }
+
+    u64 one = 0;
+    u64 *cnt = demo_pcpu_calls.lookup_or_try_init(&nr, &one);
+    if (cnt)
+        (*cnt)++;
+    pcpu_count(PCPU_SYSCALL);
+
+    struct last_syscall last = {.ts_ns = now, .syscall_nr = nr, .cpu = cpu};
+    bpf_get_current_comm(&last.comm, sizeof(last.comm));
+    demo_lru_pids.update(&tid, &last);
+
+    struct comm_key ck = {};
+    bpf_get_current_comm(&ck.comm, sizeof(ck.comm));
+    u64 *cc = demo_lru_pcomm.lookup_or_try_init(&ck, &one);
+    if (cc)
+        (*cc)++;
+
+    struct task_stats *ts = demo_task_store.task_storage_get(bpf_get_current_task_btf(), 0,
+                                                              BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (ts) {
+        if (!ts->first_seen_ns)
+            ts->first_seen_ns = now;
+        ts->last_seen_ns = now;
+        ts->syscalls++;
+    }
+
+    u32 shard = cpu & 3;
+    void *inner = demo_aom_shards.lookup(&shard);
+    if (inner) {
+        u32 slot = nr & 7;
+        u64 *v = bpf_map_lookup_elem(inner, &slot);
+        if (v)
+            __sync_fetch_and_add(v, 1);
+    }
+    u32 tenant = tgid & 3;
+    inner = demo_hom_tenant.lookup(&tenant);
+    if (inner) {
+        u32 slot = cpu & 7;
+        u64 *v = bpf_map_lookup_elem(inner, &slot);
+        if (v)
+            __sync_fetch_and_add(v, 1);
+    }
+
+    if (demo_cgrp_array.check_current_task(0) == 1)
+        pcpu_count(PCPU_IN_DEMO_CGROUP);
+
+    demo_tail_calls.call(args, tid & 1);
+    return 0;
+}
+
+int demo_tail_even(void *ctx)
+{
+    pcpu_count(PCPU_TAIL_EVEN);
+    return 0;
+}
+
+int demo_tail_odd(void *ctx)
+{
+    pcpu_count(PCPU_TAIL_ODD);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_read)
+{
+    long ret = args->ret;
+    if (ret <= 0)
+        return 0;
+    u32 slot = bpf_log2l(ret);
+    if (slot > 31)
+        slot = 31;
+    u64 *v = demo_read_log2.lookup(&slot);
+    if (v)
+        __sync_fetch_and_add(v, 1);
+    return 0;
+}
+
+/* ---- file opens: ringbuf + perf events, stack traces, bloom filter ------------------------------- */
+
+TRACEPOINT_PROBE(syscalls, sys_enter_openat)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct demo_event ev = {};
+    ev.ts_ns = bpf_ktime_get_ns();
+    ev.pid = id >> 32;
+    ev.tid = (u32)id;
+    ev.uid = (u32)bpf_get_current_uid_gid();
+    ev.kind = DEMO_EV_OPEN;
+    ev.kernel_stack_id = demo_stacks.get_stackid(args, 0);
+    ev.user_stack_id = demo_stacks.get_stackid(args, BPF_F_USER_STACK);
+    bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+    bpf_probe_read_user_str(&ev.filename, sizeof(ev.filename), args->filename);
+
+    struct stack_key sk = {.tgid = ev.pid, .kernel_stack_id = ev.kernel_stack_id,
+                           .user_stack_id = ev.user_stack_id};
+    __builtin_memcpy(&sk.comm, &ev.comm, sizeof(sk.comm));
+    demo_stack_cnt.increment(sk);
+
+    demo_ringbuf.ringbuf_output(&ev, sizeof(ev), 0);
+    demo_perf_evts.perf_submit(args, &ev, sizeof(ev));
+    u32 zero = 0;
+    demo_last_event.update(&zero, &ev);
+    pcpu_count(PCPU_OPEN);
+#ifdef BLOOM_FD
+    bpf_map_push_elem((void *)bpf_pseudo_fd(1, BLOOM_FD), &ev.comm, BPF_ANY);
+#endif
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+{
+    struct exec_record rec = {};
+    rec.ts_ns = bpf_ktime_get_ns();
+    rec.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(&rec.comm, sizeof(rec.comm));
+    demo_queue_exec.push(&rec, BPF_EXIST);
+    pcpu_count(PCPU_EXEC);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_close)
+{
+    struct close_record rec = {};
+    rec.ts_ns = bpf_ktime_get_ns();
+    rec.pid = bpf_get_current_pid_tgid() >> 32;
+    rec.fd = (s32)args->fd;
+    demo_lifo_close.push(&rec, BPF_EXIST);
+    return 0;
+}
+
+/* ---- XDP on the demo veth: LPM route counters, cpumap redirect ---------------------------------- */
+
+int demo_xdp(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > data_end)
+        return XDP_PASS;
+    pcpu_count(PCPU_XDP_PACKET);
+    if (eth->h_proto != htons(ETH_P_IP))
+        return XDP_PASS;
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > data_end)
+        return XDP_PASS;
+    struct lpm_v4_key key = {.prefixlen = 32};
+    __builtin_memcpy(key.addr, &ip->daddr, 4);
+    struct route *r = demo_lpm_routes.lookup(&key);
+    if (!r)
+        return XDP_DROP;
+    __sync_fetch_and_add(&r->packets, 1);
+    __sync_fetch_and_add(&r->bytes, (u64)(data_end - data));
+    /* Only the host's own veth address is delivered: the demo never forwards anything. */
+    return (r->flags & ROUTE_LOCAL) ? XDP_PASS : XDP_DROP;
+}
+
+/* ---- cgroup: cgroup storage, per-CPU cgroup storage, socket storage, sockmap/sockhash ------------ */
+
+static __always_inline void cg_account(struct __sk_buff *skb, int egress)
+{
+    struct cg_traffic *t = (void *)demo_cg_storage.get_local_storage(0);
+    if (egress) {
+        __sync_fetch_and_add(&t->egress_packets, 1);
+        __sync_fetch_and_add(&t->egress_bytes, skb->len);
+    } else {
+        __sync_fetch_and_add(&t->ingress_packets, 1);
+        __sync_fetch_and_add(&t->ingress_bytes, skb->len);
+    }
+    u64 *pc = (void *)demo_cg_pcpu.get_local_storage(0);
+    *pc += skb->len;
+    pcpu_count(PCPU_SKB_PACKET);
+
+    struct bpf_sock *sk = skb->sk;
+    if (!sk)
+        return;
+    sk = bpf_sk_fullsock(sk);
+    if (!sk)
+        return;
+    struct sk_stats *ss = demo_sk_storage.sk_storage_get(sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (ss) {
+        if (!ss->first_seen_ns) {
+            ss->first_seen_ns = bpf_ktime_get_ns();
+            ss->family = sk->family;
+            ss->protocol = sk->protocol;
+        }
+        __sync_fetch_and_add(&ss->packets, 1);
+        __sync_fetch_and_add(&ss->bytes, skb->len);
+    }
+}
+
+int demo_cg_ingress(struct __sk_buff *skb)
+{
+    cg_account(skb, 0);
+    return 1;
+}
+
+int demo_cg_egress(struct __sk_buff *skb)
+{
+    cg_account(skb, 1);
+    return 1;
+}
+
+int demo_sockops(struct bpf_sock_ops *skops)
+{
+    u32 op = skops->op;
+    if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+        return 1;
+    if (skops->family != 2 /* AF_INET */)
+        return 1;
+    struct sock_key key = {.local_port = skops->local_port, .remote_port = bpf_ntohl(skops->remote_port)};
+    demo_sockhash.sock_hash_update(skops, &key, BPF_ANY);
+    u32 idx = key.local_port & 15;
+    demo_sockmap.sock_map_update(skops, &idx, BPF_ANY);
+    return 1;
+}
+
+#ifdef REUSEPORT_FD
+int demo_reuseport(struct sk_reuseport_md *md)
+{
+    u32 key = md->hash % REUSEPORT_SOCKS;
+    bpf_sk_select_reuseport(md, (void *)bpf_pseudo_fd(1, REUSEPORT_FD), &key, 0);
+    return SK_PASS;
+}
+#endif
+
+/* ---- tcp_congestion_ops members, loaded as struct_ops programs by the loader -------------------- */
+
+int demo_cc_ssthresh(unsigned long long *ctx)
+{
+    return 16;
+}
+
+int demo_cc_undo_cwnd(unsigned long long *ctx)
+{
+    return 16;
+}
+
+int demo_cc_cong_avoid(unsigned long long *ctx)
+{
+    return 0;
+}

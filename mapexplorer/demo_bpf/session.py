@@ -1,0 +1,781 @@
+"""DemoSession: load the demo BPF programs and maps, drive traffic in the background, and remove
+everything on ``stop()``.
+
+    with DemoSession(["hash", "ringbuf"]) as session:
+        session.start(progress=print)
+        for status in session.summary: ...
+
+What one session creates, and how it goes away:
+- one BCC module (``demo.c``): tracepoint, XDP, cgroup_skb, sock_ops, SK_REUSEPORT and struct_ops
+  programs and ~30 maps; ``BPF.cleanup()`` and closing the fds frees them;
+- maps BCC cannot create (bloom_filter, reuseport_sockarray, devmap_hash, user_ringbuf, arena,
+  cgrp_storage, struct_ops, the extra inner maps) through :mod:`mapexplorer.kernel.maps`; closed fds;
+- links (XDP on the veth, cgroup_skb and sock_ops on the demo cgroup, struct_ops): fds, closed;
+- a cgroup2 directory ``mapexplorer_demo_<pid>``: removed after its processes exit;
+- a veth pair ``demo_h<pid>``/``demo_p<pid>`` whose peer lives in the traffic child's private network
+  namespace: the namespace dies with the child and takes the pair with it (deleted explicitly too);
+- a temp directory of files tagged through inode storage: removed.
+Nothing is pinned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mapexplorer.demo_bpf import loader
+from mapexplorer.demo_bpf.btfmini import BtfBuilder, vmlinux
+from mapexplorer.demo_bpf.catalog import BY_TYPE, CATALOG, cgroup2_root, host_support, kernel_map_types
+from mapexplorer.kernel import maps as km
+from mapexplorer.kernel import syscall as sc
+from mapexplorer.kernel.btf_fetch import load_btf
+from mapexplorer.kernel.names import MAP_TYPE_IDS
+
+Progress = Callable[[str], None]
+
+PAGE = mmap.PAGESIZE
+REUSEPORT_SOCKS = 4
+SO_ATTACH_REUSEPORT_EBPF = 52
+USER_RB_SIZE = 4 * PAGE
+ARENA_PAGES = 4
+BUSY_BIT = 1 << 31
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStatus:
+    """The outcome of one demo: ``ok`` with the map's id, or skipped with a one-line ``reason``."""
+
+    type: str
+    map_name: str
+    how: str
+    ok: bool
+    reason: str = ""
+    map_id: int | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:160]
+
+
+class _Btf:
+    """The small BTF blob the raw-created maps use for keys and values."""
+
+    def __init__(self) -> None:
+        b = BtfBuilder()
+        self.int = b.int_type("int", 4, signed=True)
+        self.u32 = b.int_type("unsigned int", 4)
+        self.u64 = b.int_type("unsigned long long", 8)
+        char = b.int_type("char", 1, signed=True)
+        comm16 = b.array(char, self.int, 16)
+        name32 = b.array(char, self.int, 32)
+        self.comm = b.struct_type("comm_key", 16, [("comm", comm16, 0)])
+        self.cgrp_stats = b.struct_type(
+            "cgrp_stats", 56,
+            [("updated_ns", self.u64, 0), ("procs", self.u32, 8), ("updates", self.u32, 12),
+             ("name", name32, 16), ("bytes_hint", self.u64, 48)],
+        )
+        self.port = b.struct_type("devmap_port", 8, [("ifindex", self.u32, 0), ("prog_id", self.u32, 4)])
+        self.fd = load_btf(b.blob())
+
+
+class DemoSession:
+    """Loads the demos for ``types`` (all 33 when None) and keeps them alive until ``stop()``."""
+
+    def __init__(self, types: list[str] | None = None) -> None:
+        unknown = [t for t in types or () if t not in BY_TYPE]
+        if unknown:
+            raise ValueError(f"unknown map type(s): {', '.join(unknown)} (see mapexplorer demo --list)")
+        self.types: list[str] = [s.type for s in CATALOG if not types or s.type in types]
+        self.load_seconds: float = 0.0
+        self.events_seen: int = 0
+        self._skip: dict[str, str] = {}
+        self._fds: dict[str, int] = {}  # map name -> an fd we own
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._started = False
+        self._stopped = False
+        self._summary: list[DemoStatus] = []
+        self._threads: list[threading.Thread] = []
+        self._tag = str(os.getpid())[-7:]
+        self._bcc: ModuleType | None = None
+        self._bpf: Any = None
+        self._btf: _Btf | None = None
+        self._cg_path: str | None = None
+        self._cg_fd = -1
+        self._child: subprocess.Popen[str] | None = None
+        self._host_if = f"demo_h{self._tag}"
+        self._peer_if = f"demo_p{self._tag}"
+        self._host_ifindex = 0
+        subnet = int(self._tag) % 250 + 1
+        self._host_ip = f"10.77.{subnet}.1"
+        self._peer_ip = f"10.77.{subnet}.2"
+        self._tcp_port = 0
+        self._cc_name = f"demo_cc{self._tag}"[:15]
+        self._reuse_socks: list[socket.socket] = []
+        self._user_rb: mmap.mmap | None = None
+        self._user_rb_seq = 0
+        self._arena: mmap.mmap | None = None
+        self._tmpdir: str | None = None
+        self._inode_fds: list[int] = []
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def __enter__(self) -> DemoSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def summary(self) -> list[DemoStatus]:
+        """One status per requested type, in catalog order (empty before ``start()`` finished)."""
+        return list(self._summary)
+
+    @property
+    def created_names(self) -> list[str]:
+        """Names of the maps this session holds."""
+        return sorted(self._fds)
+
+    def start(self, progress: Progress | None = None) -> list[DemoStatus]:
+        """Load every requested demo and start the traffic; blocking, safe from a worker thread.
+
+        A demo the host cannot run is skipped with a reason; the others still run.
+        """
+        say: Progress = progress or (lambda _msg: None)
+        with self._lock:
+            if self._started:
+                return self.summary
+            if self._stopped:
+                raise RuntimeError("a stopped DemoSession cannot be restarted")
+            self._started = True
+            t0 = time.monotonic()
+            try:
+                self._start(say)
+            except BaseException:
+                self._stop_locked()
+                raise
+            self.load_seconds = time.monotonic() - t0
+            self._summary = self._build_summary()
+            ok = sum(s.ok for s in self._summary)
+            say(f"{ok}/{len(self._summary)} demos running (loaded in {self.load_seconds:.1f} s)")
+            return self.summary
+
+    def stop(self) -> None:
+        """Stop the traffic and remove everything this session created. Idempotent."""
+        with self._lock:
+            self._stop_locked()
+
+    # -- orchestration ---------------------------------------------------------------------------
+
+    def _wanted(self, *types: str) -> bool:
+        return any(t in self.types and t not in self._skip for t in types)
+
+    def _attempt(self, types: tuple[str, ...], what: str, fn: Callable[[], None]) -> bool:
+        """Run one loading step; on failure mark ``types`` skipped with a one-line reason."""
+        if not self._wanted(*types):
+            return False
+        try:
+            fn()
+        except Exception as exc:  # one demo's failure (OSError, BCC's plain Exception) skips it only
+            reason = f"{what}: {_one_line(exc)}"
+            for t in types:
+                self._skip.setdefault(t, reason)
+            return False
+        return True
+
+    def _start(self, say: Progress) -> None:
+        kernel_types = kernel_map_types()
+        try:
+            self._bcc = loader.import_bcc()
+        except loader.BccUnavailable:
+            self._bcc = None
+        for t in self.types:
+            ok, reason = host_support(BY_TYPE[t], bcc_ok=self._bcc is not None, kernel_types=kernel_types)
+            if not ok:
+                self._skip[t] = reason
+        self._stack.callback(self._stop_threads)
+        self._btf = _Btf()
+        self._stack.callback(os.close, self._btf.fd)
+
+        cg_types = tuple(s.type for s in CATALOG if "cgroup" in s.needs)
+        net_types = tuple(s.type for s in CATALOG if "net" in s.needs)
+        say("creating the demo cgroup and veth pair")
+        self._attempt(cg_types, "cgroup", self._setup_cgroup)
+        self._attempt(net_types, "veth/netns", self._setup_net)
+
+        say("creating maps BCC cannot create")
+        self._attempt(("bloom_filter",), "bloom_filter", self._make_bloom)
+        self._attempt(("reuseport_sockarray",), "reuseport", self._make_reuseport)
+        self._attempt(("devmap_hash",), "devmap_hash", self._make_devmap_hash)
+        self._attempt(("user_ringbuf",), "user_ringbuf", self._make_user_ringbuf)
+        self._attempt(("arena",), "arena", self._make_arena)
+        self._attempt(("cgrp_storage",), "cgrp_storage", self._make_cgrp_storage)
+
+        bcc_types = tuple(s.type for s in CATALOG if "bcc" in s.needs)
+        if self._wanted(*bcc_types):
+            say("compiling the BCC module (demo.c)")
+            if self._attempt(bcc_types, "BCC", self._compile):
+                say("attaching programs and filling maps")
+                self._fill_bcc()
+        say("starting traffic")
+        self._attempt(net_types, "traffic", self._start_child_traffic)
+        thread = threading.Thread(target=self._local_traffic, name="demo-traffic", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _stop_threads(self) -> None:
+        self._stop_event.set()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def _stop_locked(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_event.set()
+        self._stack.close()
+
+    def _build_summary(self) -> list[DemoStatus]:
+        out = []
+        for t in self.types:
+            spec = BY_TYPE[t]
+            if t in self._skip:
+                out.append(DemoStatus(t, spec.map_name, spec.how, False, self._skip[t]))
+                continue
+            fd = self._fds.get(spec.map_name)
+            if fd is None:
+                out.append(DemoStatus(t, spec.map_name, spec.how, False, "map was not created"))
+                continue
+            out.append(DemoStatus(t, spec.map_name, spec.how, True, "", km.map_info(fd).id))
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _own(self, name: str, fd: int) -> int:
+        """Record ``fd`` as the session's handle on map ``name`` and close it on stop."""
+        self._fds[name] = fd
+        self._stack.callback(os.close, fd)
+        return fd
+
+    def _map(self, name: str) -> km.Map:
+        """A Map on a dup of the session's fd for ``name`` (the caller closes it)."""
+        return km.Map(os.dup(self._fds[name]))
+
+    def _create(self, type_name: str, name: str, key: int, value: int, entries: int, **kw: Any) -> int:
+        """Create a map, with BTF when given and accepted, else without."""
+        t = MAP_TYPE_IDS[type_name]
+        if kw.get("btf_value_type_id") and self._btf is not None:
+            try:
+                return self._own(name, km.create_map(t, key, value, entries, name=name, btf_fd=self._btf.fd, **kw))
+            except OSError:
+                kw = {k: v for k, v in kw.items() if not k.startswith("btf_")}
+        kw = {k: v for k, v in kw.items() if not k.startswith("btf_")}
+        return self._own(name, km.create_map(t, key, value, entries, name=name, **kw))
+
+    # -- environment: cgroup, veth pair, netns child ---------------------------------------------
+
+    def _setup_cgroup(self) -> None:
+        root = cgroup2_root()
+        if root is None:
+            raise OSError("no cgroup2 mount")
+        path = os.path.join(root, f"mapexplorer_demo_{self._tag}")
+        os.mkdir(path)
+        self._cg_path = path
+        self._stack.callback(self._remove_cgroup, path)
+        self._cg_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        self._stack.callback(os.close, self._cg_fd)
+
+    @staticmethod
+    def _remove_cgroup(path: str) -> None:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)  # the last process is still exiting
+        os.rmdir(path)
+
+    def _ip(self, *args: str) -> None:
+        proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+        if proc.returncode:
+            raise OSError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+
+    def _del_link(self) -> None:
+        subprocess.run(["ip", "link", "del", self._host_if], capture_output=True, check=False)
+
+    def _setup_net(self) -> None:
+        self._ip("link", "add", self._host_if, "type", "veth", "peer", "name", self._peer_if)
+        self._stack.callback(self._del_link)
+        env = dict(os.environ)
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH", "")) if p)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mapexplorer.demo_bpf.traffic"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )
+        self._child = child
+        self._stack.callback(self._stop_child)
+        self._expect(child, "ready")
+        if self._cg_path:
+            with open(os.path.join(self._cg_path, "cgroup.procs"), "w") as f:
+                f.write(str(child.pid))
+        self._ip("link", "set", self._peer_if, "netns", str(child.pid))
+        self._ip("addr", "add", f"{self._host_ip}/24", "dev", self._host_if)
+        self._ip("link", "set", self._host_if, "up")
+        self._host_ifindex = socket.if_nametoindex(self._host_if)
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((self._host_ip, 0))
+        server.listen(16)
+        self._tcp_port = server.getsockname()[1]
+        self._stack.callback(server.close)
+        thread = threading.Thread(target=self._tcp_server, args=(server,), name="demo-tcp", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    @staticmethod
+    def _expect(child: subprocess.Popen[str], word: str, timeout: float = 15.0) -> None:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], timeout)
+        line = child.stdout.readline().strip() if ready else ""
+        if line != word:
+            raise OSError(f"traffic child did not say {word!r} (got {line!r})")
+
+    def _start_child_traffic(self) -> None:
+        child = self._child
+        if child is None or child.stdin is None:
+            raise OSError("no traffic child")
+        cfg = {"peer": self._peer_if, "peer_ip": self._peer_ip, "host_ip": self._host_ip,
+               "tcp_port": self._tcp_port, "congestion": self._cc_name if "demo_tcp_cc" in self._fds else ""}
+        child.stdin.write(json.dumps(cfg) + "\n")
+        child.stdin.flush()
+        self._expect(child, "up")
+
+    def _stop_child(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        if child.stdin:
+            with contextlib.suppress(OSError):
+                child.stdin.close()
+        try:
+            child.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout:
+            child.stdout.close()
+        self._child = None
+
+    def _tcp_server(self, server: socket.socket) -> None:
+        server.settimeout(0.2)
+        conns: list[socket.socket] = []
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    conn, _ = server.accept()
+                    conn.setblocking(False)
+                    conns.append(conn)
+                except (TimeoutError, BlockingIOError):
+                    pass
+                if conns:
+                    readable, _, _ = select.select(conns, [], [], 0.05)
+                    for c in readable:
+                        try:
+                            data = c.recv(65536)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            conns.remove(c)
+                            c.close()
+        finally:
+            for c in conns:
+                c.close()
+
+    # -- maps created with raw bpf() -------------------------------------------------------------
+
+    def _make_bloom(self) -> None:
+        assert self._btf is not None
+        fd = self._create("bloom_filter", "demo_bloom", 0, 16, 1024, map_extra=3,
+                          btf_value_type_id=self._btf.comm)
+        with km.Map(os.dup(fd)) as m:
+            for comm in (b"systemd", b"sshd", b"bash", b"python3", b"mapexplorer"):
+                m.update(None, comm.ljust(16, b"\0"))
+
+    def _make_reuseport(self) -> None:
+        fd = self._create("reuseport_sockarray", "demo_reuseport", 4, 8, REUSEPORT_SOCKS)
+        port = 0
+        for _ in range(REUSEPORT_SOCKS):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._stack.callback(s.close)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(("127.0.0.1", port))
+            s.setblocking(False)
+            port = s.getsockname()[1]
+            self._reuse_socks.append(s)
+        with km.Map(os.dup(fd)) as m:
+            for i, s in enumerate(self._reuse_socks):
+                m.update(struct.pack("<I", i), struct.pack("<Q", s.fileno()))
+
+    def _make_devmap_hash(self) -> None:
+        assert self._btf is not None
+        fd = self._create("devmap_hash", "demo_devhash", 4, 8, 16,
+                          btf_key_type_id=self._btf.u32, btf_value_type_id=self._btf.port)
+        ports = [1]
+        if self._host_ifindex:
+            ports.append(self._host_ifindex)
+        with km.Map(os.dup(fd)) as m:
+            for ifindex in ports:
+                m.update(struct.pack("<I", 1000 + ifindex), struct.pack("<II", ifindex, 0))
+
+    def _make_user_ringbuf(self) -> None:
+        fd = self._create("user_ringbuf", "demo_user_rb", 0, 0, USER_RB_SIZE)
+        self._user_rb = mmap.mmap(fd, PAGE + 2 * USER_RB_SIZE, mmap.MAP_SHARED,
+                                  mmap.PROT_READ | mmap.PROT_WRITE, offset=PAGE)
+        self._stack.callback(self._close_mmap, "_user_rb")
+        for _ in range(16):
+            self._user_rb_write(f"startup record {self._user_rb_seq}")
+
+    def _user_rb_write(self, text: str) -> bool:
+        """Produce one record {seq, ts_ns, pid, text[40]} through the user ringbuf's mmap."""
+        rb = self._user_rb
+        assert rb is not None and "demo_user_rb" in self._fds
+        cons = mmap.mmap(self._fds["demo_user_rb"], PAGE, mmap.MAP_SHARED, mmap.PROT_READ)
+        try:
+            cons_pos = struct.unpack_from("<Q", cons, 0)[0]
+        finally:
+            cons.close()
+        prod_pos = struct.unpack_from("<Q", rb, 0)[0]
+        payload = struct.pack("<QQI40s", self._user_rb_seq, time.monotonic_ns(), os.getpid(),
+                              text.encode()[:40])
+        total = (len(payload) + 8 + 7) & ~7
+        if prod_pos - cons_pos + total > USER_RB_SIZE:
+            return False  # full: nobody drains it on this host
+        off = PAGE + (prod_pos & (USER_RB_SIZE - 1))
+        struct.pack_into("<II", rb, off, len(payload) | BUSY_BIT, 0)
+        rb[off + 8 : off + 8 + len(payload)] = payload
+        struct.pack_into("<Q", rb, 0, prod_pos + total)
+        struct.pack_into("<I", rb, off, len(payload))
+        self._user_rb_seq += 1
+        return True
+
+    def _make_arena(self) -> None:
+        fd = self._create("arena", "demo_arena", 0, 0, ARENA_PAGES, flags=sc.BPF_F_MMAPABLE)
+        self._arena = mmap.mmap(fd, ARENA_PAGES * PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._stack.callback(self._close_mmap, "_arena")
+        header = b"mapexplorer demo arena: page 0 counters, page 1 text\n"
+        self._arena[PAGE : PAGE + len(header)] = header
+        self._arena_tick()
+
+    def _arena_tick(self) -> None:
+        if self._arena is None:
+            return
+        counters = list(struct.unpack_from("<8Q", self._arena, 0))
+        counters[0] += 1
+        counters[1] = time.monotonic_ns()
+        counters[2 + counters[0] % 6] += counters[0]
+        struct.pack_into("<8Q", self._arena, 0, *counters)
+
+    def _close_mmap(self, attr: str) -> None:
+        m = getattr(self, attr)
+        if m is not None:
+            m.close()
+            setattr(self, attr, None)
+
+    def _make_cgrp_storage(self) -> None:
+        assert self._btf is not None
+        if self._cg_fd < 0:
+            raise OSError("no demo cgroup")
+        self._create("cgrp_storage", "demo_cgrp_store", 4, 56, 0, flags=sc.BPF_F_NO_PREALLOC,
+                     btf_key_type_id=self._btf.int, btf_value_type_id=self._btf.cgrp_stats)
+        self._cgrp_tick()
+
+    def _cgrp_tick(self) -> None:
+        if "demo_cgrp_store" not in self._fds or self._cg_fd < 0 or self._cg_path is None:
+            return
+        with open(os.path.join(self._cg_path, "cgroup.procs")) as f:
+            procs = len(f.read().split())
+        with self._map("demo_cgrp_store") as m:
+            try:
+                old = m.lookup(struct.pack("<i", self._cg_fd))
+                updates = struct.unpack_from("<I", old, 12)[0] + 1
+            except FileNotFoundError:
+                updates = 1
+            name = os.path.basename(self._cg_path).encode()[:32]
+            value = struct.pack("<QII32sQ", time.monotonic_ns(), procs, updates, name, updates * 4096)
+            m.update(struct.pack("<i", self._cg_fd), value)
+
+    # -- the BCC module --------------------------------------------------------------------------
+
+    def _compile(self) -> None:
+        from importlib.resources import files
+
+        bcc = self._bcc
+        assert bcc is not None
+        src = files("mapexplorer.demo_bpf").joinpath("demo.c").read_text()
+        cflags = ["-Wno-macro-redefined", "-Wno-int-conversion"]
+        if "demo_bloom" in self._fds:
+            cflags.append(f"-DBLOOM_FD={self._fds['demo_bloom']}")
+        if "demo_reuseport" in self._fds:
+            cflags += [f"-DREUSEPORT_FD={self._fds['demo_reuseport']}", f"-DREUSEPORT_SOCKS={REUSEPORT_SOCKS}"]
+        self._bpf = bcc.BPF(text=src, cflags=cflags)
+        self._stack.callback(self._bpf.cleanup)
+        lib = __import__("bcc.libbcc", fromlist=["lib"]).lib
+        for spec_name in [s.map_name for s in CATALOG] + ["demo_inner0", "demo_stack_cnt", "demo_last_event"]:
+            if spec_name in self._fds:
+                continue
+            fd = lib.bpf_table_fd(self._bpf.module, spec_name.encode())
+            if fd >= 0:
+                self._own(spec_name, os.dup(fd))
+
+    def _fill_bcc(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        self._attempt(("prog_array",), "tail calls", self._fill_tail_calls)
+        self._attempt(("array_of_maps", "hash_of_maps"), "inner maps", self._fill_map_of_maps)
+        self._attempt(("lpm_trie",), "routes", self._fill_routes)
+        self._attempt(("lpm_trie",), "XDP", self._attach_xdp)
+        self._attempt(("devmap",), "devmap", self._fill_devmap)
+        self._attempt(("cpumap",), "cpumap", self._fill_cpumap)
+        self._attempt(("xskmap",), "AF_XDP", self._fill_xskmap)
+        self._attempt(("cgroup_array",), "cgroup_array", self._fill_cgroup_array)
+        self._attempt(("cgroup_storage", "percpu_cgroup_storage", "sk_storage"), "cgroup_skb", self._attach_cg_skb)
+        self._attempt(("sockmap", "sockhash"), "sock_ops", self._attach_sockops)
+        self._attempt(("reuseport_sockarray",), "SK_REUSEPORT", self._attach_reuseport)
+        self._attempt(("inode_storage",), "inode_storage", self._fill_inode_storage)
+        self._attempt(("struct_ops",), "struct_ops", self._make_struct_ops)
+        self._attempt(("perf_event_array", "ringbuf"), "consumers", self._open_consumers)
+
+    def _fill_tail_calls(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        even = b.load_func("demo_tail_even", bcc.BPF.TRACEPOINT)
+        odd = b.load_func("demo_tail_odd", bcc.BPF.TRACEPOINT)
+        with self._map("demo_tail_calls") as m:
+            m.update(struct.pack("<I", 0), struct.pack("<I", even.fd))
+            m.update(struct.pack("<I", 1), struct.pack("<I", odd.fd))
+
+    def _fill_map_of_maps(self) -> None:
+        inner = [self._fds["demo_inner0"]]
+        for i in range(1, 4):
+            inner.append(self._create("array", f"demo_inner{i}", 4, 8, 8))
+        tenants = [self._create("array", f"demo_tenant{i}", 4, 8, 8) for i in range(4)]
+        with self._map("demo_aom_shards") as m:
+            for i, fd in enumerate(inner):
+                m.update(struct.pack("<I", i), struct.pack("<I", fd))
+        with self._map("demo_hom_tenant") as m:
+            for i, fd in enumerate(tenants):
+                m.update(struct.pack("<I", i), struct.pack("<I", fd))
+
+    def _routes(self) -> list[tuple[str, int, str, int, int]]:
+        """(prefix, length, label, metric, flags)."""
+        net = self._host_ip.rsplit(".", 1)[0]
+        return [
+            ("0.0.0.0", 0, "default", 1000, 0),
+            ("10.0.0.0", 8, "rfc1918-10", 100, 0),
+            ("10.77.0.0", 16, "demo-fabric", 50, 0),
+            (f"{net}.0", 24, "demo-veth-link", 10, 0),
+            (self._host_ip, 32, "demo-host-local", 0, 1),
+            ("172.16.0.0", 12, "rfc1918-172", 100, 0),
+            ("192.168.0.0", 16, "rfc1918-192", 100, 0),
+            ("192.0.2.0", 24, "test-net-1", 200, 0),
+            ("198.51.100.0", 24, "test-net-2", 200, 0),
+            ("203.0.113.0", 24, "test-net-3", 200, 0),
+            ("8.8.8.0", 24, "public-dns", 300, 0),
+        ]
+
+    def _fill_routes(self) -> None:
+        with self._map("demo_lpm_routes") as m:
+            for prefix, plen, label, metric, flags in self._routes():
+                key = struct.pack("<I4s", plen, socket.inet_aton(prefix))
+                nexthop = socket.inet_aton(self._host_ip if flags else self._peer_ip)
+                value = struct.pack("<4sIII20s4xQQ", nexthop, self._host_ifindex, metric, flags,
+                                    label.encode(), 0, 0)
+                m.update(key, value)
+
+    def _attach_xdp(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        if not self._host_ifindex:
+            raise OSError("no veth")
+        fn = b.load_func("demo_xdp", bcc.BPF.XDP)
+        link = loader.link_create(fn.fd, self._host_ifindex, loader.ATTACH_XDP)
+        self._stack.callback(os.close, link)
+
+    def _fill_devmap(self) -> None:
+        with self._map("demo_devmap") as m:
+            m.update(struct.pack("<I", 0), struct.pack("<i", 1))
+            if self._host_ifindex:
+                m.update(struct.pack("<I", 1), struct.pack("<i", self._host_ifindex))
+
+    def _fill_cpumap(self) -> None:
+        with self._map("demo_cpumap") as m:
+            for cpu in km.possible_cpus():
+                if cpu < 64:
+                    m.update(struct.pack("<I", cpu), struct.pack("<I", 192 + 64 * cpu))
+
+    def _fill_xskmap(self) -> None:
+        from mapexplorer.demo_bpf.xsk import XdpSocket
+
+        if not self._host_ifindex:
+            raise OSError("no veth")
+        xsk = XdpSocket(self._host_ifindex, 0)
+        self._stack.callback(xsk.close)
+        with self._map("demo_xskmap") as m:
+            m.update(struct.pack("<I", 0), struct.pack("<i", xsk.fileno()))
+
+    def _fill_cgroup_array(self) -> None:
+        if self._cg_fd < 0:
+            raise OSError("no demo cgroup")
+        with self._map("demo_cgrp_array") as m:
+            m.update(struct.pack("<I", 0), struct.pack("<I", self._cg_fd))
+
+    def _attach_cg_skb(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        if self._cg_fd < 0:
+            raise OSError("no demo cgroup")
+        for fn_name, attach in (("demo_cg_ingress", loader.ATTACH_CGROUP_INET_INGRESS),
+                                ("demo_cg_egress", loader.ATTACH_CGROUP_INET_EGRESS)):
+            fn = b.load_func(fn_name, bcc.BPF.CGROUP_SKB)
+            self._stack.callback(os.close, loader.link_create(fn.fd, self._cg_fd, attach))
+
+    def _attach_sockops(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        if self._cg_fd < 0:
+            raise OSError("no demo cgroup")
+        fn = b.load_func("demo_sockops", bcc.BPF.SOCK_OPS)
+        self._stack.callback(os.close, loader.link_create(fn.fd, self._cg_fd, loader.ATTACH_CGROUP_SOCK_OPS))
+
+    def _attach_reuseport(self) -> None:
+        b = self._bpf
+        assert b is not None
+        if not self._reuse_socks:
+            raise OSError("no reuseport sockets")
+        fn = b.load_func("demo_reuseport", loader.PROG_TYPE_SK_REUSEPORT)
+        self._reuse_socks[0].setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, struct.pack("<i", fn.fd))
+
+    def _fill_inode_storage(self) -> None:
+        self._tmpdir = tempfile.mkdtemp(prefix="mapexplorer_demo_")
+        self._stack.callback(shutil.rmtree, self._tmpdir, True)
+        labels = [("config.yaml", 1, "config"), ("secrets.env", 3, "secret"), ("app.log", 2, "log")]
+        with self._map("demo_inode_tags") as m:
+            for fname, cls, label in labels:
+                path = os.path.join(self._tmpdir, fname)
+                with open(path, "w") as f:
+                    f.write(f"demo file {fname}\n")
+                fd = os.open(path, os.O_RDONLY)
+                self._stack.callback(os.close, fd)
+                self._inode_fds.append(fd)
+                value = struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), cls, label.encode())
+                m.update(struct.pack("<i", fd), value)
+
+    def _make_struct_ops(self) -> None:
+        b = self._bpf
+        assert b is not None and self._btf is not None
+        vm = vmlinux()
+        ops = vm.struct("tcp_congestion_ops")
+        wrapper = vm.struct("bpf_struct_ops_tcp_congestion_ops")
+        _i, data = wrapper.member("data")
+        base = data.bit_offset // 8
+        value = bytearray(wrapper.size)
+        for member, fn_name in (("ssthresh", "demo_cc_ssthresh"), ("cong_avoid", "demo_cc_cong_avoid"),
+                                ("undo_cwnd", "demo_cc_undo_cwnd")):
+            idx, m = ops.member(member)
+            insns = b.dump_func(fn_name)
+            prog = loader.load_raw_prog(insns, loader.PROG_TYPE_STRUCT_OPS, name=fn_name[:15],
+                                        expected_attach_type=idx, attach_btf_id=ops.id)
+            self._stack.callback(os.close, prog)
+            struct.pack_into("<Q", value, base + m.bit_offset // 8, prog)
+        _i, name_m = ops.member("name")
+        off = base + name_m.bit_offset // 8
+        value[off : off + 16] = self._cc_name.encode().ljust(16, b"\0")
+        fd = self._own("demo_tcp_cc", km.create_map(
+            MAP_TYPE_IDS["struct_ops"], 4, wrapper.size, 1, name="demo_tcp_cc", flags=loader.BPF_F_LINK,
+            btf_fd=self._btf.fd, btf_vmlinux_value_type_id=wrapper.id))
+        with km.Map(os.dup(fd)) as m:
+            m.update(struct.pack("<I", 0), bytes(value))
+        self._stack.callback(os.close, loader.link_create(fd, 0, loader.ATTACH_STRUCT_OPS))
+
+    def _open_consumers(self) -> None:
+        b = self._bpf
+        assert b is not None
+
+        def on_event(_cpu: int, _data: Any, _size: int) -> None:
+            self.events_seen += 1
+
+        def on_ring(_ctx: Any, _data: Any, _size: int) -> int:
+            self.events_seen += 1
+            return 0
+
+        if self._wanted("perf_event_array"):
+            b["demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8)
+        if self._wanted("ringbuf"):
+            b["demo_ringbuf"].open_ring_buffer(on_ring)
+        thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_events(self) -> None:
+        b = self._bpf
+        while not self._stop_event.is_set():
+            if self._wanted("perf_event_array"):
+                b.perf_buffer_poll(timeout=100)
+            else:
+                self._stop_event.wait(0.1)
+            if self._wanted("ringbuf"):
+                b.ring_buffer_consume()
+
+    # -- traffic from this process ---------------------------------------------------------------
+
+    def _local_traffic(self) -> None:
+        """Every 0.2 s: UDP into the reuseport group, arena and cgrp_storage updates, user ringbuf records,
+        bloom inserts."""
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+        tick = 0
+        try:
+            while not self._stop_event.wait(0.2):
+                tick += 1
+                self._reuseport_tick(clients, tick)
+                self._arena_tick()
+                if tick % 5 == 0:
+                    self._cgrp_tick()
+                    if self._user_rb is not None:
+                        self._user_rb_write(f"tick {tick} from pid {os.getpid()}")
+        finally:
+            for c in clients:
+                c.close()
+
+    def _reuseport_tick(self, clients: list[socket.socket], tick: int) -> None:
+        if not self._reuse_socks:
+            return
+        port = self._reuse_socks[0].getsockname()[1]
+        for i, c in enumerate(clients):
+            if (tick + i) % 3 == 0:
+                c.sendto(b"reuseport demo %d" % tick, ("127.0.0.1", port))
+        for s in self._reuse_socks:
+            with contextlib.suppress(BlockingIOError):
+                while s.recv(2048):
+                    pass
+
