@@ -80,7 +80,9 @@ class MiniBtf:
         for type_id in range(1, len(self._offsets)):
             pos = self._offsets[type_id]
             info = struct.unpack_from("<I", self._data, pos + 4)[0]
-            if (info >> 24) & 0x1F == kind and self._str(struct.unpack_from("<I", self._data, pos)[0]) == name:
+            if (info >> 24) & 0x1F != kind:
+                continue
+            if self._str(struct.unpack_from("<I", self._data, pos)[0]) == name:
                 return type_id
         raise KeyError(f"no BTF type {name!r}")
 

@@ -26,7 +26,8 @@ def _d(type_: str, name: str, how: str, *needs: str) -> DemoSpec:
 
 
 CATALOG: tuple[DemoSpec, ...] = (
-    _d("hash", "demo_proc_stats", "per-process syscall/read/write/open counts (raw_syscalls tracepoint)", "bcc"),
+    _d("hash", "demo_proc_stats", "per-process syscall/read/write/open counts (raw_syscalls tracepoint)",
+       "bcc"),
     _d("array", "demo_read_log2", "log2 histogram of read() sizes (sys_exit_read)", "bcc"),
     _d("prog_array", "demo_tail_calls", "two tail-call targets, chosen by thread id parity", "bcc"),
     _d("perf_event_array", "demo_perf_evts", "openat events via perf_submit, consumed by the demo", "bcc"),
@@ -47,11 +48,12 @@ CATALOG: tuple[DemoSpec, ...] = (
     _d("xskmap", "demo_xskmap", "an AF_XDP socket bound to the veth, queue 0", "bcc", "net"),
     _d("sockhash", "demo_sockhash", "TCP sockets keyed by {local_port, remote_port} via sock_ops",
        "bcc", "net", "cgroup"),
-    _d("cgroup_storage", "demo_cg_storage", "ingress/egress packets and bytes of the demo cgroup (cgroup_skb)",
+    _d("cgroup_storage", "demo_cg_storage", "in/out packets and bytes of the demo cgroup (cgroup_skb)",
        "bcc", "cgroup"),
     _d("reuseport_sockarray", "demo_reuseport", "4 SO_REUSEPORT UDP sockets; SK_REUSEPORT picks by hash",
        "bcc"),
-    _d("percpu_cgroup_storage", "demo_cg_pcpu", "per-CPU bytes of the demo cgroup (cgroup_skb)", "bcc", "cgroup"),
+    _d("percpu_cgroup_storage", "demo_cg_pcpu", "per-CPU bytes of the demo cgroup (cgroup_skb)",
+       "bcc", "cgroup"),
     _d("queue", "demo_queue_exec", "FIFO of execve records (sys_enter_execve)", "bcc"),
     _d("stack", "demo_lifo_close", "LIFO of close() records (sys_enter_close)", "bcc"),
     _d("sk_storage", "demo_sk_storage", "per-socket packet/byte counts (cgroup_skb sk_storage_get)",
@@ -62,7 +64,8 @@ CATALOG: tuple[DemoSpec, ...] = (
     _d("ringbuf", "demo_ringbuf", "openat events (struct demo_event), consumed by the demo", "bcc"),
     _d("inode_storage", "demo_inode_tags", "tags on demo temp files, written from userspace "
        "(LSM programs are refused here)", "bcc"),
-    _d("task_storage", "demo_task_store", "per-task syscall counts (tracepoint + get_current_task_btf)", "bcc"),
+    _d("task_storage", "demo_task_store", "per-task syscall counts (tracepoint + get_current_task_btf)",
+       "bcc"),
     _d("bloom_filter", "demo_bloom", "command names of openat callers (map_push_elem) and userspace inserts",
        "bcc"),
     _d("user_ringbuf", "demo_user_rb", "records written from userspace through the mmap"),

@@ -284,7 +284,8 @@ class DemoSession:
         t = MAP_TYPE_IDS[type_name]
         if kw.get("btf_value_type_id") and self._btf is not None:
             try:
-                return self._own(name, km.create_map(t, key, value, entries, name=name, btf_fd=self._btf.fd, **kw))
+                fd = km.create_map(t, key, value, entries, name=name, btf_fd=self._btf.fd, **kw)
+                return self._own(name, fd)
             except OSError:
                 kw = {k: v for k, v in kw.items() if not k.startswith("btf_")}
         kw = {k: v for k, v in kw.items() if not k.startswith("btf_")}
@@ -537,7 +538,8 @@ class DemoSession:
         if "demo_bloom" in self._fds:
             cflags.append(f"-DBLOOM_FD={self._fds['demo_bloom']}")
         if "demo_reuseport" in self._fds:
-            cflags += [f"-DREUSEPORT_FD={self._fds['demo_reuseport']}", f"-DREUSEPORT_SOCKS={REUSEPORT_SOCKS}"]
+            cflags.append(f"-DREUSEPORT_FD={self._fds['demo_reuseport']}")
+            cflags.append(f"-DREUSEPORT_SOCKS={REUSEPORT_SOCKS}")
         self._bpf = bcc.BPF(text=src, cflags=cflags)
         self._stack.callback(self._bpf.cleanup)
         lib = __import__("bcc.libbcc", fromlist=["lib"]).lib
@@ -559,7 +561,8 @@ class DemoSession:
         self._attempt(("cpumap",), "cpumap", self._fill_cpumap)
         self._attempt(("xskmap",), "AF_XDP", self._fill_xskmap)
         self._attempt(("cgroup_array",), "cgroup_array", self._fill_cgroup_array)
-        self._attempt(("cgroup_storage", "percpu_cgroup_storage", "sk_storage"), "cgroup_skb", self._attach_cg_skb)
+        cg_skb = ("cgroup_storage", "percpu_cgroup_storage", "sk_storage")
+        self._attempt(cg_skb, "cgroup_skb", self._attach_cg_skb)
         self._attempt(("sockmap", "sockhash"), "sock_ops", self._attach_sockops)
         self._attempt(("reuseport_sockarray",), "SK_REUSEPORT", self._attach_reuseport)
         self._attempt(("inode_storage",), "inode_storage", self._fill_inode_storage)

@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 CLONE_NEWNET = 0x40000000
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
