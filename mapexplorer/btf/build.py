@@ -52,15 +52,26 @@ class BtfBuilder:
             self.strings += name.encode() + b"\0"
         return self._str_cache[name]
 
-    def _add(self, name: str, kind: int, vlen: int, size_type: int, extra: bytes = b"", kflag: bool = False) -> int:
+    def _add(
+        self, name: str, kind: int, vlen: int, size_type: int, extra: bytes = b"", kflag: bool = False
+    ) -> int:
         info = (int(kflag) << 31) | (kind << 24) | vlen
         self.types += struct.pack("<III", self.str(name), info, size_type) + extra
         tid = self.next_id
         self.next_id += 1
         return tid
 
-    def int(self, name: str, size: int, *, signed: bool = False, char: bool = False, bool_: bool = False,
-            bits: int | None = None, offset: int = 0) -> int:
+    def int(
+        self,
+        name: str,
+        size: int,
+        *,
+        signed: bool = False,
+        char: bool = False,
+        bool_: bool = False,
+        bits: int | None = None,
+        offset: int = 0,
+    ) -> int:
         enc = (INT_SIGNED if signed else 0) | (INT_CHAR if char else 0) | (INT_BOOL if bool_ else 0)
         nbits = size * 8 if bits is None else bits
         return self._add(name, INT, 0, size, struct.pack("<I", enc << 24 | offset << 16 | nbits))
@@ -145,8 +156,6 @@ class BtfBuilder:
         o = ">" if big_endian else "<"
         types = bytes(self.types)
         if big_endian:
-            types = b"".join(
-                struct.pack(">I", w) for (w,) in struct.iter_unpack("<I", types)
-            )
+            types = b"".join(struct.pack(">I", w) for (w,) in struct.iter_unpack("<I", types))
         hdr = struct.pack(o + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(self.strings))
         return hdr + types + bytes(self.strings)

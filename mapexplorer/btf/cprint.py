@@ -48,7 +48,7 @@ def decl(btf: Btf, type_id: int, inner: str = "", *, level: int = 0, depth: int 
         raise BtfError(f"type [{type_id}] nests too deeply (cycle?)")
     t = btf.type(type_id)
     k = t.kind
-    sp = (" " + inner) if inner else ""
+    sp = (inner if inner.startswith("[") else " " + inner) if inner else ""
     if k == 0:
         return "void" + sp
     if k in (INT, FLOAT, TYPEDEF):
