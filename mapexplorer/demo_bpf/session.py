@@ -21,6 +21,7 @@ Nothing is pinned.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import mmap
 import os
@@ -55,6 +56,7 @@ SO_ATTACH_REUSEPORT_EBPF = 52
 USER_RB_SIZE = 4 * PAGE
 ARENA_PAGES = 4
 BUSY_BIT = 1 << 31
+_SESSION_COUNTER = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ class DemoSession:
         self._stopped = False
         self._summary: list[DemoStatus] = []
         self._threads: list[threading.Thread] = []
-        self._tag = str(os.getpid())[-7:]
+        self._tag = f"{os.getpid()}x{next(_SESSION_COUNTER) % 10}"  # unique per session, <= 9 chars
         self._bcc: ModuleType | None = None
         self._bpf: Any = None
         self._btf: _Btf | None = None
@@ -124,17 +126,17 @@ class DemoSession:
         self._host_if = f"demo_h{self._tag}"
         self._peer_if = f"demo_p{self._tag}"
         self._host_ifindex = 0
-        subnet = int(self._tag) % 250 + 1
+        subnet = (os.getpid() * 10 + int(self._tag[-1])) % 250 + 1
         self._host_ip = f"10.77.{subnet}.1"
         self._peer_ip = f"10.77.{subnet}.2"
         self._tcp_port = 0
-        self._cc_name = f"demo_cc{self._tag}"[:15]
+        self._cc_name = f"dcc{self._tag}"  # TCP_CA_NAME_MAX: 15 characters
         self._reuse_socks: list[socket.socket] = []
         self._user_rb: mmap.mmap | None = None
         self._user_rb_seq = 0
         self._arena: mmap.mmap | None = None
         self._tmpdir: str | None = None
-        self._inode_fds: list[int] = []
+        self._key_fds: dict[str, list[int]] = {}
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -153,6 +155,24 @@ class DemoSession:
     def created_names(self) -> list[str]:
         """Names of the maps this session holds."""
         return sorted(self._fds)
+
+    @property
+    def headline(self) -> str:
+        """One line for a status bar: how many demos run, how many were skipped."""
+        if not self._summary:
+            return "demo not started"
+        ok = sum(s.ok for s in self._summary)
+        skipped = len(self._summary) - ok
+        text = f"{ok}/{len(self._summary)} demo maps live"
+        return f"{text}, {skipped} skipped" if skipped else text
+
+    def key_fds(self, map_name: str) -> list[int]:
+        """Fds that key entries of an fd-keyed storage map (sk/task/inode/cgrp storage) in this session.
+
+        The explorer can look these entries up (BPF_MAP_LOOKUP_ELEM with the fd as key); they stay
+        valid until ``stop()``.
+        """
+        return list(self._key_fds.get(map_name, ()))
 
     def start(self, progress: Progress | None = None) -> list[DemoStatus]:
         """Load every requested demo and start the traffic; blocking, safe from a worker thread.
@@ -509,6 +529,7 @@ class DemoSession:
             raise OSError("no demo cgroup")
         self._create("cgrp_storage", "demo_cgrp_store", 4, 56, 0, flags=sc.BPF_F_NO_PREALLOC,
                      btf_key_type_id=self._btf.int, btf_value_type_id=self._btf.cgrp_stats)
+        self._key_fds["demo_cgrp_store"] = [self._cg_fd]
         self._cgrp_tick()
 
     def _cgrp_tick(self) -> None:
@@ -534,7 +555,7 @@ class DemoSession:
         bcc = self._bcc
         assert bcc is not None
         src = files("mapexplorer.demo_bpf").joinpath("demo.c").read_text()
-        cflags = ["-Wno-macro-redefined", "-Wno-int-conversion"]
+        cflags = ["-w"]  # BCC's rewriter output draws harmless clang warnings
         if "demo_bloom" in self._fds:
             cflags.append(f"-DBLOOM_FD={self._fds['demo_bloom']}")
         if "demo_reuseport" in self._fds:
@@ -566,6 +587,8 @@ class DemoSession:
         self._attempt(("sockmap", "sockhash"), "sock_ops", self._attach_sockops)
         self._attempt(("reuseport_sockarray",), "SK_REUSEPORT", self._attach_reuseport)
         self._attempt(("inode_storage",), "inode_storage", self._fill_inode_storage)
+        self._attempt(("sk_storage",), "sk_storage", self._fill_sk_storage)
+        self._attempt(("task_storage",), "task_storage", self._task_storage_key)
         self._attempt(("struct_ops",), "struct_ops", self._make_struct_ops)
         self._attempt(("perf_event_array", "ringbuf"), "consumers", self._open_consumers)
 
@@ -690,9 +713,33 @@ class DemoSession:
                     f.write(f"demo file {fname}\n")
                 fd = os.open(path, os.O_RDONLY)
                 self._stack.callback(os.close, fd)
-                self._inode_fds.append(fd)
+                self._key_fds.setdefault("demo_inode_tags", []).append(fd)
                 value = struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), cls, label.encode())
                 m.update(struct.pack("<i", fd), value)
+
+    def _fill_sk_storage(self) -> None:
+        """A loopback TCP pair in this process, its sockets' storage written from userspace (the
+        cgroup_skb program fills the traffic child's sockets)."""
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._stack.callback(server.close)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = socket.create_connection(server.getsockname())
+        self._stack.callback(client.close)
+        peer, _ = server.accept()
+        self._stack.callback(peer.close)
+        with self._map("demo_sk_storage") as m:
+            for i, s in enumerate((client, peer)):
+                value = struct.pack("<QQQII", 10 + i, 1500 * (10 + i), time.monotonic_ns(), socket.AF_INET,
+                                    socket.IPPROTO_TCP)
+                m.update(struct.pack("<i", s.fileno()), value)
+                self._key_fds.setdefault("demo_sk_storage", []).append(s.fileno())
+
+    def _task_storage_key(self) -> None:
+        """A pidfd of this process: the tracepoint gave its main thread task storage."""
+        pidfd = os.pidfd_open(os.getpid())
+        self._stack.callback(os.close, pidfd)
+        self._key_fds["demo_task_store"] = [pidfd]
 
     def _make_struct_ops(self) -> None:
         b = self._bpf
