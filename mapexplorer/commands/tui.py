@@ -1,11 +1,33 @@
-"""``mapexplorer`` / ``mapexplorer tui``: the terminal UI (arrives with the TUI issue)."""
+"""``mapexplorer`` / ``mapexplorer tui``: the terminal UI over the running kernel."""
 
 from __future__ import annotations
 
 import argparse
 
+from mapexplorer.commands import require_root
 from mapexplorer.errors import UserError
 
 
+def _demo_session() -> object:
+    try:
+        from mapexplorer.demo_bpf import DemoSession
+    except ImportError:
+        raise UserError(
+            "--demo is not available in this build (no demo programs): run mapexplorer alone"
+        ) from None
+    return DemoSession(types=None)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UserError("the TUI is not built yet: use mapexplorer list / show / dump")
+    require_root()
+    if args.refresh is not None and args.refresh < 0:
+        raise UserError("--refresh must be 0 (manual) or a positive number of seconds")
+    from mapexplorer.app import make_app
+
+    demo = _demo_session() if getattr(args, "demo", False) else None
+    app = make_app(refresh=args.refresh, open_map=args.map, write=args.write, demo=demo)
+    try:
+        app.run()
+    finally:
+        app.stop_demo()
+    return app.return_code or 0

@@ -1,0 +1,158 @@
+"""The Textual application: composition and routing between the screens, nothing else.
+
+``make_app(source=...)`` builds it over any :class:`mapexplorer.source.MapSource`: the live kernel for users,
+recorded fixtures for snapshot tests and screenshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from mapexplorer.messages import OpenMap
+from mapexplorer.screens.help import HelpScreen
+from mapexplorer.screens.map_list import MapListScreen
+from mapexplorer.screens.map_view import MapViewScreen
+from mapexplorer.source import MapSource
+
+
+class MapExplorerApp(App[int]):
+    """Every eBPF map: the list, one map's entries, per-CPU drill-downs, event streams."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mapexplorer"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-too-narrow"), (80, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-too-short"), (24, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        source: MapSource,
+        *,
+        refresh: float = 1.0,
+        open_map: str | None = None,
+        write: bool = False,
+        demo: Any = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.refresh_interval = refresh
+        """Seconds between two polls of the visible screen (0: manual refresh only)."""
+        self.open_map_ref = open_map
+        self.write = write
+        self.demo = demo
+        """A demo session (mapexplorer.demo_bpf.DemoSession) started in the background, or None."""
+        self.sub_title = source.name
+
+    def on_mount(self) -> None:
+        self.push_screen(MapListScreen())
+        if self.open_map_ref:
+            self._resolve(self.open_map_ref)
+        if self.demo is not None:
+            self._start_demo()
+
+    # -- routing -------------------------------------------------------------------------------------
+
+    def on_open_map(self, message: OpenMap) -> None:
+        self.push_screen(MapViewScreen(message.map_id))
+
+    @work(thread=True, exclusive=True, group="resolve", exit_on_error=False)
+    def _resolve(self, ref: str) -> None:
+        try:
+            map_id = self.source.resolve(ref)
+        except LookupError as exc:
+            self.call_from_thread(self.notify, str(exc.args[0] if exc.args else exc), severity="error")
+            return
+        self.post_message(OpenMap(map_id))
+
+    def map_vanished(self, screen: Screen, reason: str) -> None:
+        """A viewed map is gone: say so and return to the map list."""
+        self.notify(f"{reason}: back to the map list", severity="warning", timeout=6)
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, MapListScreen):
+            self.pop_screen()
+
+    def watch_map(self, map_id: int) -> None:
+        """Open the event stream view of a ringbuf / perf_event_array map."""
+        try:
+            from mapexplorer.widgets.event_view import EventViewScreen
+        except ImportError:
+            self.notify("event streaming is not available in this build", severity="warning")
+            return
+        factory = self.source.stream_factory(map_id)
+        if factory is None:
+            self.notify("this source cannot stream events", severity="warning")
+            return
+        self.push_screen(EventViewScreen(factory))
+
+    def set_refresh(self, seconds: float) -> None:
+        self.refresh_interval = seconds
+        self.notify(f"refresh every {seconds:g}s", timeout=1.5)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Every key binding (?)", self.action_help)
+        commands = getattr(screen, "palette_commands", None)
+        if commands is not None:
+            for title, help_text, action in commands():
+                yield SystemCommand(title, help_text, partial(screen.run_action, action))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker died of an unexpected error: show it instead of failing silently."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            self.log.error(f"worker {event.worker.name} failed", err)
+            self.notify(f"{event.worker.name}: {type(err).__name__}: {err}", severity="error", timeout=10)
+
+    # -- demo ----------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
+    def _start_demo(self) -> None:
+        def progress(text: str) -> None:
+            self.call_from_thread(self._demo_progress, str(text))
+
+        try:
+            self.demo.start(progress=progress)
+        except (OSError, RuntimeError, ImportError) as exc:
+            self.call_from_thread(self.notify, f"demo failed: {exc}", severity="error", timeout=10)
+            return
+        summary = getattr(self.demo, "summary", "")
+        self.call_from_thread(self._demo_progress, f"demo running · {summary}" if summary else "demo running")
+
+    def _demo_progress(self, text: str) -> None:
+        self.sub_title = f"{self.source.name} · {text}"
+
+    def stop_demo(self) -> None:
+        if self.demo is not None:
+            self.demo.stop()
+
+    def on_unmount(self) -> None:
+        self.source.close()
+
+
+def make_app(
+    source: MapSource | None = None,
+    *,
+    refresh: float = 1.0,
+    open_map: str | None = None,
+    write: bool = False,
+    demo: Any = None,
+) -> MapExplorerApp:
+    """The app over ``source`` (the live kernel when None)."""
+    if source is None:
+        from mapexplorer.source import KernelSource
+
+        source = KernelSource(write=write)
+    return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo)

@@ -1,0 +1,75 @@
+"""Every message that crosses widgets or comes back from a worker, as dataclasses.
+
+Workers post these with immutable payloads (snapshots from :mod:`mapexplorer.source`); "latest value"
+messages implement ``can_replace`` so that a slow UI drops stale frames instead of queueing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from mapexplorer.source import ListSnapshot, MapSnapshot
+
+
+@dataclass
+class MapListReady(Message):
+    """A new list of every map."""
+
+    snapshot: ListSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MapListReady)
+
+
+@dataclass
+class EntryCounts(Message):
+    """Entry counts of some maps (map id -> count, None when the map cannot be listed)."""
+
+    counts: dict[int, int | None]
+
+
+@dataclass
+class MapFrame(Message):
+    """A new snapshot of the open map, with the previous one and the rows to show in view order."""
+
+    snapshot: MapSnapshot
+    previous: MapSnapshot | None
+    prev_index: dict[bytes, int] | None
+    """Key -> row in ``previous`` when the key order changed (None: same order, or too big to index)."""
+    order: list[int] | None
+    """Rows of ``snapshot`` to show (filtered/sorted), None for all in map order."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MapFrame) and message.snapshot.map_id == self.snapshot.map_id
+
+
+@dataclass
+class EntryFrame(Message):
+    """A fresh read of one entry (drill-down)."""
+
+    snapshot: MapSnapshot
+
+
+@dataclass
+class MapVanished(Message):
+    """The map being viewed no longer exists."""
+
+    map_id: int
+    reason: str
+
+
+@dataclass
+class SourceFailed(Message):
+    """A read failed for a reason the user should see (permission, unsupported operation, ...)."""
+
+    what: str
+    reason: str
+
+
+@dataclass
+class OpenMap(Message):
+    """Ask the app to open the map view of ``map_id``."""
+
+    map_id: int

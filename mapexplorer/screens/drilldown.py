@@ -1,0 +1,273 @@
+"""The per-CPU drill-down of one entry: every CPU's value, its rate, a sparkline of its last refreshes, and
+the imbalance between CPUs (max / mean)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+from textual.worker import get_current_worker
+
+from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
+from mapexplorer.source import MapGone, MapSnapshot
+from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
+from mapexplorer.widgets.common import StatusLine, TooSmall
+
+if TYPE_CHECKING:
+    from mapexplorer.app import MapExplorerApp
+
+HISTORY = 60
+
+Sample = tuple[float, list[dict[str, Any]]]
+
+
+def series(history: list[Sample], path: str, cpu: int) -> list[float]:
+    """Per-refresh change of one CPU's value of ``path`` (a counter's increments), oldest first."""
+    vals = []
+    for _, cpus in history:
+        v = cpus[cpu].get(path) if cpu < len(cpus) else None
+        vals.append(float(v) if is_number(v) else 0.0)
+    if len(vals) < 2:
+        return [0.0, 0.0]
+    return [max(b - a, 0.0) for a, b in zip(vals, vals[1:], strict=False)]
+
+
+def rates(history: list[Sample], path: str, ncpus: int) -> list[float | None]:
+    """Per-CPU rate (per second) between the last two samples."""
+    if len(history) < 2:
+        return [None] * ncpus
+    (t0, a), (t1, b) = history[-2], history[-1]
+    dt = t1 - t0
+    out: list[float | None] = []
+    for c in range(ncpus):
+        x = a[c].get(path) if c < len(a) else None
+        y = b[c].get(path) if c < len(b) else None
+        out.append((y - x) / dt if dt > 0 and is_number(x) and is_number(y) else None)
+    return out
+
+
+def imbalance(values: list[float]) -> float | None:
+    """max / mean over CPUs (1.0 is perfectly even); None when everything is zero."""
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    return max(values) / mean if mean > 0 else None
+
+
+class CpuRow(Horizontal):
+    """One CPU: its numbers and a sparkline of its recent increments."""
+
+    DEFAULT_CSS = """
+    CpuRow { height: 1; }
+    CpuRow > .cpu-text { width: 52; }
+    CpuRow > Sparkline { width: 1fr; height: 1; margin: 0 1; }
+    """
+
+    def __init__(self, cpu: int) -> None:
+        super().__init__(id=f"cpu{cpu}")
+        self.cpu = cpu
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="cpu-text")
+        yield Sparkline([0.0, 0.0], summary_function=max)
+
+
+class DrillDownScreen(Screen):
+    """Per-CPU values of one entry of a per-CPU map, live."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back"),
+        Binding("f", "next_field", "Next field"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("r", "refresh_now", "Refresh", show=False),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(
+        self, map_id: int, snapshot: MapSnapshot, row: int, history: list[Sample], paths: tuple[str, ...]
+    ) -> None:
+        super().__init__(name=f"drill-{map_id}")
+        self.map_id = map_id
+        self.key_raw = snapshot.key_raw(row)
+        self.key_text = cell_text(snapshot.key(row))
+        self.facts = snapshot.facts
+        self.ncpus = snapshot.facts.ncpus
+        self.paths = paths or ("",)
+        self.path_index = 0
+        self.history: list[Sample] = list(history)[-HISTORY:]
+        cpus = [dict(flatten(v)) for v in (snapshot.value(row) or [])]
+        if not self.history or self.history[-1][0] != snapshot.taken_at:
+            self.history.append((snapshot.taken_at, cpus))
+        self.paused = False
+        self._timer_pending = False
+        self._gone = False
+
+    @property
+    def explorer(self) -> MapExplorerApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def path(self) -> str:
+        return self.paths[self.path_index]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="dd-title")
+        yield Static("", id="dd-summary")
+        with VerticalScroll(id="dd-cpus"):
+            for c in range(self.ncpus):
+                yield CpuRow(c)
+        yield StatusLine("", id="status")
+        yield Footer()
+        yield TooSmall()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"map {self.map_id} · key {self.key_text}"
+        self._refresh_view()
+        self._schedule()
+
+    def poll(self) -> None:
+        self._timer_pending = False
+        if not self._gone and self.is_current:
+            self._lookup()
+
+    @work(thread=True, exclusive=True, group="drill", exit_on_error=False)
+    def _lookup(self) -> None:
+        worker = get_current_worker()
+        try:
+            snap = self.explorer.source.lookup(self.map_id, self.key_raw)
+        except MapGone as exc:
+            self.post_message(MapVanished(self.map_id, str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(EntryFrame(snap))
+
+    def _schedule(self) -> None:
+        if self.paused or self._timer_pending or self._gone or self.explorer.refresh_interval <= 0:
+            return
+        self._timer_pending = True
+        self.set_timer(self.explorer.refresh_interval, self.poll)
+
+    def on_entry_frame(self, message: EntryFrame) -> None:
+        message.stop()
+        snap = message.snapshot
+        if snap.count == 0:
+            self.notify(f"key {self.key_text} was deleted from map {self.map_id}", severity="warning")
+            self.app.pop_screen()
+            return
+        cpus = [dict(flatten(v)) for v in (snap.value(0) or [])]
+        if not self.history or self.history[-1][0] != snap.taken_at:
+            self.history.append((snap.taken_at, cpus))
+            self.history = self.history[-HISTORY:]
+        self._refresh_view()
+        self._schedule()
+
+    def on_map_vanished(self, message: MapVanished) -> None:
+        message.stop()
+        if not self._gone:
+            self._gone = True
+            self.explorer.map_vanished(self, message.reason)
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        message.stop()
+        self.notify(f"{message.what}: {message.reason}", severity="error")
+        self._schedule()
+
+    def on_screen_resume(self) -> None:
+        self._schedule()
+
+    # -- rendering -----------------------------------------------------------------------------------
+
+    def _refresh_view(self) -> None:
+        path = self.path
+        last = self.history[-1][1] if self.history else []
+        values = [last[c].get(path) if c < len(last) else None for c in range(self.ncpus)]
+        nums = [float(v) for v in values if is_number(v)]
+        total = sum(nums)
+        rate = rates(self.history, path, self.ncpus)
+        total_rate = sum(r for r in rate if r is not None) if any(r is not None for r in rate) else None
+        imb = imbalance(nums)
+        rate_imb = imbalance([r for r in rate if r is not None])
+        r = self.facts.row
+        title = Text()
+        title.append(f"{r.name} ", "bold")
+        title.append(f"(map {r.id}, {r.type_name})  ", "dim")
+        title.append("key ", "dim")
+        title.append(self.key_text, "bold cyan")
+        title.append("  field ", "dim")
+        title.append(path or "value", "bold")
+        if len(self.paths) > 1:
+            title.append(f"  ({self.path_index + 1}/{len(self.paths)}, f: next)", "dim")
+        self.query_one("#dd-title", Static).update(title)
+        s = Text()
+        s.append("sum ", "dim")
+        s.append(cell_text(int(total) if total.is_integer() else total), "bold")
+        if nums:
+            s.append("  mean ", "dim")
+            s.append(f"{total / len(nums):,.1f}")
+            s.append("  min ", "dim")
+            s.append(cell_text(min(nums)))
+            s.append("  max ", "dim")
+            s.append(cell_text(max(nums)))
+        s.append("  imbalance max/mean ", "dim")
+        s.append("–" if imb is None else f"{imb:.2f}", "bold yellow" if imb and imb > 1.5 else "bold")
+        s.append("  rate ", "dim")
+        s.append("–" if total_rate is None else fmt_rate(total_rate), "bold")
+        if rate_imb is not None:
+            s.append("  rate imbalance ", "dim")
+            s.append(f"{rate_imb:.2f}", "bold yellow" if rate_imb > 1.5 else "bold")
+        s.append(
+            f"\n{self.ncpus} possible CPUs · {len(self.history)} samples · sparkline: increment per refresh",
+            "dim",
+        )
+        self.query_one("#dd-summary", Static).update(s)
+        for c in range(self.ncpus):
+            row = self.query_one(f"#cpu{c}", CpuRow)
+            v = values[c]
+            share = (float(v) / total * 100) if total and is_number(v) else None
+            t = Text()
+            t.append(f"cpu{c:<4}", "bold magenta")
+            t.append(f"{cell_text(v):>16}")
+            t.append(f"{'' if rate[c] is None else fmt_rate(rate[c]):>12}", "cyan")
+            t.append(f"{'' if share is None else f'{share:5.1f}%':>8}", "dim")
+            row.query_one(".cpu-text", Static).update(t)
+            row.query_one(Sparkline).data = series(self.history, path, c)
+        paused = "⏸ paused (p)" if self.paused else f"⟳ {self.explorer.refresh_interval:g}s"
+        self.query_one("#status", StatusLine).update(
+            f"cpu  value  rate/s  share  ·  {paused}  ·  Escape: back to the entries"
+        )
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_next_field(self) -> None:
+        self.path_index = (self.path_index + 1) % len(self.paths)
+        self._refresh_view()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self.poll()
+        self._refresh_view()
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Back to the entries", "Close the drill-down (Escape)", "back"),
+            ("Next numeric field", "Show another field of the value (f)", "next_field"),
+            ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
+            ("Refresh now", "Read the entry again (r)", "refresh_now"),
+        ]

@@ -1,0 +1,344 @@
+"""The map list: every BPF map in a live-refreshing table with a filter, sorting and entry counts."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets.data_table import CellDoesNotExist
+from textual.worker import get_current_worker
+
+from mapexplorer.messages import EntryCounts, MapListReady, OpenMap, SourceFailed
+from mapexplorer.source import PEEK_TYPES, ListSnapshot, MapGone, MapRow
+from mapexplorer.units import human_bytes
+from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
+
+if TYPE_CHECKING:
+    from mapexplorer.app import MapExplorerApp
+
+COUNT_EVERY = 5.0
+"""Seconds between two rounds of entry counting (counting reads every entry of every map)."""
+
+# (label, sort key) per column; the table columns follow this order.
+COLUMNS: list[tuple[str, str]] = [
+    ("ID", "id"),
+    ("Name", "name"),
+    ("Type", "type"),
+    ("Key", "key"),
+    ("Value", "value"),
+    ("Max", "max"),
+    ("Entries", "entries"),
+    ("Memlock", "memlock"),
+    ("Owners", "owners"),
+    ("Programs", "progs"),
+    ("Pinned", "pinned"),
+    ("BTF", "btf"),
+]
+
+
+def _sort_value(row: MapRow, key: str, counts: dict[int, int | None]) -> tuple[int, object]:
+    values: dict[str, object] = {
+        "id": row.id,
+        "name": row.name.lower(),
+        "type": row.type_name,
+        "key": row.key_size,
+        "value": row.value_size,
+        "max": row.max_entries,
+        "entries": counts.get(row.id) if counts.get(row.id) is not None else -1,
+        "memlock": row.memlock,
+        "owners": ",".join(row.owners),
+        "progs": ",".join(row.progs),
+        "pinned": ",".join(row.pinned),
+        "btf": row.btf_id,
+    }
+    return (0, values[key])
+
+
+class MapListScreen(Screen):
+    """Every map, refreshed live; Enter opens one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("enter", "open_map", "Open", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("plus,equals_sign", "faster", "Faster", show=False),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name="maps")
+        self.snapshot: ListSnapshot | None = None
+        self.counts: dict[int, int | None] = {}
+        self.sort_key = "id"
+        self.sort_reverse = False
+        self.paused = False
+        self._shown: tuple[tuple[object, ...], ...] = ()
+        self._last_count = 0.0
+        self._counting = False
+        self._timer_pending = False
+        self._stale = False
+
+    @property
+    def explorer(self) -> MapExplorerApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterBar(
+            placeholder="/ filter maps by name, type, owner, program or pin", next_focus="#maps", id="filter"
+        )
+        table: DataTable[object] = DataTable(id="maps", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield StatusLine("loading maps…", id="status")
+        yield Footer()
+        yield TooSmall()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#maps", DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        table.focus()
+        self.poll()
+
+    # -- polling -------------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        self._timer_pending = False
+        if not self.is_current:
+            self._stale = True  # another screen is on top: poll again when this one resumes
+            return
+        self._poll_list()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.poll()
+
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
+    def _poll_list(self) -> None:
+        source = self.explorer.source
+        worker = get_current_worker()
+        try:
+            snap = source.list_maps()
+        except OSError as exc:
+            self.post_message(SourceFailed("listing maps", exc.strerror or str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(MapListReady(snap))
+
+    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
+    def _count(self, ids: list[int]) -> None:
+        source = self.explorer.source
+        worker = get_current_worker()
+        batch: dict[int, int | None] = {}
+        last_post = time.monotonic()
+        for mid in ids:
+            if worker.is_cancelled:
+                return
+            try:
+                batch[mid] = source.count_entries(mid)
+            except (MapGone, OSError):
+                batch[mid] = None
+            if time.monotonic() - last_post > 0.25:
+                self.post_message(EntryCounts(batch))
+                batch, last_post = {}, time.monotonic()
+        self.post_message(EntryCounts(batch))
+
+    def _schedule(self) -> None:
+        if self.paused or self._timer_pending or self.explorer.refresh_interval <= 0:
+            return
+        self._timer_pending = True
+        self.set_timer(self.explorer.refresh_interval, self.poll)
+
+    def on_map_list_ready(self, message: MapListReady) -> None:
+        self.snapshot = message.snapshot
+        alive = {r.id for r in message.snapshot.rows}
+        self.counts = {k: v for k, v in self.counts.items() if k in alive}
+        self._render_rows()
+        now = time.monotonic()
+        if not self._counting and (
+            now - self._last_count >= COUNT_EVERY
+            or any(r.id not in self.counts for r in message.snapshot.rows)
+        ):
+            ids = [r.id for r in message.snapshot.rows if r.listable]
+            for r in message.snapshot.rows:
+                if not r.listable:
+                    self.counts[r.id] = None
+            self._counting = True
+            self._last_count = now
+            self._count(ids)
+        self._schedule()
+
+    def on_entry_counts(self, message: EntryCounts) -> None:
+        self.counts.update(message.counts)
+        if self.snapshot is not None and all(r.id in self.counts for r in self.snapshot.rows):
+            self._counting = False
+        self._render_rows()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        self.notify(f"{message.what}: {message.reason}", severity="error", timeout=6)
+        self._schedule()
+
+    # -- rendering -----------------------------------------------------------------------------------
+
+    def _filtered(self) -> list[MapRow]:
+        if self.snapshot is None:
+            return []
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        rows = [r for r in self.snapshot.rows if not needle or needle in r.search_text()]
+        rows.sort(key=lambda r: _sort_value(r, self.sort_key, self.counts), reverse=self.sort_reverse)
+        return rows
+
+    def _cells(self, r: MapRow) -> tuple[object, ...]:
+        if r.id in self.counts:
+            c = self.counts[r.id]
+            entries: object = (
+                Text("peek" if r.type_name in PEEK_TYPES else "–", style="dim") if c is None else c
+            )
+        else:
+            entries = Text("…", style="dim")
+        return (
+            r.id,
+            Text(r.name or "(no name)", style="bold" if r.name else "dim"),
+            Text(r.type_name, style="magenta" if r.percpu else "cyan"),
+            r.key_size,
+            r.value_size,
+            r.max_entries,
+            entries,
+            human_bytes(r.memlock),
+            ", ".join(r.owners) or "",
+            ", ".join(r.progs) or "",
+            ", ".join(r.pinned) or "",
+            Text("yes", style="green") if r.btf_id else Text("no", style="dim"),
+        )
+
+    def _render_rows(self) -> None:
+        table = self.query_one("#maps", DataTable)
+        rows = self._filtered()
+        shown = tuple((r, self._cells_key(r)) for r in rows)
+        if shown != self._shown:
+            self._shown = shown
+            cur_key = None
+            if table.row_count and table.cursor_row >= 0:
+                try:
+                    cur_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                except CellDoesNotExist:
+                    cur_key = None  # the table shrank under the cursor: keep the index instead
+            old_index = table.cursor_row
+            table.clear()
+            for r in rows:
+                table.add_row(*self._cells(r), key=str(r.id))
+            if cur_key is not None and cur_key in {str(r.id) for r in rows}:
+                table.move_cursor(row=table.get_row_index(cur_key), animate=False)
+            elif rows:
+                table.move_cursor(row=min(old_index, len(rows) - 1), animate=False)
+        self._update_status(len(rows))
+
+    def _cells_key(self, r: MapRow) -> object:
+        return self.counts.get(r.id, "pending")
+
+    def _update_status(self, shown: int) -> None:
+        total = len(self.snapshot.rows) if self.snapshot else 0
+        interval = self.explorer.refresh_interval
+        parts = [f"{shown} of {total} maps" if shown != total else f"{total} maps"]
+        if self.paused or interval <= 0:
+            parts.append("⏸ paused (p resumes)" if self.paused else "manual refresh (r)")
+        else:
+            parts.append(f"⟳ every {interval:g}s (p pauses, +/- rate)")
+        arrow = "▼" if self.sort_reverse else "▲"
+        parts.append(f"sort {self.sort_key} {arrow} (s)")
+        if self._counting:
+            parts.append("counting entries…")
+        parts.append(self.explorer.source.name)
+        self.query_one("#status", StatusLine).update("  ·  ".join(parts))
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._render_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.set_focus(self.query_one("#maps", DataTable))
+
+    @on(DataTable.RowSelected, "#maps")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.post_message(OpenMap(int(event.row_key.value)))
+
+    @on(DataTable.HeaderSelected, "#maps")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self._render_rows()
+
+    def action_focus_filter(self) -> None:
+        self.set_focus(self.query_one("#filter", Input))
+
+    def action_clear_filter(self) -> None:
+        f = self.query_one("#filter", Input)
+        f.value = ""
+        self.set_focus(self.query_one("#maps", DataTable))
+
+    def action_open_map(self) -> None:
+        table = self.query_one("#maps", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            if key is not None:
+                self.post_message(OpenMap(int(key)))
+
+    def action_cycle_sort(self) -> None:
+        keys = [k for _, k in COLUMNS]
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.sort_reverse = False
+        self._render_rows()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._render_rows()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self.poll()
+        self._update_status(self.query_one("#maps", DataTable).row_count)
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def action_faster(self) -> None:
+        self.explorer.set_refresh(max(0.25, self.explorer.refresh_interval / 2))
+        self._update_status(self.query_one("#maps", DataTable).row_count)
+
+    def action_slower(self) -> None:
+        self.explorer.set_refresh(min(60.0, (self.explorer.refresh_interval or 0.5) * 2))
+        self._update_status(self.query_one("#maps", DataTable).row_count)
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        """(title, help, action) for the command palette."""
+        return [
+            ("Filter maps", "Focus the filter (/)", "focus_filter"),
+            ("Open selected map", "Open the map under the cursor (Enter)", "open_map"),
+            ("Sort by next column", "Cycle the sort column (s)", "cycle_sort"),
+            ("Reverse sort", "Reverse the sort order (S)", "reverse_sort"),
+            ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
+            ("Refresh now", "Reload the map list (r)", "refresh_now"),
+            ("Refresh faster", "Halve the refresh interval (+)", "faster"),
+            ("Refresh slower", "Double the refresh interval (-)", "slower"),
+        ]

@@ -1,0 +1,450 @@
+"""One map: its facts, and its entries in a virtual table that refreshes live.
+
+Type-aware: per-CPU maps get cpu0..cpuN columns and a drill-down, maps of maps open their inner map, queues and
+stacks show their head by peek, stream and storage maps explain what can be seen instead of showing an empty
+table.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
+from mapexplorer.source import MAP_OF_MAPS_TYPES, STREAM_TYPES, MapGone, MapSnapshot
+from mapexplorer.widgets.columns import compute_order, make_plan
+from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
+from mapexplorer.widgets.entry_table import EntryTable
+
+if TYPE_CHECKING:
+    from mapexplorer.app import MapExplorerApp
+
+INDEX_LIMIT = 250_000
+"""Above this many entries, deltas are only computed when the key order did not change between refreshes."""
+HISTORY = 60
+"""Refreshes of per-CPU history kept per key for the drill-down sparklines."""
+HISTORY_KEYS = 512
+
+History = deque[tuple[float, list[dict[str, Any]]]]
+
+
+class MapViewScreen(Screen):
+    """The entries of one map, live."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("x", "toggle_hex", "Hex"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "clear_sort", "Unsort", show=False),
+        Binding("d", "toggle_deltas", "Δ/rate", show=False),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("r", "refresh_now", "Refresh", show=False),
+        Binding("plus,equals_sign", "faster", "Faster", show=False),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("w", "watch", "Watch", show=False),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, map_id: int) -> None:
+        super().__init__(name=f"map-{map_id}")
+        self.map_id = map_id
+        self.snapshot: MapSnapshot | None = None
+        self.paused = False
+        self.history: OrderedDict[bytes, History] = OrderedDict()
+        self._timer_pending = False
+        self._stale = False
+        self._frames = 0
+        self._gone = False
+
+    @property
+    def explorer(self) -> MapExplorerApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield MapHeader(f"map {self.map_id}: reading…", id="facts")
+        yield FilterBar(
+            placeholder="/ filter entries (text, or column:text)", next_focus="#entries", id="entry-filter"
+        )
+        yield EntryTable(id="entries")
+        yield Static("", id="explain")
+        yield StatusLine("reading entries…", id="status")
+        yield Footer()
+        yield TooSmall()
+
+    def on_mount(self) -> None:
+        self.query_one("#explain").display = False
+        self.set_focus(self.query_one("#entries", EntryTable))
+        self.poll()
+
+    # -- polling -------------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        self._timer_pending = False
+        if self._gone:
+            return
+        if not self.is_current:
+            self._stale = True
+            return
+        table = self.query_one("#entries", EntryTable)
+        self._read(
+            self.snapshot,
+            table.sort_col,
+            table.sort_reverse,
+            self.query_one("#entry-filter", Input).value.strip(),
+            table.hex_mode,
+            table.deltas,
+        )
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.poll()
+
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    def _read(
+        self,
+        previous: MapSnapshot | None,
+        sort_col: int | None,
+        reverse: bool,
+        filter_text: str,
+        hex_mode: bool,
+        deltas: bool,
+    ) -> None:
+        worker = get_current_worker()
+        try:
+            snap = self.explorer.source.read_map(self.map_id)
+        except MapGone as exc:
+            self.post_message(MapVanished(self.map_id, str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+            return
+        if worker.is_cancelled:
+            return
+        self._post_frame(
+            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
+        )
+
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    def _reorder(
+        self,
+        snap: MapSnapshot,
+        previous: MapSnapshot | None,
+        sort_col: int | None,
+        reverse: bool,
+        filter_text: str,
+        hex_mode: bool,
+        deltas: bool,
+    ) -> None:
+        worker = get_current_worker()
+        self._post_frame(
+            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
+        )
+
+    def _post_frame(
+        self,
+        snap: MapSnapshot,
+        previous: MapSnapshot | None,
+        sort_col: int | None,
+        reverse: bool,
+        filter_text: str,
+        hex_mode: bool,
+        deltas: bool,
+        is_cancelled: Any,
+    ) -> None:
+        """Worker side: compare with the previous snapshot and order the rows, then post the frame."""
+        prev_index = None
+        if previous is not None and (previous.kind != snap.kind or previous.stride != snap.stride):
+            previous = None
+        if previous is not None and snap.kind == "entries" and previous.keys != snap.keys:
+            if previous.count <= INDEX_LIMIT:
+                ks = previous.key_size
+                keys = previous.keys
+                prev_index = {keys[j * ks : (j + 1) * ks]: j for j in range(previous.count)}
+            else:
+                previous = None
+        order = None
+        if snap.kind == "entries" and (sort_col is not None or filter_text):
+            plan = make_plan(snap, hex_mode=hex_mode, deltas=deltas)
+            order = compute_order(
+                snap,
+                plan,
+                sort_col=sort_col,
+                reverse=reverse,
+                filter_text=filter_text,
+                is_cancelled=is_cancelled,
+            )
+        if is_cancelled():
+            return
+        self.post_message(MapFrame(snap, previous, prev_index, order))
+
+    def _schedule(self) -> None:
+        if self.paused or self._timer_pending or self._gone or self.explorer.refresh_interval <= 0:
+            return
+        self._timer_pending = True
+        self.set_timer(self.explorer.refresh_interval, self.poll)
+
+    # -- frames --------------------------------------------------------------------------------------
+
+    def on_map_frame(self, message: MapFrame) -> None:
+        snap = message.snapshot
+        if snap.map_id != self.map_id:
+            return
+        message.stop()
+        self.snapshot = snap
+        self._frames += 1
+        table = self.query_one("#entries", EntryTable)
+        table.set_frame(snap, message.previous, message.prev_index, message.order)
+        self.query_one("#facts", MapHeader).show(snap.facts, snap.count, snap.kind)
+        self.sub_title = f"map {snap.facts.row.id} · {snap.facts.row.name}"
+        self._explain(snap)
+        if snap.facts.row.percpu:
+            self._record_history(snap, table)
+        self._update_status()
+        self._schedule()
+
+    def _explain(self, snap: MapSnapshot) -> None:
+        explain = self.query_one("#explain", Static)
+        table = self.query_one("#entries", EntryTable)
+        row = snap.facts.row
+        text = ""
+        if snap.kind == "unlisted":
+            text = snap.note or f"{row.type_name} maps cannot be listed."
+            if row.type_name in STREAM_TYPES:
+                text += "\n\n(streaming opens a read-only tap: press w)"
+        elif snap.kind == "peek":
+            if snap.count == 0:
+                text = (
+                    f"This {row.type_name} is empty: nothing to peek at.\n"
+                    f"A {row.type_name} cannot be iterated; the explorer shows its "
+                    f"{'oldest' if row.type_name == 'queue' else 'newest'} element by peek, which never removes it."
+                )
+        elif snap.count == 0:
+            text = (
+                f"No entries: this {row.type_name} holds 0 of {row.max_entries:,} entries right now.\n"
+                "The view refreshes live: entries appear as the programs using the map add them."
+            )
+        elif table.row_count == 0:
+            text = "No entry matches the filter (Escape clears it)."
+        explain.update(text)
+        explain.display = bool(text)
+        table.display = not (
+            snap.kind == "unlisted" or (snap.kind == "peek" and snap.count == 0) or snap.count == 0
+        )
+        if snap.kind == "peek" and snap.count:
+            order = "oldest (the next pop)" if row.type_name == "queue" else "newest (the next pop)"
+            self.query_one("#status", StatusLine).update(
+                f"head of the {row.type_name}: {order}, read by peek"
+            )
+
+    def _record_history(self, snap: MapSnapshot, table: EntryTable) -> None:
+        plan = table.plan
+        if plan is None or plan.hex_mode:
+            return
+        rows = table.visible_rows()
+        cur = table.current_row()
+        if cur is not None and cur not in rows:
+            rows.append(cur)
+        for i in rows:
+            key = snap.key_raw(i)
+            rv = table._row(i).values
+            if rv is None:
+                continue
+            h = self.history.get(key)
+            if h is None:
+                h = deque(maxlen=HISTORY)
+                self.history[key] = h
+            else:
+                self.history.move_to_end(key)
+            if not h or h[-1][0] != snap.taken_at:
+                h.append((snap.taken_at, rv.cpus))
+        while len(self.history) > HISTORY_KEYS:
+            self.history.popitem(last=False)
+
+    def _update_status(self) -> None:
+        snap = self.snapshot
+        if snap is None or snap.kind == "peek":
+            return
+        table = self.query_one("#entries", EntryTable)
+        interval = self.explorer.refresh_interval
+        parts = []
+        if snap.kind == "entries":
+            n = table.row_count
+            parts.append(f"{n:,} of {snap.count:,} entries" if n != snap.count else f"{snap.count:,} entries")
+            if table.row_count:
+                parts.append(f"row {table.cursor_row + 1:,}")
+        if self.paused or interval <= 0:
+            parts.append("⏸ paused (p)" if self.paused else "manual refresh (r)")
+        else:
+            parts.append(f"⟳ {interval:g}s")
+        if table.sort_col is not None and table.plan is not None:
+            label = table.plan.columns[table.sort_col].label
+            parts.append(f"sort {label} {'▼' if table.sort_reverse else '▲'}")
+        if table.hex_mode:
+            parts.append("hex")
+        hint = {
+            True: "Enter: per-CPU drill-down",
+        }.get(snap.facts.row.percpu, "Enter: entry details")
+        if snap.facts.row.type_name in MAP_OF_MAPS_TYPES:
+            hint = "Enter: open the inner map"
+        if snap.kind == "entries":
+            parts.append(hint)
+        if snap.note:
+            parts.append(snap.note)
+        self.query_one("#status", StatusLine).update("  ·  ".join(parts))
+
+    def on_map_vanished(self, message: MapVanished) -> None:
+        message.stop()
+        if message.map_id == self.map_id and not self._gone:
+            self._gone = True
+            self.explorer.map_vanished(self, message.reason)
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        message.stop()
+        self.notify(f"{message.what}: {message.reason}", severity="error", timeout=6)
+        self._schedule()
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    @on(EntryTable.Selected)
+    def _entry_selected(self, event: EntryTable.Selected) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        row = snap.facts.row
+        value = snap.value(event.row)
+        if row.type_name in MAP_OF_MAPS_TYPES and isinstance(value, dict) and value.get("inner_map_id"):
+            self.post_message(OpenMap(int(value["inner_map_id"])))
+            return
+        if row.percpu:
+            from mapexplorer.screens.drilldown import DrillDownScreen
+
+            key = snap.key_raw(event.row)
+            table = self.query_one("#entries", EntryTable)
+            paths = table.plan.numeric_paths if table.plan is not None else ()
+            history = list(self.history.get(key, ()))
+            self.app.push_screen(DrillDownScreen(self.map_id, snap, event.row, history, paths))
+            return
+        from mapexplorer.screens.detail import EntryDetailScreen
+
+        self.app.push_screen(EntryDetailScreen(snap, event.row))
+
+    @on(EntryTable.HeaderClicked)
+    def _header_clicked(self, event: EntryTable.HeaderClicked) -> None:
+        self.action_sort()
+
+    @on(Input.Changed, "#entry-filter")
+    def _filter_changed(self) -> None:
+        self._reorder_now()
+
+    @on(Input.Submitted, "#entry-filter")
+    def _filter_submitted(self) -> None:
+        self.set_focus(self.query_one("#entries", EntryTable))
+
+    def _reorder_now(self) -> None:
+        if self.snapshot is None:
+            return
+        table = self.query_one("#entries", EntryTable)
+        self._reorder(
+            self.snapshot,
+            table.previous,
+            table.sort_col,
+            table.sort_reverse,
+            self.query_one("#entry-filter", Input).value.strip(),
+            table.hex_mode,
+            table.deltas,
+        )
+
+    def action_back(self) -> None:
+        f = self.query_one("#entry-filter", Input)
+        if f.has_focus and f.value:
+            f.value = ""
+            self.set_focus(self.query_one("#entries", EntryTable))
+            return
+        self.app.pop_screen()
+
+    def action_focus_filter(self) -> None:
+        self.set_focus(self.query_one("#entry-filter", Input))
+
+    def action_toggle_hex(self) -> None:
+        table = self.query_one("#entries", EntryTable)
+        table.sort_col = None
+        table.set_modes(hex_mode=not table.hex_mode)
+        self._explain_refresh()
+
+    def action_toggle_deltas(self) -> None:
+        table = self.query_one("#entries", EntryTable)
+        table.sort_col = None
+        table.set_modes(deltas=not table.deltas)
+        self._explain_refresh()
+
+    def _explain_refresh(self) -> None:
+        if self.snapshot is not None:
+            self._update_status()
+
+    def action_sort(self) -> None:
+        table = self.query_one("#entries", EntryTable)
+        if table.plan is None or not table.plan.columns:
+            return
+        col = min(table.cursor_col, len(table.plan.columns) - 1)
+        if table.sort_col == col:
+            table.sort_reverse = not table.sort_reverse
+        else:
+            table.sort_col, table.sort_reverse = col, False
+        self.notify(f"sorting by {table.plan.columns[col].label}…", timeout=1.5)
+        self._reorder_now()
+
+    def action_clear_sort(self) -> None:
+        table = self.query_one("#entries", EntryTable)
+        table.sort_col = None
+        self._reorder_now()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self.poll()
+        self._update_status()
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def action_faster(self) -> None:
+        self.explorer.set_refresh(max(0.25, self.explorer.refresh_interval / 2))
+        self._update_status()
+
+    def action_slower(self) -> None:
+        self.explorer.set_refresh(min(60.0, (self.explorer.refresh_interval or 0.5) * 2))
+        self._update_status()
+
+    def action_watch(self) -> None:
+        snap = self.snapshot
+        if snap is None or snap.facts.row.type_name not in STREAM_TYPES:
+            self.notify("w watches ringbuf and perf_event_array maps only", severity="warning")
+            return
+        self.explorer.watch_map(self.map_id)
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        cmds = [
+            ("Back to the map list", "Close this map (Escape)", "back"),
+            ("Filter entries", "Filter on any column (/)", "focus_filter"),
+            ("Toggle hex view", "Raw key and value bytes (x)", "toggle_hex"),
+            ("Sort by the current column", "Sort, again to reverse (s)", "sort"),
+            ("Clear sort", "Back to map order (S)", "clear_sort"),
+            ("Toggle delta and rate columns", "Δ and /s columns (d)", "toggle_deltas"),
+            ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
+            ("Refresh now", "Read the map again (r)", "refresh_now"),
+            ("Refresh faster", "Halve the refresh interval (+)", "faster"),
+            ("Refresh slower", "Double the refresh interval (-)", "slower"),
+        ]
+        if self.snapshot is not None and self.snapshot.facts.row.type_name in STREAM_TYPES:
+            cmds.append(("Watch events", "Stream this map's events (w)", "watch"))
+        return cmds
