@@ -32,9 +32,9 @@ LEN_MASK = ~(BUSY_BIT | DISCARD_BIT) & 0xFFFFFFFF
 HDR_SIZE = 8
 PAGE_SIZE = mmap.PAGESIZE
 TAP_POLL_S = 0.005  # tap mode: the kernel does not wake us, so re-check the producer this often
-# Store the consumer position after at most this many records even inside one pass, so a fast
-# producer gets space back while a long batch is copied out.
-_RELEASE_EVERY = 4096
+# Copy and parse at most this many bytes at a time (consume mode releases the space after each),
+# so a fast producer gets space back while a long backlog is read.
+CHUNK_MAX = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class RingBufReader:
         # Our read position: the real consumer position in consume mode, our own in tap mode.
         self.pos = self._cons_q[0]
         self._last_rec = 16
+        self._chunk_cap = max(min(size // 4, CHUNK_MAX), PAGE_SIZE)
 
     # -- positions -----------------------------------------------------------------------------
 
@@ -104,104 +105,88 @@ class RingBufReader:
 
     def read(self, max_records: int = 1 << 30) -> list[bytes]:
         """Every complete record between our position and the producer (up to ``max_records``),
-        oldest first, without waiting. Consume mode releases the space as it goes.
-        """
-        if self.consume:
-            return self._read_consume(max_records)
-        return self._read_tap(max_records)
+        oldest first, without waiting. Consume mode releases the space chunk by chunk.
 
-    def _read_consume(self, max_records: int) -> list[bytes]:
+        The committed region is copied out in one slice (contiguous thanks to the double mapping) and
+        parsed from the copy; a run of records of one length is cut with a single comprehension.
+        """
         out: list[bytes] = []
-        append = out.append
         data = self._data_map
-        hdr = self._hdr
-        cons_q = self._cons_q
-        prod_q = self._prod_q
+        size = self.size
         mask = self.mask
-        cons = self.pos
-        n = 0
-        while n < max_records:
-            prod = prod_q[0]
-            if cons >= prod:
+        cap = self._chunk_cap
+        while len(out) < max_records:
+            if not self.consume:
+                self._catch_up_if_overwritten()
+            pos = self.pos
+            avail = self._prod_q[0] - pos
+            if avail <= 0:
                 break
-            got = False
-            release_at = n + _RELEASE_EVERY
-            while cons < prod and n < max_records:
-                off = PAGE_SIZE + (cons & mask)
-                ln = hdr[off >> 2]
-                if ln & BUSY_BIT:
-                    break
-                got = True
-                length = ln & LEN_MASK
-                cons += (length + 15) & ~7
-                if ln & DISCARD_BIT:
-                    self.discarded += 1
+            take = min(avail, cap)
+            off = PAGE_SIZE + (pos & mask)
+            chunk = data[off : off + take]
+            if not self.consume and self._prod_q[0] - pos > size:
+                continue  # overwritten while we copied it: the loop resyncs at the owner's consumer
+            used = self._parse(chunk, out, max_records - len(out))
+            if used == 0:
+                if take < avail and not self._hdr[off >> 2] & BUSY_BIT:
+                    cap = avail  # one record longer than a chunk: copy it whole
                     continue
-                append(data[off + 8 : off + 8 + length])
-                n += 1
-                if n >= release_at:
-                    cons_q[0] = cons
-                    release_at = n + _RELEASE_EVERY
-            cons_q[0] = cons
-            if not got:
-                break
-        self.pos = cons
+                break  # the next record is still being written
+            self.pos = pos + used
+            if self.consume:
+                self._cons_q[0] = self.pos
+        if out and not self.consume:
+            self._last_rec = (len(out[-1]) + 15) & ~7
         return out
 
-    def _read_tap(self, max_records: int) -> list[bytes]:
-        data = self._data_map
-        hdr = self._hdr
-        mask = self.mask
-        size = self.size
-        self._catch_up_if_overwritten()
-        pos = self.pos
-        prod = self._prod_q[0]
-        records: list[bytes] = []
-        starts: list[int] = []
-        while pos < prod and len(records) < max_records:
-            off = PAGE_SIZE + (pos & mask)
-            ln = hdr[off >> 2]
-            if ln & BUSY_BIT:
-                break
-            length = ln & LEN_MASK
-            rec_len = (length + 15) & ~7
-            if rec_len > size:
-                break  # garbage header: the record was overwritten; the check below resyncs
-            if ln & DISCARD_BIT:
-                self.discarded += 1
-            else:
-                starts.append(pos)
-                records.append(data[off + 8 : off + 8 + length])
-            pos += rec_len
-        # Validate after copying: a record starting at p is intact while producer - p <= size
-        # (the producer only reserves space up to the owner's consumer + size).
-        prod_now = self._prod_q[0]
-        keep_from = 0
-        for i, p in enumerate(starts):
-            if prod_now - p <= size:
-                break
-            keep_from = i + 1
-        if keep_from:
-            self.overtaken += 1
-            self.dropped += keep_from
-            records = records[keep_from:]
-        if prod_now - pos > size:
-            # Even our next position is gone: resync at the owner's consumer (a record boundary).
-            self._catch_up_if_overwritten()
-        else:
-            self.pos = pos
-        if records:
-            self._last_rec = max(8, (sum(len(r) for r in records) // len(records) + 15) & ~7)
-        return records
+    def _parse(self, chunk: bytes, out: list[bytes], limit: int) -> int:
+        """Append the records of ``chunk`` (which starts at a record) to ``out``; return bytes used."""
+        h = memoryview(chunk).cast("I")
+        n = len(chunk)
+        pos = 0
+        extend = out.extend
+        append = out.append
+        try:
+            while pos + HDR_SIZE <= n and limit > 0:
+                ln = h[pos >> 2]
+                if ln & BUSY_BIT:
+                    break
+                length = ln & LEN_MASK
+                rec = (length + 15) & ~7
+                if pos + rec > n:
+                    break  # the rest of this record is beyond the copy
+                if ln & DISCARD_BIT:
+                    self.discarded += 1
+                    pos += rec
+                    continue
+                run = min((n - pos) // rec, limit)
+                if run > 4:
+                    heads = h[pos >> 2 : (pos + run * rec) >> 2 : rec >> 2].tolist()
+                    if heads.count(ln) != run:
+                        run = next(i for i, x in enumerate(heads) if x != ln)
+                    first = pos + HDR_SIZE
+                    extend([chunk[i : i + length] for i in range(first, first + run * rec, rec)])
+                    pos += run * rec
+                    limit -= run
+                else:
+                    append(chunk[pos + HDR_SIZE : pos + HDR_SIZE + length])
+                    pos += rec
+                    limit -= 1
+        finally:
+            h.release()
+        return pos
 
     def _catch_up_if_overwritten(self) -> None:
+        """Tap mode: if the producer lapped our position, resync at the owner's consumer position (the
+        only record boundary we can trust) and count what was skipped."""
         prod = self._prod_q[0]
         if prod - self.pos <= self.size:
             return
         cons = self._cons_q[0]
         skipped = max(cons - self.pos, 0)
         self.overtaken += 1
-        self.dropped += max(1, skipped // self._last_rec)  # an estimate: the headers are gone
+        self.dropped += max(1, skipped // self._last_rec)  # an estimate: those headers are gone
         self.pos = max(cons, self.pos)
 
     def wait(self, timeout: float) -> bool:
