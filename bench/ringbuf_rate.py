@@ -257,7 +257,8 @@ def _measure(args: argparse.Namespace, producer: list[str], producer_cpu: int) -
                 print(
                     f"round {r + 1} {kind:6s} produced {res['produced_per_s'] / 1e6:5.2f} M/s  consumed "
                     f"{res['consumed_per_s'] / 1e6:5.2f} M/s  dropped {res['dropped_pct']:6.2f} %  cpu "
-                    f"{res['consumer_cpu_pct']:5.1f} %  (received {res['received']}, attempts {res['attempts']}, unaccounted {res['check']})",
+                    f"{res['consumer_cpu_pct']:5.1f} %  (received {res['received']}, "
+                    f"attempts {res['attempts']}, unaccounted {res['check']})",
                     flush=True,
                 )
     finally:
