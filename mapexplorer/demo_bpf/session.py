@@ -47,6 +47,7 @@ from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.btf_fetch import load_btf
 from mapexplorer.kernel.names import MAP_TYPE_IDS
+from mapexplorer.kernel.progs import prog_info
 
 Progress = Callable[[str], None]
 
@@ -116,6 +117,7 @@ class DemoSession:
         self._stopped = False
         self._summary: list[DemoStatus] = []
         self._threads: list[threading.Thread] = []
+        self._raw_prog_ids: list[int] = []
         self._tag = f"{os.getpid()}x{next(_SESSION_COUNTER) % 10}"  # unique per session, <= 9 chars
         self._bcc: ModuleType | None = None
         self._bpf: Any = None
@@ -151,10 +153,9 @@ class DemoSession:
         """One status per requested type, in catalog order (empty before ``start()`` finished)."""
         return list(self._summary)
 
-    @property
-    def created_names(self) -> list[str]:
-        """Names of the maps this session holds."""
-        return sorted(self._fds)
+    def map_ids(self) -> dict[str, int]:
+        """Name -> id of every map this session holds (demo maps, inner maps, helpers)."""
+        return {name: km.map_info(fd).id for name, fd in sorted(self._fds.items())}
 
     @property
     def headline(self) -> str:
@@ -271,7 +272,22 @@ class DemoSession:
             return
         self._stopped = True
         self._stop_event.set()
+        map_ids = set(self.map_ids().values())
+        prog_ids = set(self._raw_prog_ids)
         self._stack.close()
+        self._await_release(map_ids, prog_ids)
+
+    @staticmethod
+    def _await_release(map_ids: set[int], prog_ids: set[int], attempts: int = 60) -> None:
+        """Wait (up to ~3 s) until the kernel has freed our maps and struct_ops programs: struct_ops
+        programs are released an RCU grace period after their map, so stop() returns only once they
+        are gone and a caller listing ids right after sees nothing of ours."""
+        from mapexplorer.kernel.progs import prog_ids as all_prog_ids
+
+        for _ in range(attempts):
+            if not (set(km.map_ids()) & map_ids or set(all_prog_ids()) & prog_ids):
+                return
+            time.sleep(0.05)
 
     def _build_summary(self) -> list[DemoStatus]:
         out = []
@@ -508,6 +524,13 @@ class DemoSession:
         self._arena[PAGE : PAGE + len(header)] = header
         self._arena_tick()
 
+    def arena_bytes(self, offset: int, size: int) -> bytes:
+        """Bytes of the demo arena through this session's mapping (an arena can be mapped only once per
+        address space, at one address); empty when there is no arena."""
+        if self._arena is None:
+            return b""
+        return bytes(self._arena[offset : offset + size])
+
     def _arena_tick(self) -> None:
         if self._arena is None:
             return
@@ -561,7 +584,7 @@ class DemoSession:
         if "demo_reuseport" in self._fds:
             cflags.append(f"-DREUSEPORT_FD={self._fds['demo_reuseport']}")
             cflags.append(f"-DREUSEPORT_SOCKS={REUSEPORT_SOCKS}")
-        self._bpf = bcc.BPF(text=src, cflags=cflags)
+        self._bpf = bcc.BPF(text=src.encode(), cflags=cflags)
         self._stack.callback(self._bpf.cleanup)
         lib = __import__("bcc.libbcc", fromlist=["lib"]).lib
         for spec_name in [s.map_name for s in CATALOG] + ["demo_inner0", "demo_stack_cnt", "demo_last_event"]:
@@ -575,6 +598,7 @@ class DemoSession:
         b, bcc = self._bpf, self._bcc
         assert b is not None and bcc is not None
         self._attempt(("prog_array",), "tail calls", self._fill_tail_calls)
+        self._attempt(("queue", "stack"), "queue/stack seed", self._seed_queue_stack)
         self._attempt(("array_of_maps", "hash_of_maps"), "inner maps", self._fill_map_of_maps)
         self._attempt(("lpm_trie",), "routes", self._fill_routes)
         self._attempt(("lpm_trie",), "XDP", self._attach_xdp)
@@ -592,11 +616,19 @@ class DemoSession:
         self._attempt(("struct_ops",), "struct_ops", self._make_struct_ops)
         self._attempt(("perf_event_array", "ringbuf"), "consumers", self._open_consumers)
 
+    def _seed_queue_stack(self) -> None:
+        """One record each from userspace, so both show content before the first exec/close."""
+        comm = b"mapexplorer".ljust(16, b"\0")
+        with self._map("demo_queue_exec") as m:
+            m.update(None, struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), os.getppid(), comm))
+        with self._map("demo_lifo_close") as m:
+            m.update(None, struct.pack("<QIi", time.monotonic_ns(), os.getpid(), -1))
+
     def _fill_tail_calls(self) -> None:
         b, bcc = self._bpf, self._bcc
         assert b is not None and bcc is not None
-        even = b.load_func("demo_tail_even", bcc.BPF.TRACEPOINT)
-        odd = b.load_func("demo_tail_odd", bcc.BPF.TRACEPOINT)
+        even = b.load_func(b"demo_tail_even", bcc.BPF.TRACEPOINT)
+        odd = b.load_func(b"demo_tail_odd", bcc.BPF.TRACEPOINT)
         with self._map("demo_tail_calls") as m:
             m.update(struct.pack("<I", 0), struct.pack("<I", even.fd))
             m.update(struct.pack("<I", 1), struct.pack("<I", odd.fd))
@@ -644,7 +676,7 @@ class DemoSession:
         assert b is not None and bcc is not None
         if not self._host_ifindex:
             raise OSError("no veth")
-        fn = b.load_func("demo_xdp", bcc.BPF.XDP)
+        fn = b.load_func(b"demo_xdp", bcc.BPF.XDP)
         link = loader.link_create(fn.fd, self._host_ifindex, loader.ATTACH_XDP)
         self._stack.callback(os.close, link)
 
@@ -683,7 +715,7 @@ class DemoSession:
             raise OSError("no demo cgroup")
         for fn_name, attach in (("demo_cg_ingress", loader.ATTACH_CGROUP_INET_INGRESS),
                                 ("demo_cg_egress", loader.ATTACH_CGROUP_INET_EGRESS)):
-            fn = b.load_func(fn_name, bcc.BPF.CGROUP_SKB)
+            fn = b.load_func(fn_name.encode(), bcc.BPF.CGROUP_SKB)
             self._stack.callback(os.close, loader.link_create(fn.fd, self._cg_fd, attach))
 
     def _attach_sockops(self) -> None:
@@ -691,7 +723,7 @@ class DemoSession:
         assert b is not None and bcc is not None
         if self._cg_fd < 0:
             raise OSError("no demo cgroup")
-        fn = b.load_func("demo_sockops", bcc.BPF.SOCK_OPS)
+        fn = b.load_func(b"demo_sockops", bcc.BPF.SOCK_OPS)
         self._stack.callback(os.close, loader.link_create(fn.fd, self._cg_fd, loader.ATTACH_CGROUP_SOCK_OPS))
 
     def _attach_reuseport(self) -> None:
@@ -699,7 +731,7 @@ class DemoSession:
         assert b is not None
         if not self._reuse_socks:
             raise OSError("no reuseport sockets")
-        fn = b.load_func("demo_reuseport", loader.PROG_TYPE_SK_REUSEPORT)
+        fn = b.load_func(b"demo_reuseport", loader.PROG_TYPE_SK_REUSEPORT)
         self._reuse_socks[0].setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, struct.pack("<i", fn.fd))
 
     def _fill_inode_storage(self) -> None:
@@ -753,10 +785,11 @@ class DemoSession:
         for member, fn_name in (("ssthresh", "demo_cc_ssthresh"), ("cong_avoid", "demo_cc_cong_avoid"),
                                 ("undo_cwnd", "demo_cc_undo_cwnd")):
             idx, m = ops.member(member)
-            insns = b.dump_func(fn_name)
+            insns = b.dump_func(fn_name.encode())
             prog = loader.load_raw_prog(insns, loader.PROG_TYPE_STRUCT_OPS, name=fn_name[:15],
                                         expected_attach_type=idx, attach_btf_id=ops.id)
             self._stack.callback(os.close, prog)
+            self._raw_prog_ids.append(prog_info(prog).id)
             struct.pack_into("<Q", value, base + m.bit_offset // 8, prog)
         _i, name_m = ops.member("name")
         off = base + name_m.bit_offset // 8
@@ -780,9 +813,9 @@ class DemoSession:
             return 0
 
         if self._wanted("perf_event_array"):
-            b["demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8)
+            b[b"demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8)
         if self._wanted("ringbuf"):
-            b["demo_ringbuf"].open_ring_buffer(on_ring)
+            b[b"demo_ringbuf"].open_ring_buffer(on_ring)
         thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)
         thread.start()
         self._threads.append(thread)
