@@ -1,0 +1,458 @@
+"""The live event view of a ringbuf or perf_event_array map: :class:`EventViewScreen`.
+
+The screen gets a zero-argument ``stream_factory`` returning an event-stream object (in production
+``mapexplorer.streams.EventStream``; this module never imports the layers below it). A thread worker
+opens the stream, calls ``read_batch`` in a loop and posts what it read at most every
+:data:`POST_EVERY_S` seconds as one immutable message, so rendering is batched to about 20 updates a
+second whatever the event rate; only the newest :data:`KEEP` events are kept.
+
+The table is a Line-API :class:`EventLog` that renders only the visible rows: one column per event
+field (``#``, then ``cpu`` for perf rings, then the fields, or the bytes as hex and ASCII when the
+record has no BTF type). Newest at the bottom and followed until the user scrolls up; ``p`` pauses the
+display (reading continues, counters keep moving), ``/`` filters (case-insensitive text of any cell).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from mapexplorer.widgets.common import FilterBar, StatusLine
+
+KEEP = 10_000
+"""Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
+POST_EVERY_S = 0.05
+"""The worker posts at most this often: ~20 screen updates a second."""
+READ_WAIT_S = 0.05
+MAX_COLUMNS = 40
+CELL_MAX = 48
+DATA_MAX = 96
+GAP = 2
+
+
+class EventLike(Protocol):
+    cpu: int | None
+    size: int
+    fields: Any
+    raw: bytes
+
+
+class EventStreamLike(Protocol):
+    """What the screen needs from a stream (``mapexplorer.streams.EventStream`` provides it)."""
+
+    total: int
+    lost: int
+    dropped: int
+
+    def describe(self) -> str: ...
+
+    def take_notices(self) -> list[str]: ...
+
+    def read_batch(self, timeout: float, max_events: int | None = None) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+# -- cell text -----------------------------------------------------------------------------------------
+
+
+def cell_text(value: Any) -> str:
+    """A decoded value as one cell: strings bare, containers as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def hex_ascii(raw: bytes, limit: int = 32) -> str:
+    part = raw[:limit]
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in part)
+    return f"{part.hex(' ')}{'…' if len(raw) > limit else ''} |{text}|"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One event as shown: its arrival number and the event."""
+
+    n: int
+    event: Any
+
+    def cells(self, columns: tuple[str, ...]) -> list[str]:
+        ev = self.event
+        fields = ev.fields
+        out = []
+        for col in columns:
+            if col == "#":
+                out.append(str(self.n))
+            elif col == "cpu":
+                out.append("" if ev.cpu is None else str(ev.cpu))
+            elif col == "size":
+                out.append(str(ev.size))
+            elif col == "data":
+                out.append(hex_ascii(ev.raw) if fields is None else "")
+            elif col == "value":
+                out.append("" if fields is None or isinstance(fields, dict) else cell_text(fields))
+            elif isinstance(fields, dict) and col in fields:
+                out.append(cell_text(fields[col]))
+            else:
+                out.append("")
+        return out
+
+    def matches(self, needle: str) -> bool:
+        ev = self.event
+        fields = ev.fields
+        if isinstance(fields, dict):
+            hay = " ".join(f"{k}={cell_text(v)}" for k, v in fields.items())
+        elif fields is not None:
+            hay = cell_text(fields)
+        else:
+            hay = hex_ascii(ev.raw, 1 << 16)
+        if ev.cpu is not None:
+            hay += f" cpu={ev.cpu}"
+        return needle in hay.lower()
+
+
+# -- the table -----------------------------------------------------------------------------------------
+
+
+class EventLog(ScrollView, can_focus=True):
+    """The events as a virtual table: a header line, then only the visible rows rendered."""
+
+    DEFAULT_CSS = """
+    EventLog {
+        height: 1fr;
+        background: $surface;
+    }
+    """
+    _HEADER = Style(bold=True, reverse=True)
+    _NUM = Style(dim=True)
+    _CPU = Style(color="cyan")
+    _DATA = Style(color="yellow")
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.rows: list[Row] = []
+        """The rows shown (already filtered), oldest first."""
+        self.columns: tuple[str, ...] = ("#", "data")
+        self.widths: dict[str, int] = {"#": 6, "data": 20}
+
+    def set_rows(
+        self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool
+    ) -> None:
+        """Show these rows; ``follow`` keeps the newest in view."""
+        self.rows = rows
+        self.columns = columns
+        self.widths = widths
+        total = sum(widths.get(c, 8) + GAP for c in columns)
+        self.virtual_size = Size(total, len(rows) + 1)
+        if follow:
+            self.scroll_to(y=max(0, len(rows) + 1 - self.scrollable_content_region.height), animate=False,
+                           immediate=True)
+        self.refresh()
+
+    @property
+    def at_bottom(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y
+
+    def _strip(self, cells: list[str], styles: list[Style]) -> Strip:
+        segs = []
+        for col, text, style in zip(self.columns, cells, styles, strict=True):
+            w = self.widths.get(col, 8)
+            if len(text) > w:
+                text = text[: w - 1] + "…"
+            segs.append(Segment(text.ljust(w) + " " * GAP, style))
+        return Strip(segs)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if y == 0:
+            strip = self._strip(list(self.columns), [self._HEADER] * len(self.columns))
+            return strip.crop_extend(scroll_x, scroll_x + width, self._HEADER)
+        idx = scroll_y + y - 1
+        if idx >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        row = self.rows[idx]
+        styles = [
+            self._NUM if c == "#" else self._CPU if c == "cpu" else self._DATA if c == "data" else Style()
+            for c in self.columns
+        ]
+        return self._strip(row.cells(self.columns), styles).crop_extend(scroll_x, scroll_x + width, None)
+
+
+# -- the screen ----------------------------------------------------------------------------------------
+
+
+class EventViewScreen(Screen):
+    """Live events of one stream map, newest at the bottom.
+
+    Args:
+        stream_factory: called once, in a thread worker, to open the stream; the screen closes it.
+        title: shown until the stream describes itself.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back"),
+        Binding("p,space", "toggle_pause", "Pause"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("c", "clear", "Clear"),
+        Binding("end,G", "follow", "Newest"),
+    ]
+
+    class Opened(Message):
+        """The worker opened the stream."""
+
+        def __init__(self, description: str, notices: tuple[str, ...]) -> None:
+            super().__init__()
+            self.description = description
+            self.notices = notices
+
+    class Batch(Message):
+        """Events read since the last batch (the newest :data:`KEEP` at most) and the counters."""
+
+        def __init__(self, events: tuple[Any, ...], total: int, lost: int, dropped: int,
+                     notices: tuple[str, ...], at: float) -> None:
+            super().__init__()
+            self.events = events
+            self.total = total
+            self.lost = lost
+            self.dropped = dropped
+            self.notices = notices
+            self.at = at
+
+    class Stopped(Message):
+        """The stream ended (map freed) or failed to open or read."""
+
+        def __init__(self, reason: str, error: bool) -> None:
+            super().__init__()
+            self.reason = reason
+            self.error = error
+
+    def __init__(self, stream_factory: Callable[[], EventStreamLike], title: str = "events") -> None:
+        super().__init__()
+        self.stream_factory = stream_factory
+        self.title_text = title
+        self.events: deque[Row] = deque(maxlen=KEEP)
+        """The newest events received (all of them, unfiltered)."""
+        self.shown: deque[Row] = deque(maxlen=KEEP)
+        """The newest events that pass the filter."""
+        self.paused = False
+        self.filter_text = ""
+        self.total = 0
+        self.lost = 0
+        self.dropped = 0
+        self.rate = 0.0
+        self.state = "opening…"
+        self.columns: list[str] = ["#"]
+        self.widths: dict[str, int] = {"#": 6}
+        self._seq = 0
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
+        self._dirty = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self.title_text, id="ev-title")
+        yield FilterBar(
+            placeholder="/ filter events (text of any field)", next_focus="#events", id="ev-filter"
+        )
+        yield EventLog(id="events")
+        yield StatusLine("opening the stream…", id="ev-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#ev-title", Static).styles.height = 1
+        self.query_one("#ev-title", Static).styles.padding = (0, 1)
+        self.query_one("#events", EventLog).focus()
+        self._read()
+
+    # -- the reader (thread) ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="events", exit_on_error=False)
+    def _read(self) -> None:
+        worker = get_current_worker()
+        try:
+            stream = self.stream_factory()
+        except Exception as exc:  # shown to the user, who can only go back
+            self.post_message(self.Stopped(_reason(exc), error=True))
+            return
+        try:
+            self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices())))
+            pending: list[Any] = []
+            last_post = time.monotonic()
+            while not worker.is_cancelled:
+                try:
+                    batch = stream.read_batch(READ_WAIT_S)
+                except EOFError as exc:  # the stream ended (its map was freed)
+                    self._post(stream, pending)
+                    self.post_message(self.Stopped(str(exc), error=False))
+                    return
+                except OSError as exc:
+                    self._post(stream, pending)
+                    self.post_message(self.Stopped(_reason(exc), error=True))
+                    return
+                if batch:
+                    pending.extend(batch)
+                    if len(pending) > 2 * KEEP:
+                        del pending[:-KEEP]
+                now = time.monotonic()
+                if now - last_post >= POST_EVERY_S:
+                    self._post(stream, pending)
+                    pending = []
+                    last_post = now
+        finally:
+            stream.close()
+
+    def _post(self, stream: EventStreamLike, pending: list[Any]) -> None:
+        self.post_message(
+            self.Batch(tuple(pending[-KEEP:]), stream.total, stream.lost, stream.dropped,
+                       tuple(stream.take_notices()), time.monotonic())
+        )
+
+    # -- messages (UI thread) -----------------------------------------------------------------------
+
+    def on_event_view_screen_opened(self, message: Opened) -> None:
+        self.state = "live"
+        self.query_one("#ev-title", Static).update(message.description)
+        for note in message.notices:
+            self.notify(note, timeout=6)
+        self._update_status()
+
+    def on_event_view_screen_stopped(self, message: Stopped) -> None:
+        self.state = ("failed: " if message.error else "ended: ") + message.reason
+        self.notify(message.reason, severity="error" if message.error else "warning", timeout=8)
+        self._update_status()
+
+    def on_event_view_screen_batch(self, message: Batch) -> None:
+        self.total, self.lost, self.dropped = message.total, message.lost, message.dropped
+        self._rate_samples.append((message.at, message.total))
+        self.rate = self._compute_rate()
+        for note in message.notices:
+            self.notify(note, severity="warning", timeout=6)
+        if message.events:
+            self._add(message.events)
+        if not self.paused and self._dirty:
+            self._show()
+        self._update_status()
+
+    def _compute_rate(self) -> float:
+        samples = self._rate_samples
+        now, total = samples[-1]
+        for at, old in samples:
+            if now - at <= 1.5:
+                return (total - old) / (now - at) if now > at else 0.0
+        return 0.0
+
+    def _add(self, events: Iterable[Any]) -> None:
+        needle = self.filter_text.lower()
+        rows = []
+        for ev in events:
+            self._seq += 1
+            rows.append(Row(self._seq, ev))
+        self.events.extend(rows)
+        self._learn_columns(rows[-200:])
+        if needle:
+            self.shown.extend(r for r in rows[-KEEP:] if r.matches(needle))
+        else:
+            self.shown.extend(rows)
+        self._dirty = True
+
+    def _learn_columns(self, rows: list[Row]) -> None:
+        cols = self.columns
+        for r in rows:
+            ev = r.event
+            if ev.cpu is not None and "cpu" not in cols:
+                cols.insert(1, "cpu")
+            fields = ev.fields
+            if isinstance(fields, dict):
+                for k in fields:
+                    if k not in cols and len(cols) < MAX_COLUMNS:
+                        cols.append(k)
+            elif fields is not None and "value" not in cols:
+                cols.append("value")
+            elif fields is None:
+                for c in ("size", "data"):
+                    if c not in cols:
+                        cols.append(c)
+        tcols = tuple(cols)
+        for r in rows:
+            for col, text in zip(tcols, r.cells(tcols), strict=True):
+                cap = DATA_MAX if col == "data" else CELL_MAX
+                w = max(self.widths.get(col, len(col)), min(len(text), cap), len(col))
+                self.widths[col] = w
+
+    def _show(self) -> None:
+        log = self.query_one("#events", EventLog)
+        follow = log.at_bottom or not log.rows
+        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths), follow)
+        self._dirty = False
+
+    def _update_status(self) -> None:
+        parts = [
+            self.state if not self.paused else "PAUSED (p resumes)",
+            f"{self.rate:,.0f} events/s",
+            f"total {self.total:,}",
+            f"lost {self.lost:,}",
+            f"dropped {self.dropped:,}",
+            f"kept {len(self.events):,}/{KEEP:,}",
+        ]
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text!r}: {len(self.shown):,} match")
+        self.query_one("#ev-status", StatusLine).update("  ·  ".join(parts))
+
+    # -- actions ------------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.workers.cancel_group(self, "events")
+        self.dismiss()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self._show()
+        self._update_status()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#ev-filter", FilterBar).focus()
+
+    def action_clear(self) -> None:
+        self.events.clear()
+        self.shown.clear()
+        self._show()
+        self._update_status()
+
+    def action_follow(self) -> None:
+        log = self.query_one("#events", EventLog)
+        log.set_rows(log.rows, log.columns, log.widths, follow=True)
+
+    @on(Input.Changed, "#ev-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        needle = self.filter_text.lower()
+        self.shown = deque((r for r in self.events if r.matches(needle)) if needle else self.events,
+                           maxlen=KEEP)
+        self._show()
+        self._update_status()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
