@@ -244,6 +244,10 @@ class RawDecoder:
 # -- the kernel ------------------------------------------------------------------------------------------
 
 
+KERNEL_SPACE = 0xFFFF_8000_0000_0000
+"""Lowest kernel address on x86-64 and arm64: anything below is a user-space address (not in kallsyms)."""
+
+
 class Kallsyms:
     """Kernel symbol lookup from /proc/kallsyms (loaded once, on first use, in a worker)."""
 
@@ -275,8 +279,10 @@ class Kallsyms:
         with self._lock:
             if not self._loaded:
                 self._load()
+        if addr < KERNEL_SPACE:
+            return f"0x{addr:x} (user)"
         i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0 or not addr:
+        if i < 0:
             return f"0x{addr:x}"
         return f"{self._names[i]}+0x{addr - self._addrs[i]:x}"
 

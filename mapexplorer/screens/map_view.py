@@ -101,7 +101,7 @@ class MapViewScreen(Screen):
             table.sort_reverse,
             self.query_one("#entry-filter", Input).value.strip(),
             table.hex_mode,
-            table.deltas,
+            table.plan_moving(),
         )
 
     def on_screen_resume(self) -> None:
@@ -117,7 +117,7 @@ class MapViewScreen(Screen):
         reverse: bool,
         filter_text: str,
         hex_mode: bool,
-        deltas: bool,
+        deltas: frozenset[str] | None,
     ) -> None:
         worker = get_current_worker()
         try:
@@ -143,7 +143,7 @@ class MapViewScreen(Screen):
         reverse: bool,
         filter_text: str,
         hex_mode: bool,
-        deltas: bool,
+        deltas: frozenset[str] | None,
     ) -> None:
         worker = get_current_worker()
         self._post_frame(
@@ -158,7 +158,7 @@ class MapViewScreen(Screen):
         reverse: bool,
         filter_text: str,
         hex_mode: bool,
-        deltas: bool,
+        deltas: frozenset[str] | None,
         is_cancelled: Any,
     ) -> None:
         """Worker side: compare with the previous snapshot and order the rows, then post the frame."""
@@ -174,7 +174,7 @@ class MapViewScreen(Screen):
                 previous = None
         order = None
         if snap.kind == "entries" and (sort_col is not None or filter_text):
-            plan = make_plan(snap, hex_mode=hex_mode, deltas=deltas)
+            plan = make_plan(snap, hex_mode=hex_mode, moving=deltas)
             order = compute_order(
                 snap,
                 plan,
@@ -219,8 +219,6 @@ class MapViewScreen(Screen):
         text = ""
         if snap.kind == "unlisted":
             text = snap.note or f"{row.type_name} maps cannot be listed."
-            if row.type_name in STREAM_TYPES:
-                text += "\n\n(streaming opens a read-only tap: press w)"
         elif snap.kind == "peek":
             if snap.count == 0:
                 text = (
@@ -237,6 +235,7 @@ class MapViewScreen(Screen):
             text = "No entry matches the filter (Escape clears it)."
         explain.update(text)
         explain.display = bool(text)
+        self.query_one("#entry-filter").display = snap.kind == "entries" and snap.count > 0
         table.display = not (
             snap.kind == "unlisted" or (snap.kind == "peek" and snap.count == 0) or snap.count == 0
         )
@@ -361,7 +360,7 @@ class MapViewScreen(Screen):
             table.sort_reverse,
             self.query_one("#entry-filter", Input).value.strip(),
             table.hex_mode,
-            table.deltas,
+            table.plan_moving(),
         )
 
     def action_back(self) -> None:

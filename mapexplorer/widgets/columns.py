@@ -35,7 +35,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
         isinstance(value, list)
         and not is_hex_list(value)
         and 0 < len(value) <= MAX_FLAT_LIST
-        and all(not isinstance(x, dict | list) for x in value)
+        and all(not isinstance(x, dict | list | str) for x in value)
     ):
         return [(f"{prefix}[{i}]", x) for i, x in enumerate(value)]
     return [(prefix, value)]
@@ -105,8 +105,14 @@ def _label(prefix: str, path: str) -> str:
     return path if path else prefix
 
 
-def make_plan(snap: MapSnapshot, *, hex_mode: bool = False, deltas: bool = True, sample: int = 32) -> Plan:
-    """Columns for a snapshot, from the union of the first ``sample`` rows' flattened paths."""
+def make_plan(
+    snap: MapSnapshot, *, hex_mode: bool = False, moving: frozenset[str] | None = None, sample: int = 32
+) -> Plan:
+    """Columns for a snapshot, from the union of the first ``sample`` rows' flattened paths.
+
+    ``moving``: numeric value paths that changed between refreshes; each gets a delta and a rate column
+    (None: no delta/rate columns at all).
+    """
     percpu = snap.facts.row.percpu
     ncpus = snap.facts.ncpus
     if hex_mode:
@@ -145,7 +151,7 @@ def make_plan(snap: MapSnapshot, *, hex_mode: bool = False, deltas: bool = True,
                         Column(f"{name}.min" if p else "min", "min", p, numeric=True),
                         Column(f"{name}.max" if p else "max", "max", p, numeric=True),
                     ]
-                    if deltas:
+                    if moving is not None and p in moving:
                         cols.append(Column(f"{name}.sum/s" if p else "rate", "rate", p, numeric=True))
                 cols += [
                     Column(
@@ -155,7 +161,7 @@ def make_plan(snap: MapSnapshot, *, hex_mode: bool = False, deltas: bool = True,
                 ]
             else:
                 cols.append(Column(name, "value", p, numeric=bool(numeric.get(p))))
-                if deltas and numeric.get(p):
+                if moving is not None and p in moving and numeric.get(p):
                     cols.append(Column(f"Δ{name}", "delta", p, numeric=True))
                     cols.append(Column(f"{name}/s", "rate", p, numeric=True))
     return Plan(tuple(cols), tuple(key_paths), tuple(value_paths), nums, percpu, ncpus, False)
@@ -283,3 +289,22 @@ def compute_order(
     if sort_col is not None and 0 <= sort_col < len(plan.columns):
         return sorted(rows, key=sort_key_fn(snap, plan, plan.columns[sort_col]), reverse=reverse)
     return list(rows)
+
+
+def moving_paths(
+    snap: MapSnapshot, previous: MapSnapshot, plan: Plan, rows: list[int], prev_index: dict[bytes, int] | None
+) -> set[str]:
+    """Numeric value paths whose value differs between ``previous`` and ``snap`` in any of ``rows``."""
+    out: set[str] = set()
+    if plan.hex_mode:
+        return out
+    for i in rows:
+        j = i if prev_index is None else prev_index.get(snap.key_raw(i))
+        if j is None or j >= previous.count:
+            continue
+        now = row_values(snap, i, plan)
+        before = row_values(previous, j, plan)
+        for p in plan.numeric_paths:
+            if p not in out and now.value.get(p) != before.value.get(p):
+                out.add(p)
+    return out

@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from mapexplorer.source import MapSnapshot
-from mapexplorer.widgets.columns import Plan, RowValues, make_plan, row_cells, row_values
+from mapexplorer.widgets.columns import Plan, RowValues, make_plan, moving_paths, row_cells, row_values
 
 MAX_CELL = 48
 """Widest a column gets; longer cells are cut with an ellipsis (Enter shows the whole entry)."""
@@ -117,6 +117,8 @@ class EntryTable(ScrollView, can_focus=True):
         self.plan: Plan | None = None
         self.hex_mode = False
         self.deltas = True
+        self.moving: set[str] = set()
+        """Numeric fields seen changing since the map was opened (they get Δ and rate columns)."""
         self.sort_col: int | None = None
         self.sort_reverse = False
         self.widths: list[int] = []
@@ -151,10 +153,20 @@ class EntryTable(ScrollView, can_focus=True):
             old_key = self.snapshot.key_raw(self.snapshot_row(min(self.cursor_row, self.row_count - 1)))
         self.snapshot, self.previous, self.prev_index, self.order = snapshot, previous, prev_index, order
         self._cache.clear()
-        plan = make_plan(snapshot, hex_mode=self.hex_mode, deltas=self.deltas)
+        plan = make_plan(snapshot, hex_mode=self.hex_mode, moving=self.plan_moving())
+        if previous is not None and self.deltas and not self.hex_mode:
+            first = int(self.scroll_offset.y)
+            n = self.row_count
+            sample = sorted({*range(min(n, 64)), *range(first, min(n, first + max(self.size.height, 24)))})
+            grown = moving_paths(snapshot, previous, plan, [self.snapshot_row(v) for v in sample], prev_index)
+            if not grown <= self.moving:
+                self.moving |= grown
+                plan = make_plan(snapshot, hex_mode=self.hex_mode, moving=self.plan_moving())
         sig = tuple(c.label for c in plan.columns)
         if self.plan is None or sig != self._sig:
             self.widths = []
+            self.sort_col = self._remap(self.sort_col, sig)
+            self.cursor_col = self._remap(self.cursor_col, sig) or 0
         self.plan, self._sig = plan, sig
         self._measure()
         n = self.row_count
@@ -171,6 +183,13 @@ class EntryTable(ScrollView, can_focus=True):
         )
         self.refresh()
 
+    def _remap(self, col: int | None, sig: tuple[str, ...]) -> int | None:
+        """The index in a new column layout of the column ``col`` of the old one (by label)."""
+        if col is None or col >= len(self._sig):
+            return None
+        label = self._sig[col]
+        return sig.index(label) if label in sig else None
+
     def _find_key(self, key: bytes) -> int | None:
         snap = self.snapshot
         if snap is None:
@@ -181,6 +200,10 @@ class EntryTable(ScrollView, can_focus=True):
             if snap.key_raw(self.snapshot_row(v)) == key:
                 return v
         return None
+
+    def plan_moving(self) -> frozenset[str] | None:
+        """The ``moving`` argument of make_plan for the current modes."""
+        return frozenset(self.moving) if self.deltas else None
 
     def set_modes(self, *, hex_mode: bool | None = None, deltas: bool | None = None) -> None:
         if hex_mode is not None:
