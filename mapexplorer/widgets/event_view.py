@@ -153,24 +153,40 @@ class EventLog(ScrollView, can_focus=True):
         """The rows shown (already filtered), oldest first."""
         self.columns: tuple[str, ...] = ("#", "data")
         self.widths: dict[str, int] = {"#": 6, "data": 20}
+        self.follow = True
+        """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
 
     def set_rows(
-        self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool
+        self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool | None = None
     ) -> None:
-        """Show these rows; ``follow`` keeps the newest in view."""
+        """Show these rows; ``follow`` (None: unchanged) keeps the newest in view."""
         self.rows = rows
         self.columns = columns
         self.widths = widths
+        if follow is not None:
+            self.follow = follow
         total = sum(widths.get(c, 8) + GAP for c in columns)
         self.virtual_size = Size(total, len(rows) + 1)
-        if follow:
-            self.scroll_to(y=max(0, len(rows) + 1 - self.scrollable_content_region.height), animate=False,
-                           immediate=True)
+        if self.follow:
+            self.call_after_refresh(self._to_bottom)
         self.refresh()
 
-    @property
-    def at_bottom(self) -> bool:
-        return self.scroll_y >= self.max_scroll_y
+    def _to_bottom(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y:
+            self.follow = True  # at the bottom (by the user, or a clamp): follow the newest again
+        elif new_value < old_value:
+            self.follow = False  # the user scrolled up: stay on what they look at
+
+    def top_row(self) -> int:
+        """Index of the first row on screen."""
+        if self.follow:
+            return max(0, len(self.rows) - (self.scrollable_content_region.height - 1))
+        return int(self.scroll_y)
 
     def _strip(self, cells: list[str], styles: list[Style]) -> Strip:
         segs = []
@@ -182,12 +198,12 @@ class EventLog(ScrollView, can_focus=True):
         return Strip(segs)
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_x = self.scroll_offset.x
         width = self.scrollable_content_region.width
         if y == 0:
             strip = self._strip(list(self.columns), [self._HEADER] * len(self.columns))
             return strip.crop_extend(scroll_x, scroll_x + width, self._HEADER)
-        idx = scroll_y + y - 1
+        idx = self.top_row() + y - 1
         if idx >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[idx]
@@ -400,8 +416,7 @@ class EventViewScreen(Screen):
 
     def _show(self) -> None:
         log = self.query_one("#events", EventLog)
-        follow = log.at_bottom or not log.rows
-        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths), follow)
+        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths))
         self._dirty = False
 
     def _update_status(self) -> None:

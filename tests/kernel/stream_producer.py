@@ -70,7 +70,7 @@ class Producer:
     def __init__(self, rb_pages: int = 16) -> None:
         bcc = import_bcc()
         text = PROG.replace("TARGET_TGID", str(os.getpid())).replace("RB_PAGES", str(rb_pages))
-        self.bpf = bcc.BPF(text=text)
+        self.bpf = bcc.BPF(text=text.encode())
         self.emitted = 0
 
     def table(self, name: str) -> Any:

@@ -1,0 +1,252 @@
+"""The live event view (EventViewScreen) driven by Pilot.
+
+Most tests feed a :class:`ListStream`, an in-memory stream with the EventStream interface, so the
+screen's behaviour (columns, newest at the bottom, pause, filter, bounded memory, counters, end of
+stream, closing) is checked with exact events; the last test reads a real ringbuf filled by a BCC
+program.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+
+from mapexplorer.widgets.event_view import KEEP, EventLog, EventViewScreen
+
+ROUNDS = 300  # pilot.pause(0.02) rounds a test waits at most for the worker (a bound, not a timing)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeEvent:
+    cpu: int | None
+    size: int
+    fields: Any
+    raw: bytes
+
+
+class ListStream:
+    """Events handed over by the test, read by the screen's worker thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[FakeEvent] = []
+        self._end: str | None = None
+        self.total = 0
+        self.lost = 0
+        self.dropped = 0
+        self.closed = False
+        self.notices = ["tap mode: reading without moving the consumer position"]
+
+    def describe(self) -> str:
+        return "ringbuf 7 (test_events): tap"
+
+    def take_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
+
+    def feed(self, events: list[FakeEvent]) -> None:
+        with self._cond:
+            self._queue.extend(events)
+            self._cond.notify_all()
+
+    def end(self, reason: str) -> None:
+        with self._cond:
+            self._end = reason
+            self._cond.notify_all()
+
+    def read_batch(self, timeout: float, max_events: int | None = None) -> list[FakeEvent]:
+        with self._cond:
+            if not self._queue and self._end is None:
+                self._cond.wait(timeout)
+            if not self._queue and self._end is not None:
+                raise EOFError(self._end)
+            out, self._queue = self._queue, []
+            self.total += len(out)
+            return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def seq_events(start: int, n: int, comm: str = "bash") -> list[FakeEvent]:
+    return [
+        FakeEvent(None, 24, {"seq": i, "comm": comm, "args": [i, 1]}, b"") for i in range(start, start + n)
+    ]
+
+
+class EventApp(App[None]):
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        super().__init__()
+        self.factory = factory
+
+    def on_mount(self) -> None:
+        self.push_screen(EventViewScreen(self.factory))
+
+
+async def wait_for(pilot: Any, cond: Callable[[], bool]) -> bool:
+    for _ in range(ROUNDS):
+        if cond():
+            return True
+        await pilot.pause(0.02)
+    return cond()
+
+
+def line_text(log: EventLog, y: int) -> str:
+    return log.render_line(y).text
+
+
+def screen_of(app: App) -> EventViewScreen:
+    assert isinstance(app.screen, EventViewScreen)
+    return app.screen
+
+
+async def test_one_column_per_field_and_newest_at_the_bottom():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        stream.feed(seq_events(0, 500))
+        log = screen.query_one(EventLog)
+        assert await wait_for(pilot, lambda: screen.total == 500 and len(log.rows) == 500)
+        await pilot.pause()
+        assert log.columns == ("#", "seq", "comm", "args")
+        header = line_text(log, 0).split()
+        assert header == ["#", "seq", "comm", "args"]
+        last = line_text(log, log.scrollable_content_region.height - 1).split()
+        assert last == ["500", "499", "bash", "[499,1]"]
+        status = str(screen.query_one("#ev-status").render())
+        assert "total 500" in status and "lost 0" in status and "dropped 0" in status
+
+
+async def test_memory_is_bounded_to_the_newest_events():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        for start in range(0, 25_000, 5_000):
+            stream.feed(seq_events(start, 5_000))
+        assert await wait_for(pilot, lambda: screen.total == 25_000)
+        await pilot.pause()
+        assert len(screen.events) == KEEP
+        assert screen.events[0].event.fields["seq"] == 25_000 - KEEP
+        assert screen.events[-1].event.fields["seq"] == 24_999
+        assert f"kept {KEEP:,}/{KEEP:,}" in str(screen.query_one("#ev-status").render())
+
+
+async def test_pause_freezes_the_table_while_counting_goes_on():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(EventLog)
+        stream.feed(seq_events(0, 10))
+        assert await wait_for(pilot, lambda: len(log.rows) == 10)
+        await pilot.press("p")
+        stream.feed(seq_events(10, 5))
+        assert await wait_for(pilot, lambda: screen.total == 15)
+        await pilot.pause()
+        assert len(log.rows) == 10
+        assert "PAUSED" in str(screen.query_one("#ev-status").render())
+        await pilot.press("p")
+        assert [r.event.fields["seq"] for r in log.rows] == list(range(15))
+
+
+async def test_filter_keeps_matching_events_only():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(EventLog)
+        stream.feed(seq_events(0, 6, "bash") + seq_events(6, 4, "curl"))
+        assert await wait_for(pilot, lambda: len(log.rows) == 10)
+        await pilot.press("slash", *"comm=curl", "enter")
+        assert [r.event.fields["seq"] for r in log.rows] == [6, 7, 8, 9]
+        stream.feed(seq_events(10, 2, "bash") + seq_events(12, 1, "curl"))
+        assert await wait_for(pilot, lambda: screen.total == 13)
+        await pilot.pause()
+        assert [r.event.fields["seq"] for r in log.rows] == [6, 7, 8, 9, 12]
+        assert "4 match" not in str(screen.query_one("#ev-status").render())
+        assert "5 match" in str(screen.query_one("#ev-status").render())
+
+
+async def test_undecoded_events_show_cpu_size_and_bytes():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(EventLog)
+        stream.feed([FakeEvent(1, 4, None, b"ab\x00\x01")])
+        assert await wait_for(pilot, lambda: len(log.rows) == 1)
+        await pilot.pause()
+        assert log.columns == ("#", "cpu", "size", "data")
+        assert line_text(log, 1).split() == ["1", "1", "4", "61", "62", "00", "01", "|ab..|"]
+
+
+async def test_counters_and_end_of_stream_are_shown_and_back_closes_the_stream():
+    stream = ListStream()
+    stream.lost, stream.dropped = 5, 3
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        stream.feed(seq_events(0, 2))
+        stream.end("map 7 (test_events) was freed: no program, process or pin holds it any more")
+        assert await wait_for(pilot, lambda: screen.state.startswith("ended:"))
+        await pilot.pause()
+        status = str(screen.query_one("#ev-status").render())
+        assert "lost 5" in status and "dropped 3" in status and "was freed" in status
+        assert screen.total == 2
+        assert stream.closed
+        await pilot.press("escape")
+        assert not isinstance(app.screen, EventViewScreen)
+
+
+async def test_back_cancels_the_reader_and_closes_the_stream():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        assert await wait_for(pilot, lambda: screen.state == "live")
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: stream.closed)
+
+
+async def test_a_stream_that_cannot_open_says_why():
+    def factory() -> Any:
+        raise OSError(16, "every slot of perf_event_array 9 is used by another reader")
+
+    app = EventApp(factory)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        assert await wait_for(pilot, lambda: screen.state.startswith("failed:"))
+        assert "used by another reader" in str(screen.query_one("#ev-status").render())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bpf() needs root")
+async def test_real_ringbuf_events_through_open_stream():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel"))
+    import stream_producer as sp
+
+    from mapexplorer.streams import open_stream
+
+    producer = sp.Producer()
+    try:
+        app = EventApp(lambda: open_stream(producer.ringbuf_id, type_name="test_ev"))
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = screen_of(app)
+            assert await wait_for(pilot, lambda: screen.state == "live")
+            producer.emit(50)
+            log = screen.query_one(EventLog)
+            assert await wait_for(pilot, lambda: len(log.rows) == 50)
+            assert [r.event.fields["seq"] for r in log.rows] == list(range(50))
+            assert log.columns == ("#", "seq", "pid", "neg", "comm", "arr")
+            await pilot.press("escape")
+    finally:
+        producer.close()
