@@ -77,8 +77,11 @@ CATALOG: tuple[DemoSpec, ...] = (
 BY_TYPE: dict[str, DemoSpec] = {spec.type: spec for spec in CATALOG}
 
 # Maps the demo also creates besides the one per type (templates, inner maps, helpers).
-EXTRA_MAP_NAMES = ("demo_inner0", "demo_inner1", "demo_inner2", "demo_inner3", "demo_stack_cnt",
-                   "demo_last_event")
+EXTRA_MAP_NAMES = (
+    "demo_inner0", "demo_inner1", "demo_inner2", "demo_inner3",
+    "demo_tenant0", "demo_tenant1", "demo_tenant2", "demo_tenant3",
+    "demo_stack_cnt", "demo_last_event",
+)
 
 
 def cgroup2_root() -> str | None:

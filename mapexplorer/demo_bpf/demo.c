@@ -138,37 +138,90 @@ enum pcpu_event {
     PCPU_SKB_PACKET = 7,
 };
 
-/* ---- maps -------------------------------------------------------------------------------------- */
+/* ---- maps: each behind W_<TYPE> (the loader defines one per requested map type) ---------------- */
 
+#if W_HASH
 BPF_HASH(demo_proc_stats, u32, struct proc_stats, 1024);
+#endif
+#if W_ARRAY
 BPF_ARRAY(demo_read_log2, u64, 32);
+#endif
+#if W_PERCPU_HASH
 BPF_PERCPU_HASH(demo_pcpu_calls, u32, u64, 512);
+#endif
+#if W_PERCPU_ARRAY
 BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 8);
+#endif
+#if W_LRU_HASH
 BPF_TABLE("lru_hash", u32, struct last_syscall, demo_lru_pids, 64);
+#endif
+#if W_LRU_PERCPU_HASH
 BPF_TABLE("lru_percpu_hash", struct comm_key, u64, demo_lru_pcomm, 64);
+#endif
+#if W_LPM_TRIE
 BPF_LPM_TRIE(demo_lpm_routes, struct lpm_v4_key, struct route, 64);
+#endif
+#if W_STACK_TRACE
 BPF_STACK_TRACE(demo_stacks, 512);
 BPF_HASH(demo_stack_cnt, struct stack_key, u64, 1024);
+#endif
+#if W_QUEUE
 BPF_QUEUE(demo_queue_exec, struct exec_record, 64);
+#endif
+#if W_STACK
 BPF_STACK(demo_lifo_close, struct close_record, 64);
+#endif
+#if W_RINGBUF
 BPF_RINGBUF_OUTPUT(demo_ringbuf, 16);
+#endif
+#if W_PERF_EVENT_ARRAY
 BPF_PERF_OUTPUT(demo_perf_evts);
+#endif
+#if W_RINGBUF || W_PERF_EVENT_ARRAY
 BPF_ARRAY(demo_last_event, struct demo_event, 1); /* makes struct demo_event reachable from BTF */
+#endif
+#if W_PROG_ARRAY
 BPF_PROG_ARRAY(demo_tail_calls, 4);
+#endif
+#if W_ARRAY_OF_MAPS || W_HASH_OF_MAPS
 BPF_ARRAY(demo_inner0, u64, 8);
+#endif
+#if W_ARRAY_OF_MAPS
 BPF_ARRAY_OF_MAPS(demo_aom_shards, "demo_inner0", 4);
+#endif
+#if W_HASH_OF_MAPS
 BPF_HASH_OF_MAPS(demo_hom_tenant, u32, "demo_inner0", 8);
+#endif
+#if W_CGROUP_ARRAY
 BPF_CGROUP_ARRAY(demo_cgrp_array, 4);
+#endif
+#if W_DEVMAP
 BPF_DEVMAP(demo_devmap, 8);
+#endif
+#if W_CPUMAP
 BPF_CPUMAP(demo_cpumap, 64);
+#endif
+#if W_XSKMAP
 BPF_XSKMAP(demo_xskmap, 4);
+#endif
+#if W_CGROUP_STORAGE
 BPF_CGROUP_STORAGE(demo_cg_storage, struct cg_traffic);
+#endif
+#if W_PERCPU_CGROUP_STORAGE
 BPF_PERCPU_CGROUP_STORAGE(demo_cg_pcpu, u64);
+#endif
+#if W_SK_STORAGE
 BPF_SK_STORAGE(demo_sk_storage, struct sk_stats);
+#endif
+#if W_TASK_STORAGE
 BPF_TASK_STORAGE(demo_task_store, struct task_stats);
+#endif
+#if W_INODE_STORAGE
 BPF_INODE_STORAGE(demo_inode_tags, struct inode_tag);
+#endif
 
 /* sockmap / sockhash with an 8-byte value so that a userspace lookup returns the socket cookie. */
+#if W_SOCKMAP
 struct demo_sockmap_table_t {
     u32 key;
     u64 leaf;
@@ -180,7 +233,9 @@ struct demo_sockmap_table_t {
 __attribute__((section("maps/sockmap")))
 struct demo_sockmap_table_t demo_sockmap = { .max_entries = 16 };
 BPF_ANNOTATE_KV_PAIR(demo_sockmap, u32, u64);
+#endif
 
+#if W_SOCKHASH
 struct demo_sockhash_table_t {
     struct sock_key key;
     u64 leaf;
@@ -194,16 +249,21 @@ struct demo_sockhash_table_t {
 __attribute__((section("maps/sockhash")))
 struct demo_sockhash_table_t demo_sockhash = { .max_entries = 64 };
 BPF_ANNOTATE_KV_PAIR(demo_sockhash, struct sock_key, u64);
+#endif
 
 static __always_inline void pcpu_count(u32 idx)
 {
+#if W_PERCPU_ARRAY
     u64 *v = demo_pcpu_evts.lookup(&idx);
     if (v)
         (*v)++;
+#endif
 }
 
 /* ---- syscalls: per-process, per-CPU, LRU, task storage, map-of-maps, tail calls ------------------ */
 
+#if W_HASH || W_PERCPU_HASH || W_PERCPU_ARRAY || W_LRU_HASH || W_LRU_PERCPU_HASH || W_TASK_STORAGE || \
+    W_ARRAY_OF_MAPS || W_HASH_OF_MAPS || W_CGROUP_ARRAY || W_PROG_ARRAY
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 id = bpf_get_current_pid_tgid();
@@ -211,7 +271,9 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
     u64 now = bpf_ktime_get_ns();
     u32 nr = (u32)args->id;
     u32 cpu = bpf_get_smp_processor_id();
+    u64 one = 0;
 
+#if W_HASH
     struct proc_stats zero = {};
     struct proc_stats *ps = demo_proc_stats.lookup(&tgid);
     if (!ps) {
@@ -233,23 +295,30 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         if (tid != tgid)
             ps->threads_seen = 1;
     }
+#endif
 
-    u64 one = 0;
+#if W_PERCPU_HASH
     u64 *cnt = demo_pcpu_calls.lookup_or_try_init(&nr, &one);
     if (cnt)
         (*cnt)++;
+#endif
     pcpu_count(PCPU_SYSCALL);
 
+#if W_LRU_HASH
     struct last_syscall last = {.ts_ns = now, .syscall_nr = nr, .cpu = cpu};
     bpf_get_current_comm(&last.comm, sizeof(last.comm));
     demo_lru_pids.update(&tid, &last);
+#endif
 
+#if W_LRU_PERCPU_HASH
     struct comm_key ck = {};
     bpf_get_current_comm(&ck.comm, sizeof(ck.comm));
     u64 *cc = demo_lru_pcomm.lookup_or_try_init(&ck, &one);
     if (cc)
         (*cc)++;
+#endif
 
+#if W_TASK_STORAGE
     struct task_stats *ts = demo_task_store.task_storage_get(bpf_get_current_task_btf(), 0,
                                                               BPF_LOCAL_STORAGE_GET_F_CREATE);
     if (ts) {
@@ -258,15 +327,20 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         ts->last_seen_ns = now;
         ts->syscalls++;
     }
+#endif
 
+    void *inner = 0;
+#if W_ARRAY_OF_MAPS
     u32 shard = cpu & 3;
-    void *inner = demo_aom_shards.lookup(&shard);
+    inner = demo_aom_shards.lookup(&shard);
     if (inner) {
         u32 slot = nr & 7;
         u64 *v = bpf_map_lookup_elem(inner, &slot);
         if (v)
             __sync_fetch_and_add(v, 1);
     }
+#endif
+#if W_HASH_OF_MAPS
     u32 tenant = tgid & 3;
     inner = demo_hom_tenant.lookup(&tenant);
     if (inner) {
@@ -275,14 +349,21 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         if (v)
             __sync_fetch_and_add(v, 1);
     }
+#endif
 
+#if W_CGROUP_ARRAY
     if (demo_cgrp_array.check_current_task(0) == 1)
         pcpu_count(PCPU_IN_DEMO_CGROUP);
+#endif
 
+#if W_PROG_ARRAY
     demo_tail_calls.call(args, tid & 1);
+#endif
     return 0;
 }
+#endif
 
+#if W_PROG_ARRAY
 int demo_tail_even(void *ctx)
 {
     pcpu_count(PCPU_TAIL_EVEN);
@@ -294,7 +375,9 @@ int demo_tail_odd(void *ctx)
     pcpu_count(PCPU_TAIL_ODD);
     return 0;
 }
+#endif
 
+#if W_ARRAY
 TRACEPOINT_PROBE(syscalls, sys_exit_read)
 {
     long ret = args->ret;
@@ -308,9 +391,11 @@ TRACEPOINT_PROBE(syscalls, sys_exit_read)
         __sync_fetch_and_add(v, 1);
     return 0;
 }
+#endif
 
 /* ---- file opens: ringbuf + perf events, stack traces, bloom filter ------------------------------- */
 
+#if W_RINGBUF || W_PERF_EVENT_ARRAY || W_STACK_TRACE || defined(BLOOM_FD)
 TRACEPOINT_PROBE(syscalls, sys_enter_openat)
 {
     u64 id = bpf_get_current_pid_tgid();
@@ -320,27 +405,37 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
     ev.tid = (u32)id;
     ev.uid = (u32)bpf_get_current_uid_gid();
     ev.kind = DEMO_EV_OPEN;
+    ev.kernel_stack_id = -1;
+    ev.user_stack_id = -1;
+    bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+#if W_STACK_TRACE
     ev.kernel_stack_id = demo_stacks.get_stackid(args, 0);
     ev.user_stack_id = demo_stacks.get_stackid(args, BPF_F_USER_STACK);
-    bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-    bpf_probe_read_user_str(&ev.filename, sizeof(ev.filename), args->filename);
-
     struct stack_key sk = {.tgid = ev.pid, .kernel_stack_id = ev.kernel_stack_id,
                            .user_stack_id = ev.user_stack_id};
     __builtin_memcpy(&sk.comm, &ev.comm, sizeof(sk.comm));
     demo_stack_cnt.increment(sk);
-
-    demo_ringbuf.ringbuf_output(&ev, sizeof(ev), 0);
-    demo_perf_evts.perf_submit(args, &ev, sizeof(ev));
-    u32 zero = 0;
-    demo_last_event.update(&zero, &ev);
-    pcpu_count(PCPU_OPEN);
+#endif
 #ifdef BLOOM_FD
     bpf_map_push_elem((void *)bpf_pseudo_fd(1, BLOOM_FD), &ev.comm, BPF_ANY);
 #endif
+    pcpu_count(PCPU_OPEN);
+#if W_RINGBUF || W_PERF_EVENT_ARRAY
+    bpf_probe_read_user_str(&ev.filename, sizeof(ev.filename), args->filename);
+    u32 zero = 0;
+    demo_last_event.update(&zero, &ev);
+#endif
+#if W_RINGBUF
+    demo_ringbuf.ringbuf_output(&ev, sizeof(ev), 0);
+#endif
+#if W_PERF_EVENT_ARRAY
+    demo_perf_evts.perf_submit(args, &ev, sizeof(ev));
+#endif
     return 0;
 }
+#endif
 
+#if W_QUEUE
 TRACEPOINT_PROBE(syscalls, sys_enter_execve)
 {
     struct exec_record rec = {};
@@ -351,7 +446,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_execve)
     pcpu_count(PCPU_EXEC);
     return 0;
 }
+#endif
 
+#if W_STACK
 TRACEPOINT_PROBE(syscalls, sys_enter_close)
 {
     struct close_record rec = {};
@@ -361,9 +458,11 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close)
     demo_lifo_close.push(&rec, BPF_EXIST);
     return 0;
 }
+#endif
 
-/* ---- XDP on the demo veth: LPM route counters, cpumap redirect ---------------------------------- */
+/* ---- XDP on the demo veth: LPM route counters --------------------------------------------------- */
 
+#if W_LPM_TRIE
 int demo_xdp(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
@@ -387,11 +486,14 @@ int demo_xdp(struct xdp_md *ctx)
     /* Only the host's own veth address is delivered: the demo never forwards anything. */
     return (r->flags & ROUTE_LOCAL) ? XDP_PASS : XDP_DROP;
 }
+#endif
 
 /* ---- cgroup: cgroup storage, per-CPU cgroup storage, socket storage, sockmap/sockhash ------------ */
 
+#if W_CGROUP_STORAGE || W_PERCPU_CGROUP_STORAGE || W_SK_STORAGE
 static __always_inline void cg_account(struct __sk_buff *skb, int egress)
 {
+#if W_CGROUP_STORAGE
     struct cg_traffic *t = (void *)demo_cg_storage.get_local_storage(0);
     if (egress) {
         __sync_fetch_and_add(&t->egress_packets, 1);
@@ -400,10 +502,14 @@ static __always_inline void cg_account(struct __sk_buff *skb, int egress)
         __sync_fetch_and_add(&t->ingress_packets, 1);
         __sync_fetch_and_add(&t->ingress_bytes, skb->len);
     }
+#endif
+#if W_PERCPU_CGROUP_STORAGE
     u64 *pc = (void *)demo_cg_pcpu.get_local_storage(0);
     *pc += skb->len;
+#endif
     pcpu_count(PCPU_SKB_PACKET);
 
+#if W_SK_STORAGE
     struct bpf_sock *sk = skb->sk;
     if (!sk)
         return;
@@ -420,6 +526,7 @@ static __always_inline void cg_account(struct __sk_buff *skb, int egress)
         __sync_fetch_and_add(&ss->packets, 1);
         __sync_fetch_and_add(&ss->bytes, skb->len);
     }
+#endif
 }
 
 int demo_cg_ingress(struct __sk_buff *skb)
@@ -433,7 +540,9 @@ int demo_cg_egress(struct __sk_buff *skb)
     cg_account(skb, 1);
     return 1;
 }
+#endif
 
+#if W_SOCKMAP || W_SOCKHASH
 int demo_sockops(struct bpf_sock_ops *skops)
 {
     u32 op = skops->op;
@@ -442,11 +551,16 @@ int demo_sockops(struct bpf_sock_ops *skops)
     if (skops->family != 2 /* AF_INET */)
         return 1;
     struct sock_key key = {.local_port = skops->local_port, .remote_port = bpf_ntohl(skops->remote_port)};
+#if W_SOCKHASH
     demo_sockhash.sock_hash_update(skops, &key, BPF_ANY);
+#endif
+#if W_SOCKMAP
     u32 idx = key.local_port & 15;
     demo_sockmap.sock_map_update(skops, &idx, BPF_ANY);
+#endif
     return 1;
 }
+#endif
 
 #ifdef REUSEPORT_FD
 int demo_reuseport(struct sk_reuseport_md *md)
@@ -459,6 +573,7 @@ int demo_reuseport(struct sk_reuseport_md *md)
 
 /* ---- tcp_congestion_ops members, loaded as struct_ops programs by the loader -------------------- */
 
+#if W_STRUCT_OPS
 int demo_cc_ssthresh(unsigned long long *ctx)
 {
     return 16;
@@ -473,3 +588,4 @@ int demo_cc_cong_avoid(unsigned long long *ctx)
 {
     return 0;
 }
+#endif

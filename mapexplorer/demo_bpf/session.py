@@ -42,7 +42,14 @@ from typing import Any
 
 from mapexplorer.demo_bpf import loader
 from mapexplorer.demo_bpf.btfmini import BtfBuilder, vmlinux
-from mapexplorer.demo_bpf.catalog import BY_TYPE, CATALOG, cgroup2_root, host_support, kernel_map_types
+from mapexplorer.demo_bpf.catalog import (
+    BY_TYPE,
+    CATALOG,
+    EXTRA_MAP_NAMES,
+    cgroup2_root,
+    host_support,
+    kernel_map_types,
+)
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.btf_fetch import load_btf
@@ -460,7 +467,9 @@ class DemoSession:
                 m.update(None, comm.ljust(16, b"\0"))
 
     def _make_reuseport(self) -> None:
-        fd = self._create("reuseport_sockarray", "demo_reuseport", 4, 8, REUSEPORT_SOCKS)
+        assert self._btf is not None
+        fd = self._create("reuseport_sockarray", "demo_reuseport", 4, 8, REUSEPORT_SOCKS,
+                          btf_key_type_id=self._btf.u32, btf_value_type_id=self._btf.u64)
         port = 0
         for _ in range(REUSEPORT_SOCKS):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -579,6 +588,8 @@ class DemoSession:
         assert bcc is not None
         src = files("mapexplorer.demo_bpf").joinpath("demo.c").read_text()
         cflags = ["-w"]  # BCC's rewriter output draws harmless clang warnings
+        # One W_<TYPE> per requested demo: the module declares only those maps and programs.
+        cflags += [f"-DW_{t.upper()}=1" for t in self.types if t not in self._skip]
         if "demo_bloom" in self._fds:
             cflags.append(f"-DBLOOM_FD={self._fds['demo_bloom']}")
         if "demo_reuseport" in self._fds:
@@ -587,7 +598,7 @@ class DemoSession:
         self._bpf = bcc.BPF(text=src.encode(), cflags=cflags)
         self._stack.callback(self._bpf.cleanup)
         lib = __import__("bcc.libbcc", fromlist=["lib"]).lib
-        for spec_name in [s.map_name for s in CATALOG] + ["demo_inner0", "demo_stack_cnt", "demo_last_event"]:
+        for spec_name in [s.map_name for s in CATALOG] + list(EXTRA_MAP_NAMES):
             if spec_name in self._fds:
                 continue
             fd = lib.bpf_table_fd(self._bpf.module, spec_name.encode())
@@ -619,10 +630,12 @@ class DemoSession:
     def _seed_queue_stack(self) -> None:
         """One record each from userspace, so both show content before the first exec/close."""
         comm = b"mapexplorer".ljust(16, b"\0")
-        with self._map("demo_queue_exec") as m:
-            m.update(None, struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), os.getppid(), comm))
-        with self._map("demo_lifo_close") as m:
-            m.update(None, struct.pack("<QIi", time.monotonic_ns(), os.getpid(), -1))
+        if self._wanted("queue"):
+            with self._map("demo_queue_exec") as m:
+                m.update(None, struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), os.getppid(), comm))
+        if self._wanted("stack"):
+            with self._map("demo_lifo_close") as m:
+                m.update(None, struct.pack("<QIi", time.monotonic_ns(), os.getpid(), -1))
 
     def _fill_tail_calls(self) -> None:
         b, bcc = self._bpf, self._bcc
@@ -633,17 +646,23 @@ class DemoSession:
             m.update(struct.pack("<I", 0), struct.pack("<I", even.fd))
             m.update(struct.pack("<I", 1), struct.pack("<I", odd.fd))
 
+    def _inner_array(self, name: str) -> int:
+        """An inner map shaped like the template demo_inner0 (u32 -> u64, 8 slots), with BTF."""
+        assert self._btf is not None
+        return self._create("array", name, 4, 8, 8, btf_key_type_id=self._btf.u32,
+                            btf_value_type_id=self._btf.u64)
+
     def _fill_map_of_maps(self) -> None:
-        inner = [self._fds["demo_inner0"]]
-        for i in range(1, 4):
-            inner.append(self._create("array", f"demo_inner{i}", 4, 8, 8))
-        tenants = [self._create("array", f"demo_tenant{i}", 4, 8, 8) for i in range(4)]
-        with self._map("demo_aom_shards") as m:
-            for i, fd in enumerate(inner):
-                m.update(struct.pack("<I", i), struct.pack("<I", fd))
-        with self._map("demo_hom_tenant") as m:
-            for i, fd in enumerate(tenants):
-                m.update(struct.pack("<I", i), struct.pack("<I", fd))
+        if self._wanted("array_of_maps"):
+            shards = [self._fds["demo_inner0"]] + [self._inner_array(f"demo_inner{i}") for i in range(1, 4)]
+            with self._map("demo_aom_shards") as m:
+                for i, fd in enumerate(shards):
+                    m.update(struct.pack("<I", i), struct.pack("<I", fd))
+        if self._wanted("hash_of_maps"):
+            tenants = [self._inner_array(f"demo_tenant{i}") for i in range(4)]
+            with self._map("demo_hom_tenant") as m:
+                for i, fd in enumerate(tenants):
+                    m.update(struct.pack("<I", i), struct.pack("<I", fd))
 
     def _routes(self) -> list[tuple[str, int, str, int, int]]:
         """(prefix, length, label, metric, flags)."""
