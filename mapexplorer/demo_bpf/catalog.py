@@ -84,6 +84,38 @@ EXTRA_MAP_NAMES = (
 )
 
 
+# (key_size, value_size, max_entries, flags) of a minimal map per type, to ask the kernel whether it
+# creates that type here. Types that need BTF or an inner map are judged by vmlinux's enum alone.
+_NO_PREALLOC = 1
+_MMAPABLE = 1 << 10
+_PROBES: dict[str, tuple[int, int, int, int]] = {
+    "hash": (4, 4, 1, 0), "array": (4, 4, 1, 0), "prog_array": (4, 4, 1, 0),
+    "perf_event_array": (4, 4, 1, 0), "percpu_hash": (4, 4, 1, 0), "percpu_array": (4, 4, 1, 0),
+    "stack_trace": (4, 8, 1, 0), "cgroup_array": (4, 4, 1, 0), "lru_hash": (4, 4, 1, 0),
+    "lru_percpu_hash": (4, 4, 1, 0), "lpm_trie": (8, 4, 1, _NO_PREALLOC), "devmap": (4, 4, 1, 0),
+    "sockmap": (4, 4, 1, 0), "cpumap": (4, 4, 1, 0), "xskmap": (4, 4, 1, 0), "sockhash": (4, 4, 1, 0),
+    "cgroup_storage": (16, 8, 0, 0), "reuseport_sockarray": (4, 8, 1, 0),
+    "percpu_cgroup_storage": (16, 8, 0, 0), "queue": (0, 4, 1, 0), "stack": (0, 4, 1, 0),
+    "devmap_hash": (4, 4, 1, 0), "ringbuf": (0, 0, 4096, 0), "bloom_filter": (0, 4, 1, 0),
+    "user_ringbuf": (0, 0, 4096, 0), "arena": (0, 0, 1, _MMAPABLE),
+}
+
+
+def probe_map_type(type_name: str) -> str:
+    """Create (and close) a minimal map of this type; '' when the kernel accepts it, else the reason."""
+    from mapexplorer.kernel.maps import create_map
+
+    params = _PROBES.get(type_name)
+    if params is None:
+        return ""
+    key, value, entries, flags = params
+    try:
+        os.close(create_map(MAP_TYPE_IDS[type_name], key, value, entries, name="demo_probe", flags=flags))
+    except OSError as exc:
+        return f"the kernel refuses {type_name} maps ({exc.strerror})"
+    return ""
+
+
 def cgroup2_root() -> str | None:
     """Where a cgroup2 hierarchy is mounted (/sys/fs/cgroup or /sys/fs/cgroup/unified), or None."""
     with open("/proc/mounts") as f:
@@ -106,6 +138,9 @@ def host_support(spec: DemoSpec, *, bcc_ok: bool, kernel_types: frozenset[str]) 
         return False, "the ip tool (iproute2) is missing"
     if os.geteuid() != 0:
         return False, "needs root"
+    refused = probe_map_type(spec.type)
+    if refused:
+        return False, refused
     return True, ""
 
 
