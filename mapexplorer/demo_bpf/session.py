@@ -20,6 +20,7 @@ Nothing is pinned.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -194,6 +195,7 @@ class DemoSession:
             if self._stopped:
                 raise RuntimeError("a stopped DemoSession cannot be restarted")
             self._started = True
+            atexit.register(self.stop)  # a caller that forgets stop() still leaves nothing behind
             t0 = time.monotonic()
             try:
                 self._start(say)
@@ -278,6 +280,7 @@ class DemoSession:
         if self._stopped:
             return
         self._stopped = True
+        atexit.unregister(self.stop)
         self._stop_event.set()
         map_ids = set(self.map_ids().values())
         prog_ids = set(self._raw_prog_ids)
@@ -336,10 +339,22 @@ class DemoSession:
 
     # -- environment: cgroup, veth pair, netns child ---------------------------------------------
 
+    @staticmethod
+    def _remove_stale_cgroups(root: str) -> None:
+        """rmdir empty demo cgroups left by a demo process that was killed (SIGKILL skips stop())."""
+        for entry in os.listdir(root):
+            if not entry.startswith("mapexplorer_demo_"):
+                continue
+            pid = entry.removeprefix("mapexplorer_demo_").partition("x")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                with contextlib.suppress(OSError):  # not empty or already gone: leave it
+                    os.rmdir(os.path.join(root, entry))
+
     def _setup_cgroup(self) -> None:
         root = cgroup2_root()
         if root is None:
             raise OSError("no cgroup2 mount")
+        self._remove_stale_cgroups(root)
         path = os.path.join(root, f"mapexplorer_demo_{self._tag}")
         os.mkdir(path)
         self._cg_path = path
