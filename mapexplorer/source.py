@@ -328,6 +328,24 @@ class TypeAwareDecoder:
         self.ksyms = ksyms
 
     def decode_key(self, b: bytes) -> Any:
+        try:
+            return self._decode_key(b)
+        except ValueError:  # bytes that do not fit the BTF type: show them raw rather than fail the view
+            return hex_bytes(b)
+
+    def decode_value(self, b: bytes) -> Any:
+        try:
+            return self._decode_value(b)
+        except ValueError:
+            return hex_bytes(b)
+
+    def decode_percpu(self, b: bytes) -> list[Any]:
+        try:
+            return self.inner.decode_percpu(b)
+        except ValueError:
+            return [hex_bytes(b)]
+
+    def _decode_key(self, b: bytes) -> Any:
         if self.type_name == "lpm_trie":
             cidr = lpm_cidr(b)
             if cidr is not None:
@@ -336,7 +354,7 @@ class TypeAwareDecoder:
             return f"cpu{int.from_bytes(b[:4], 'little')}"
         return self.inner.decode_key(b)
 
-    def decode_value(self, b: bytes) -> Any:
+    def _decode_value(self, b: bytes) -> Any:
         t = self.type_name
         if t == "prog_array" and len(b) >= 4:
             pid = int.from_bytes(b[:4], "little")
@@ -355,9 +373,6 @@ class TypeAwareDecoder:
         if t in ("sockmap", "sockhash", "reuseport_sockarray") and len(b) == 8:
             return {"socket_cookie": int.from_bytes(b, "little")}
         return self.inner.decode_value(b)
-
-    def decode_percpu(self, b: bytes) -> list[Any]:
-        return self.inner.decode_percpu(b)
 
 
 def _row_from_record(rec: Any) -> MapRow:

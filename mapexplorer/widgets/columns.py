@@ -141,29 +141,31 @@ def make_plan(
     if len(cols) == 1:
         cols = [Column("key", "key", cols[0].path)]
     nums = tuple(p for p in value_paths if numeric.get(p))
-    if snap.stride:
+    if snap.stride and percpu:
+        # summaries of every field first (visible without scrolling), then each field's CPU columns
         for p in value_paths:
             name = p or "value"
-            if percpu:
-                if numeric.get(p):
-                    cols += [
-                        Column(f"{name}.sum" if p else "sum", "sum", p, numeric=True),
-                        Column(f"{name}.min" if p else "min", "min", p, numeric=True),
-                        Column(f"{name}.max" if p else "max", "max", p, numeric=True),
-                    ]
-                    if moving is not None and p in moving:
-                        cols.append(Column(f"{name}.sum/s" if p else "rate", "rate", p, numeric=True))
+            if numeric.get(p):
                 cols += [
-                    Column(
-                        f"{name}.cpu{c}" if p else f"cpu{c}", "cpu", p, cpu=c, numeric=bool(numeric.get(p))
-                    )
-                    for c in range(ncpus)
+                    Column(f"{name}.sum" if p else "sum", "sum", p, numeric=True),
+                    Column(f"{name}.min" if p else "min", "min", p, numeric=True),
+                    Column(f"{name}.max" if p else "max", "max", p, numeric=True),
                 ]
-            else:
-                cols.append(Column(name, "value", p, numeric=bool(numeric.get(p))))
-                if moving is not None and p in moving and numeric.get(p):
-                    cols.append(Column(f"Δ{name}", "delta", p, numeric=True))
-                    cols.append(Column(f"{name}/s", "rate", p, numeric=True))
+                if moving is not None and p in moving:
+                    cols.append(Column(f"{name}.sum/s" if p else "rate", "rate", p, numeric=True))
+        for p in value_paths:
+            name = p or "value"
+            cols += [
+                Column(f"{name}.cpu{c}" if p else f"cpu{c}", "cpu", p, cpu=c, numeric=bool(numeric.get(p)))
+                for c in range(ncpus)
+            ]
+    elif snap.stride:
+        for p in value_paths:
+            name = p or "value"
+            cols.append(Column(name, "value", p, numeric=bool(numeric.get(p))))
+            if moving is not None and p in moving and numeric.get(p):
+                cols.append(Column(f"Δ{name}", "delta", p, numeric=True))
+                cols.append(Column(f"{name}/s", "rate", p, numeric=True))
     return Plan(tuple(cols), tuple(key_paths), tuple(value_paths), nums, percpu, ncpus, False)
 
 
