@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -330,3 +331,80 @@ def test_stop_removes_everything() -> None:
         assert not os.path.exists(cg_path)
     if child is not None:
         assert child.poll() is not None
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mapexplorer", *args]
+
+
+def test_cli_list_names_every_type() -> None:
+    out = subprocess.run(_cli("demo", "--list"), capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["TYPE", "MAP", "SUPPORTED"]
+    listed = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert listed == {s.type: s.map_name for s in CATALOG}
+
+
+def test_cli_unknown_type_is_one_line_error() -> None:
+    proc = subprocess.run(_cli("demo", "no_such_type"), capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "no_such_type" in proc.stderr
+
+
+def _demo_maps_of(pid: int) -> set[int]:
+    """Ids of maps held open by process ``pid`` (its fdinfo names a map_id)."""
+    ids = set()
+    fd_dir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigint"])
+def test_cli_signal_cleans_up(how: str) -> None:
+    import signal
+
+    proc = subprocess.Popen(_cli("demo", "hash", "lpm_trie", "queue"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("demo running"):
+                break
+        assert any("3/3 demos running" in line for line in lines), "".join(lines)
+        held = _demo_maps_of(proc.pid)
+        names = {km.map_info_by_id(i).name for i in held}
+        assert {"demo_proc_stats", "demo_lpm_routes", "demo_queue_exec"} <= names
+        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "demo stopped" in rest
+    assert not set(km.map_ids()) & held
+
+
+def test_cli_duration_runs_and_exits() -> None:
+    proc = subprocess.run(_cli("demo", "arena", "user_ringbuf", "--duration", "0.5"),
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "2/2 demos running" in proc.stdout and "demo stopped" in proc.stdout
+
+
+def test_demo_modules_do_not_import_textual() -> None:
+    code = ("import sys, mapexplorer.demo_bpf, mapexplorer.demo_bpf.traffic, mapexplorer.commands.demo; "
+            "sys.exit('textual' in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
