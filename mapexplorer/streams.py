@@ -261,8 +261,17 @@ class EventStream:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def read_batch(self, timeout: float, max_events: int | None = None) -> list[Event]:
+    def read_batch(self, timeout: float, max_events: int | None = None,
+                   keep_last: int | None = None) -> list[Event]:
         """The events available now, waiting up to ``timeout`` seconds for the first.
+
+        Args:
+            timeout: seconds to wait when nothing is pending.
+            max_events: read at most this many records (the rest stay in the ring for the next call;
+                perf rings are drained whole and the excess is not returned).
+            keep_last: decode and return only the newest this-many records of the batch; the older ones
+                are read (and counted in ``total``) but skipped: a viewer that shows the last N events
+                does not pay for decoding the others.
 
         Raises:
             StreamEnded: nothing but this stream holds the map any more: no event can come.
@@ -271,23 +280,20 @@ class EventStream:
             raise StreamEnded(f"stream on map {self.map_id} is closed")
         reader = self._reader
         limit = max_events if max_events is not None else 1 << 30
+        if not reader.wait(timeout):
+            self._check_alive()
+            return []
         if isinstance(reader, ringbuf.RingBufReader):
-            if not reader.wait(timeout):
-                self._check_alive()
-                return []
-            records = [(None, r) for r in reader.read(limit)]
+            records: list[tuple[int | None, bytes]] = [(None, r) for r in reader.read(limit)]
         else:
-            if not reader.wait(timeout):
-                self._check_alive()
-                return []
-            records = reader.read()
+            records = list(reader.read())
             if len(records) > limit:
-                records = records[:limit]  # perf rings are drained whole; extra samples are not kept
-        events = self._decode(records)
-        self.total += len(events)
-        now = time.monotonic()
-        self._last_event = now
-        return events
+                records = records[:limit]
+        self.total += len(records)
+        if keep_last is not None and len(records) > keep_last:
+            records = records[len(records) - keep_last:]
+        self._last_event = time.monotonic()
+        return self._decode(records)
 
     def _decode(self, records: list[tuple[int | None, bytes]]) -> list[Event]:
         out: list[Event] = []

@@ -65,7 +65,9 @@ class EventStreamLike(Protocol):
 
     def take_notices(self) -> list[str]: ...
 
-    def read_batch(self, timeout: float, max_events: int | None = None) -> list[Any]: ...
+    def read_batch(
+        self, timeout: float, max_events: int | None = None, keep_last: int | None = None
+    ) -> list[Any]: ...
 
     def close(self) -> None: ...
 
@@ -315,7 +317,7 @@ class EventViewScreen(Screen):
             last_post = time.monotonic()
             while not worker.is_cancelled:
                 try:
-                    batch = stream.read_batch(READ_WAIT_S)
+                    batch = stream.read_batch(READ_WAIT_S, keep_last=KEEP)
                 except EOFError as exc:  # the stream ended (its map was freed)
                     self._post(stream, pending)
                     self.post_message(self.Stopped(str(exc), error=False))

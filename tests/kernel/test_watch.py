@@ -90,6 +90,14 @@ def test_ringbuf_type_guessed_from_record_size(producer):
     assert [e.fields for e in events] == [expected(i) for i in range(3)]
 
 
+def test_keep_last_decodes_only_the_newest_but_counts_all(producer):
+    with streams.open_stream(producer.ringbuf_id, type_name="test_ev") as s:
+        producer.emit(100)
+        events = s.read_batch(1.0, keep_last=10)
+    assert [e.fields["seq"] for e in events] == list(range(90, 100))
+    assert s.total == 100
+
+
 def test_ringbuf_no_gaps_at_a_moderate_rate(producer):
     total = 40_000
     got: list[int] = []

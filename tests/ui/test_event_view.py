@@ -62,7 +62,9 @@ class ListStream:
             self._end = reason
             self._cond.notify_all()
 
-    def read_batch(self, timeout: float, max_events: int | None = None) -> list[FakeEvent]:
+    def read_batch(
+        self, timeout: float, max_events: int | None = None, keep_last: int | None = None
+    ) -> list[FakeEvent]:
         with self._cond:
             if not self._queue and self._end is None:
                 self._cond.wait(timeout)
@@ -70,7 +72,7 @@ class ListStream:
                 raise EOFError(self._end)
             out, self._queue = self._queue, []
             self.total += len(out)
-            return out
+            return out[-keep_last:] if keep_last else out
 
     def close(self) -> None:
         self.closed = True
