@@ -17,6 +17,7 @@ KIND_ARRAY = 3
 KIND_STRUCT = 4
 KIND_UNION = 5
 KIND_ENUM = 6
+KIND_FUNC = 12
 KIND_ENUM64 = 19
 
 # Bytes each kind adds after the 12-byte common header (per vlen item where it has members).

@@ -32,7 +32,8 @@ CATALOG: tuple[DemoSpec, ...] = (
     _d("prog_array", "demo_tail_calls", "two tail-call targets, chosen by thread id parity", "bcc"),
     _d("perf_event_array", "demo_perf_evts", "openat events via perf_submit, consumed by the demo", "bcc"),
     _d("percpu_hash", "demo_pcpu_calls", "per-CPU syscall counts keyed by syscall number", "bcc"),
-    _d("percpu_array", "demo_pcpu_evts", "per-CPU event counters (syscalls, opens, execs, packets)", "bcc"),
+    _d("percpu_array", "demo_pcpu_evts", "per-CPU counters: syscalls, opens, execs, XDP/tc/cgroup packets",
+       "bcc"),
     _d("stack_trace", "demo_stacks", "kernel + user stacks of openat callers (bpf_get_stackid)", "bcc"),
     _d("cgroup_array", "demo_cgrp_array", "the demo cgroup's fd; checked with current_task_under_cgroup",
        "bcc", "cgroup"),
@@ -62,8 +63,8 @@ CATALOG: tuple[DemoSpec, ...] = (
     _d("struct_ops", "demo_tcp_cc", "a tcp_congestion_ops registered under a unique name, used by TCP in "
        "the netns", "bcc", "net"),
     _d("ringbuf", "demo_ringbuf", "openat events (struct demo_event), consumed by the demo", "bcc"),
-    _d("inode_storage", "demo_inode_tags", "tags on demo temp files, written from userspace "
-       "(LSM programs are refused here)", "bcc"),
+    _d("inode_storage", "demo_inode_tags", "tags on demo temp files, written from userspace; an LSM "
+       "program counts their permission checks where the host allows LSM", "bcc"),
     _d("task_storage", "demo_task_store", "per-task syscall counts (tracepoint + get_current_task_btf)",
        "bcc"),
     _d("bloom_filter", "demo_bloom", "command names of openat callers (map_push_elem) and userspace inserts",

@@ -120,6 +120,7 @@ struct inode_tag {
     u32 tagger_pid;
     u32 classification;
     char label[16];
+    u64 accesses;
 };
 
 struct sock_key {
@@ -136,6 +137,8 @@ enum pcpu_event {
     PCPU_TAIL_ODD = 5,
     PCPU_XDP_PACKET = 6,
     PCPU_SKB_PACKET = 7,
+    PCPU_TC_INGRESS = 8,
+    PCPU_TC_EGRESS = 9,
 };
 
 /* ---- maps: each behind W_<TYPE> (the loader defines one per requested map type) ---------------- */
@@ -150,7 +153,7 @@ BPF_ARRAY(demo_read_log2, u64, 32);
 BPF_PERCPU_HASH(demo_pcpu_calls, u32, u64, 512);
 #endif
 #if W_PERCPU_ARRAY
-BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 8);
+BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 10);
 #endif
 #if W_LRU_HASH
 BPF_TABLE("lru_hash", u32, struct last_syscall, demo_lru_pids, 64);
@@ -485,6 +488,35 @@ int demo_xdp(struct xdp_md *ctx)
     __sync_fetch_and_add(&r->bytes, (u64)(data_end - data));
     /* Only the host's own veth address is delivered: the demo never forwards anything. */
     return (r->flags & ROUTE_LOCAL) ? XDP_PASS : XDP_DROP;
+}
+#endif
+
+/* ---- tc (tcx) on the demo veth: per-CPU packet counters; TCX_NEXT lets other programs run ------- */
+
+#if W_PERCPU_ARRAY
+int demo_tc_ingress(struct __sk_buff *skb)
+{
+    pcpu_count(PCPU_TC_INGRESS);
+    return -1;
+}
+
+int demo_tc_egress(struct __sk_buff *skb)
+{
+    pcpu_count(PCPU_TC_EGRESS);
+    return -1;
+}
+#endif
+
+/* ---- LSM (where the host allows it): count permission checks on the inodes the demo tagged -------- */
+
+#if W_INODE_STORAGE
+int demo_lsm_inode_perm(unsigned long long *ctx)
+{
+    /* inode_permission(struct inode *inode, int mask): pass the BTF-typed pointer, read no field */
+    struct inode_tag *tag = demo_inode_tags.inode_storage_get((void *)ctx[0], 0, 0);
+    if (tag)
+        __sync_fetch_and_add(&tag->accesses, 1);
+    return 0;
 }
 #endif
 

@@ -19,11 +19,15 @@ BCC_PACKAGE_HINT = "install the distro BCC bindings: apt install python3-bpfcc (
 # enum bpf_prog_type
 PROG_TYPE_STRUCT_OPS = 27
 PROG_TYPE_SK_REUSEPORT = 21
+PROG_TYPE_LSM = 29
 # enum bpf_attach_type
 ATTACH_CGROUP_INET_INGRESS = 0
 ATTACH_CGROUP_INET_EGRESS = 1
 ATTACH_CGROUP_SOCK_OPS = 3
+ATTACH_LSM_MAC = 27
 ATTACH_XDP = 37
+ATTACH_TCX_INGRESS = 46
+ATTACH_TCX_EGRESS = 47
 ATTACH_STRUCT_OPS = 44
 
 BPF_F_LINK = 1 << 13
@@ -85,7 +89,8 @@ def load_raw_prog(
         return sc.bpf(sc.BPF_PROG_LOAD, attr)
     except OSError as exc:
         tail = log.value.decode(errors="replace").strip().splitlines()[-3:]
-        raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
+        detail = f"{exc.strerror}: {' | '.join(tail)}" if tail else exc.strerror
+        raise OSError(exc.errno, detail) from None
 
 
 def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) -> int:

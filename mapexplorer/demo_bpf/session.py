@@ -42,7 +42,7 @@ from types import ModuleType
 from typing import Any
 
 from mapexplorer.demo_bpf import loader
-from mapexplorer.demo_bpf.btfmini import BtfBuilder, vmlinux
+from mapexplorer.demo_bpf.btfmini import KIND_FUNC, BtfBuilder, vmlinux
 from mapexplorer.demo_bpf.catalog import (
     BY_TYPE,
     CATALOG,
@@ -126,6 +126,7 @@ class DemoSession:
         self._summary: list[DemoStatus] = []
         self._threads: list[threading.Thread] = []
         self._raw_prog_ids: list[int] = []
+        self._notes: dict[str, str] = {}
         self._tag = f"{os.getpid()}x{next(_SESSION_COUNTER) % 10}"  # unique per session, <= 9 chars
         self._bcc: ModuleType | None = None
         self._bpf: Any = None
@@ -217,6 +218,15 @@ class DemoSession:
 
     def _wanted(self, *types: str) -> bool:
         return any(t in self.types and t not in self._skip for t in types)
+
+    def _optional(self, type_: str, what: str, fn: Callable[[], None]) -> None:
+        """A bonus step: on failure the demo still runs, and its summary says what is missing."""
+        if not self._wanted(type_):
+            return
+        try:
+            fn()
+        except Exception as exc:  # a refused extra (e.g. LSM on a locked-down host) is only noted
+            self._notes[type_] = f"{what}: {_one_line(exc)}"
 
     def _attempt(self, types: tuple[str, ...], what: str, fn: Callable[[], None]) -> bool:
         """Run one loading step; on failure mark ``types`` skipped with a one-line reason."""
@@ -310,7 +320,8 @@ class DemoSession:
             if fd is None:
                 out.append(DemoStatus(t, spec.map_name, spec.how, False, "map was not created"))
                 continue
-            out.append(DemoStatus(t, spec.map_name, spec.how, True, "", km.map_info(fd).id))
+            how = f"{spec.how} [{self._notes[t]}]" if t in self._notes else spec.how
+            out.append(DemoStatus(t, spec.map_name, how, True, "", km.map_info(fd).id))
         return out
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -628,6 +639,7 @@ class DemoSession:
         self._attempt(("array_of_maps", "hash_of_maps"), "inner maps", self._fill_map_of_maps)
         self._attempt(("lpm_trie",), "routes", self._fill_routes)
         self._attempt(("lpm_trie",), "XDP", self._attach_xdp)
+        self._optional("percpu_array", "no tc counters", self._attach_tc)
         self._attempt(("devmap",), "devmap", self._fill_devmap)
         self._attempt(("cpumap",), "cpumap", self._fill_cpumap)
         self._attempt(("xskmap",), "AF_XDP", self._fill_xskmap)
@@ -637,6 +649,7 @@ class DemoSession:
         self._attempt(("sockmap", "sockhash"), "sock_ops", self._attach_sockops)
         self._attempt(("reuseport_sockarray",), "SK_REUSEPORT", self._attach_reuseport)
         self._attempt(("inode_storage",), "inode_storage", self._fill_inode_storage)
+        self._optional("inode_storage", "LSM program refused, filled from userspace", self._attach_lsm)
         self._attempt(("sk_storage",), "sk_storage", self._fill_sk_storage)
         self._attempt(("task_storage",), "task_storage", self._task_storage_key)
         self._attempt(("struct_ops",), "struct_ops", self._make_struct_ops)
@@ -714,6 +727,28 @@ class DemoSession:
         link = loader.link_create(fn.fd, self._host_ifindex, loader.ATTACH_XDP)
         self._stack.callback(os.close, link)
 
+    def _attach_tc(self) -> None:
+        b, bcc = self._bpf, self._bcc
+        assert b is not None and bcc is not None
+        if not self._host_ifindex:
+            raise OSError("no veth")
+        for fn_name, attach in ((b"demo_tc_ingress", loader.ATTACH_TCX_INGRESS),
+                                (b"demo_tc_egress", loader.ATTACH_TCX_EGRESS)):
+            fn = b.load_func(fn_name, bcc.BPF.SCHED_CLS)
+            self._stack.callback(os.close, loader.link_create(fn.fd, self._host_ifindex, attach))
+
+    def _attach_lsm(self) -> None:
+        """Count inode_permission checks on the tagged files (LSM; refused on some hosts)."""
+        b = self._bpf
+        assert b is not None
+        hook = vmlinux().find("bpf_lsm_inode_permission", KIND_FUNC)
+        prog = loader.load_raw_prog(b.dump_func(b"demo_lsm_inode_perm"), loader.PROG_TYPE_LSM,
+                                    name="demo_lsm_inode", expected_attach_type=loader.ATTACH_LSM_MAC,
+                                    attach_btf_id=hook)
+        self._stack.callback(os.close, prog)
+        self._raw_prog_ids.append(prog_info(prog).id)
+        self._stack.callback(os.close, loader.link_create(prog, 0, loader.ATTACH_LSM_MAC))
+
     def _fill_devmap(self) -> None:
         with self._map("demo_devmap") as m:
             m.update(struct.pack("<I", 0), struct.pack("<i", 1))
@@ -780,7 +815,7 @@ class DemoSession:
                 fd = os.open(path, os.O_RDONLY)
                 self._stack.callback(os.close, fd)
                 self._key_fds.setdefault("demo_inode_tags", []).append(fd)
-                value = struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), cls, label.encode())
+                value = struct.pack("<QII16sQ", time.monotonic_ns(), os.getpid(), cls, label.encode(), 0)
                 m.update(struct.pack("<i", fd), value)
 
     def _fill_sk_storage(self) -> None:
