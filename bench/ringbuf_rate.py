@@ -263,7 +263,8 @@ def _measure(args: argparse.Namespace, producer: list[str], producer_cpu: int) -
                 )
     finally:
         bench.close()
-    print(f"\nmedians over {args.rounds} rounds, {args.seconds:g} s each, ringbuf {args.pages} pages:")
+    print(f"\nload average now {os.getloadavg()[0]:.2f} (other work on the machine skews every figure)")
+    print(f"medians over {args.rounds} rounds, {args.seconds:g} s each, ringbuf {args.pages} pages:")
     for kind, runs in results.items():
         keys = ("produced_per_s", "consumed_per_s", "dropped_pct", "consumer_cpu_pct")
         med = {k: statistics.median(x[k] for x in runs) for k in keys}
