@@ -27,6 +27,7 @@ from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
 
 STREAM_TYPES = ("ringbuf", "perf_event_array")
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
+NOTICE_EVERY_S = 5.0  # a repeated state change (tap overtaken) is reported at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,7 @@ class EventStream:
         self._last_event = time.monotonic()
         self._last_alive_check = time.monotonic()
         self._overtaken_seen = 0
+        self._overtaken_said = -NOTICE_EVERY_S
         self._closed = False
 
     # -- facts ---------------------------------------------------------------------------------
@@ -251,8 +253,11 @@ class EventStream:
     def take_notices(self) -> list[str]:
         """Warnings and state changes since the last call (mode chosen, tap overtaken...)."""
         r = self._reader
-        if isinstance(r, ringbuf.RingBufReader) and r.overtaken != self._overtaken_seen:
+        now = time.monotonic()
+        if (isinstance(r, ringbuf.RingBufReader) and r.overtaken != self._overtaken_seen
+                and now - self._overtaken_said >= NOTICE_EVERY_S):
             self._overtaken_seen = r.overtaken
+            self._overtaken_said = now
             self._notices.append(
                 f"the owner's consumer overtook the tap: {r.dropped} events skipped so far"
             )
