@@ -137,9 +137,7 @@ class DemoSession:
         self._host_if = f"demo_h{self._tag}"
         self._peer_if = f"demo_p{self._tag}"
         self._host_ifindex = 0
-        subnet = (os.getpid() * 10 + int(self._tag[-1])) % 250 + 1
-        self._host_ip = f"10.77.{subnet}.1"
-        self._peer_ip = f"10.77.{subnet}.2"
+        self._host_ip = self._peer_ip = ""  # chosen in _setup_net from the free 10.77.N.0/24 subnets
         self._tcp_port = 0
         self._cc_name = f"dcc{self._tag}"  # TCP_CA_NAME_MAX: 15 characters
         self._reuse_socks: list[socket.socket] = []
@@ -148,6 +146,7 @@ class DemoSession:
         self._arena: mmap.mmap | None = None
         self._tmpdir: str | None = None
         self._key_fds: dict[str, list[int]] = {}
+        self._child_log: Any = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -393,15 +392,29 @@ class DemoSession:
     def _del_link(self) -> None:
         subprocess.run(["ip", "link", "del", self._host_if], capture_output=True, check=False)
 
+    def _pick_subnet(self) -> None:
+        """A 10.77.N.0/24 no interface of this host uses (other demo sessions may run)."""
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                             check=False).stdout
+        start = (os.getpid() * 10 + int(self._tag[-1])) % 250
+        for i in range(250):
+            n = (start + i) % 250 + 1
+            if f" 10.77.{n}." not in out:
+                self._host_ip, self._peer_ip = f"10.77.{n}.1", f"10.77.{n}.2"
+                return
+        raise OSError("no free 10.77.N.0/24 subnet for the veth pair")
+
     def _setup_net(self) -> None:
+        self._pick_subnet()
         self._ip("link", "add", self._host_if, "type", "veth", "peer", "name", self._peer_if)
         self._stack.callback(self._del_link)
+        self._child_log = self._stack.enter_context(tempfile.TemporaryFile(mode="w+"))  # noqa: SIM115
         env = dict(os.environ)
         pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH", "")) if p)
         child = subprocess.Popen(
             [sys.executable, "-m", "mapexplorer.demo_bpf.traffic"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._child_log, text=True, env=env,
         )
         self._child = child
         self._stack.callback(self._stop_child)
@@ -423,13 +436,15 @@ class DemoSession:
         thread.start()
         self._threads.append(thread)
 
-    @staticmethod
-    def _expect(child: subprocess.Popen[str], word: str, timeout: float = 15.0) -> None:
+    def _expect(self, child: subprocess.Popen[str], word: str, timeout: float = 15.0) -> None:
         assert child.stdout is not None
         ready, _, _ = select.select([child.stdout], [], [], timeout)
         line = child.stdout.readline().strip() if ready else ""
         if line != word:
-            raise OSError(f"traffic child did not say {word!r} (got {line!r})")
+            self._child_log.seek(0)
+            errors = self._child_log.read().strip().splitlines()
+            why = errors[-1] if errors else f"got {line!r}"
+            raise OSError(f"traffic child did not say {word!r}: {why}")
 
     def _start_child_traffic(self) -> None:
         child = self._child
