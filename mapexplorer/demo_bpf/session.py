@@ -898,11 +898,28 @@ class DemoSession:
 
         if self._wanted("perf_event_array"):
             b[b"demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8)
+            self._stack.callback(self._close_perf_buffers)
         if self._wanted("ringbuf"):
             b[b"demo_ringbuf"].open_ring_buffer(on_ring)
         thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _close_perf_buffers(self) -> None:
+        """Free our perf readers even when someone took over the slots (``watch --takeover``) and left
+        them empty: BCC's own clean-up raises KeyError on an empty slot and leaks the reader."""
+        b = self._bpf
+        lib = __import__("bcc.libbcc", fromlist=["lib"]).lib
+        table = b[b"demo_perf_evts"]
+        for key in list(table._open_key_fds):
+            try:
+                del table[key]
+            except KeyError:  # slot already empty in the kernel: free what BCC holds for it
+                reader = b.perf_buffers.pop((id(table), key), None)
+                if reader is not None:
+                    lib.perf_reader_free(reader)
+                table._cbs.pop(key, None)
+                table._open_key_fds.pop(key, None)
 
     def _poll_events(self) -> None:
         b = self._bpf

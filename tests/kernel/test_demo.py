@@ -408,3 +408,29 @@ def test_demo_modules_do_not_import_textual() -> None:
     code = ("import sys, mapexplorer.demo_bpf, mapexplorer.demo_bpf.traffic, mapexplorer.commands.demo; "
             "sys.exit('textual' in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_session_started_in_a_worker_thread_stops_from_another() -> None:
+    """The TUI starts the session in a worker thread and stops it from the UI thread on quit."""
+    import threading
+
+    s = DemoSession(["hash", "ringbuf"])
+    messages: list[str] = []
+    worker = threading.Thread(target=s.start, kwargs={"progress": messages.append})
+    worker.start()
+    worker.join()
+    try:
+        assert [st.ok for st in s.summary] == [True, True]
+        assert messages and messages[-1].startswith("2/2 demos running")
+        assert s.headline == "2/2 demo maps live"
+        ids = set(s.map_ids().values())
+    finally:
+        s.stop()
+    assert not set(km.map_ids()) & ids
+    with pytest.raises(RuntimeError):
+        s.start()
+
+
+def test_unknown_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="no_such_type"):
+        DemoSession(["hash", "no_such_type"])
