@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mapexplorer import codec
@@ -37,21 +37,34 @@ class Event:
     Attributes:
         cpu: the CPU whose perf ring carried it (None for ringbuf records, which carry no CPU).
         size: bytes of the record (perf: the raw sample size, padded by the kernel to 8n + 4).
-        fields: the decoded value (a dict for a struct) or None when no BTF type fits.
         raw: the record's bytes.
+        decoder: the BTF decoder for this record's type, or None when no type fits.
+
+    ``fields`` (the decoded value, a dict for a struct, or None) is decoded from ``raw`` when read, so a
+    viewer keeping thousands of events pays only for the ones it shows; read it once per use.
     """
 
     cpu: int | None
     size: int
-    fields: Any
     raw: bytes
+    decoder: Callable[[bytes], Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fields(self) -> Any:
+        if self.decoder is None:
+            return None
+        try:
+            return self.decoder(self.raw)
+        except ValueError:  # BtfError: this record does not fit its type; shown as bytes
+            return None
 
     def to_json(self) -> str:
         """One JSON object: ``{"cpu", "size", "event": fields}``, or ``"data"`` as ``"0xNN"`` strings
         (bpftool's convention for bytes without BTF) when the record is not decoded."""
         out: dict[str, Any] = {"cpu": self.cpu, "size": self.size}
-        if self.fields is not None:
-            out["event"] = self.fields
+        fields = self.fields
+        if fields is not None:
+            out["event"] = fields
         else:
             out["data"] = [f"0x{b:02x}" for b in self.raw]
         return json.dumps(out, separators=(",", ":"))
@@ -59,10 +72,11 @@ class Event:
     def to_text(self) -> str:
         """One readable line: ``cpu=1 size=32 seq=7 comm=bash`` or the bytes as hex and ASCII."""
         head = f"size={self.size}" if self.cpu is None else f"cpu={self.cpu} size={self.size}"
-        if isinstance(self.fields, dict):
-            return head + " " + " ".join(f"{k}={format_value(v)}" for k, v in self.fields.items())
-        if self.fields is not None:
-            return f"{head} {format_value(self.fields)}"
+        fields = self.fields
+        if isinstance(fields, dict):
+            return head + " " + " ".join(f"{k}={format_value(v)}" for k, v in fields.items())
+        if fields is not None:
+            return f"{head} {format_value(fields)}"
         return f"{head} {hex_ascii(self.raw)}"
 
 
@@ -217,7 +231,6 @@ class EventStream:
         self._ring_fd = ring_fd
         self._decoders = decoders
         self._notices = notices
-        self._last_event = time.monotonic()
         self._last_alive_check = time.monotonic()
         self._overtaken_seen = 0
         self._overtaken_said = -NOTICE_EVERY_S
@@ -267,16 +280,17 @@ class EventStream:
     # -- reading -------------------------------------------------------------------------------
 
     def read_batch(self, timeout: float, max_events: int | None = None,
-                   keep_last: int | None = None) -> list[Event]:
+                   keep_last: int | None = None, linger: float = 0.0) -> list[Event]:
         """The events available now, waiting up to ``timeout`` seconds for the first.
 
         Args:
             timeout: seconds to wait when nothing is pending.
             max_events: read at most this many records (the rest stay in the ring for the next call;
                 perf rings are drained whole and the excess is not returned).
-            keep_last: decode and return only the newest this-many records of the batch; the older ones
-                are read (and counted in ``total``) but skipped: a viewer that shows the last N events
-                does not pay for decoding the others.
+            keep_last: return only the newest this-many records; the older ones are read (and counted
+                in ``total``) but skipped: a viewer that shows the last N events pays for N.
+            linger: once something arrived, keep reading for this many seconds before returning (a
+                viewer refreshing 20 times a second asks for one batch per frame).
 
         Raises:
             StreamEnded: nothing but this stream holds the map any more: no event can come.
@@ -288,36 +302,45 @@ class EventStream:
         if not reader.wait(timeout):
             self._check_alive()
             return []
-        if isinstance(reader, ringbuf.RingBufReader):
-            records: list[tuple[int | None, bytes]] = [(None, r) for r in reader.read(limit)]
-        else:
-            records = list(reader.read())
-            if len(records) > limit:
-                records = records[:limit]
-        self.total += len(records)
+        records = self._read(limit)
+        count = len(records)
+        if linger > 0:
+            end = time.monotonic() + linger
+            trim = 2 * keep_last if keep_last is not None else 0
+            while count < limit:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    break
+                if reader.wait(remaining):
+                    more = self._read(limit - count)
+                    count += len(more)
+                    records += more
+                    if trim and len(records) > trim:
+                        del records[: len(records) - trim // 2]
+        self.total += count
         if keep_last is not None and len(records) > keep_last:
-            records = records[len(records) - keep_last:]
-        self._last_event = time.monotonic()
+            records = records[len(records) - keep_last :]
         return self._decode(records)
 
+    def _read(self, limit: int) -> list[tuple[int | None, bytes]]:
+        reader = self._reader
+        if isinstance(reader, ringbuf.RingBufReader):
+            return [(None, r) for r in reader.read(limit)]
+        records = reader.read()
+        return records[:limit] if len(records) > limit else records
+
     def _decode(self, records: list[tuple[int | None, bytes]]) -> list[Event]:
-        out: list[Event] = []
-        append = out.append
         for_size = self._decoders.for_size
         last_size = -1
         fn: Callable[[bytes], Any] | None = None
+        out: list[Event] = []
+        append = out.append
         for cpu, raw in records:
             size = len(raw)
             if size != last_size:
                 fn = for_size(size)
                 last_size = size
-            fields = None
-            if fn is not None:
-                try:
-                    fields = fn(raw)
-                except ValueError:
-                    fields = None  # BtfError is a ValueError: show this record as bytes
-            append(Event(cpu, size, fields, raw))
+            append(Event(cpu, size, raw, fn))
         return out
 
     def _check_alive(self) -> None:

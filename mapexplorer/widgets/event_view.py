@@ -41,6 +41,8 @@ KEEP = 10_000
 POST_EVERY_S = 0.05
 """The worker posts at most this often: ~20 screen updates a second."""
 READ_WAIT_S = 0.05
+IDLE_POST_S = 0.5
+"""With no events, the counters (events/s falling to 0) are still refreshed this often."""
 MAX_COLUMNS = 40
 CELL_MAX = 48
 DATA_MAX = 96
@@ -66,7 +68,8 @@ class EventStreamLike(Protocol):
     def take_notices(self) -> list[str]: ...
 
     def read_batch(
-        self, timeout: float, max_events: int | None = None, keep_last: int | None = None
+        self, timeout: float, max_events: int | None = None, keep_last: int | None = None,
+        linger: float = 0.0,
     ) -> list[Any]: ...
 
     def close(self) -> None: ...
@@ -313,27 +316,22 @@ class EventViewScreen(Screen):
             return
         try:
             self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices())))
-            pending: list[Any] = []
             last_post = time.monotonic()
             while not worker.is_cancelled:
                 try:
-                    batch = stream.read_batch(READ_WAIT_S, keep_last=KEEP)
+                    # One batch per frame: what arrived over POST_EVERY_S, the newest KEEP of it.
+                    batch = stream.read_batch(READ_WAIT_S, keep_last=KEEP, linger=POST_EVERY_S)
                 except EOFError as exc:  # the stream ended (its map was freed)
-                    self._post(stream, pending)
+                    self._post(stream, [])
                     self.post_message(self.Stopped(str(exc), error=False))
                     return
                 except OSError as exc:
-                    self._post(stream, pending)
+                    self._post(stream, [])
                     self.post_message(self.Stopped(_reason(exc), error=True))
                     return
-                if batch:
-                    pending.extend(batch)
-                    if len(pending) > 2 * KEEP:
-                        del pending[:-KEEP]
                 now = time.monotonic()
-                if now - last_post >= POST_EVERY_S:
-                    self._post(stream, pending)
-                    pending = []
+                if batch or now - last_post >= IDLE_POST_S:
+                    self._post(stream, batch)
                     last_post = now
         finally:
             stream.close()

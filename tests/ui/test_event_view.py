@@ -63,7 +63,8 @@ class ListStream:
             self._cond.notify_all()
 
     def read_batch(
-        self, timeout: float, max_events: int | None = None, keep_last: int | None = None
+        self, timeout: float, max_events: int | None = None, keep_last: int | None = None,
+        linger: float = 0.0,
     ) -> list[FakeEvent]:
         with self._cond:
             if not self._queue and self._end is None:
