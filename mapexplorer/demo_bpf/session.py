@@ -190,10 +190,10 @@ class DemoSession:
         """
         say: Progress = progress or (lambda _msg: None)
         with self._lock:
-            if self._started:
-                return self.summary
             if self._stopped:
                 raise RuntimeError("a stopped DemoSession cannot be restarted")
+            if self._started:
+                return self.summary
             self._started = True
             atexit.register(self.stop)  # a caller that forgets stop() still leaves nothing behind
             t0 = time.monotonic()
