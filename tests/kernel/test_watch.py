@@ -376,6 +376,23 @@ def test_watch_text_lines_and_clean_ctrl_c(other):
     assert proc.returncode == 130
 
 
+def test_watch_ends_with_a_message_when_the_map_is_freed(other):
+    proc = _start_watch(str(other.ids["ringbuf"]), "--json")
+    try:
+        other.emit(1)
+        first = json.loads(proc.stdout.readline())
+        other.close()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert first["event"]["seq"] == 0
+    assert out == ""
+    assert proc.returncode == 0
+    assert f"map {other.ids['ringbuf']} (test_rb) was freed" in err
+
+
 def test_watch_timeout_without_events(other):
     proc = run_cli("watch", str(other.ids["ringbuf"]), "--timeout", "0.3")
     assert proc.stdout == ""
