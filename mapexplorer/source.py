@@ -20,7 +20,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -454,6 +454,17 @@ class KernelSource:
             known = self._rows.get(info.id)
         if known is not None and known.type_name == info.type_name:
             return known
+        from mapexplorer.kernel import inventory
+
+        try:
+            rec = inventory.collect([info.id])
+        except FileNotFoundError:
+            raise MapGone(f"map {info.id} is gone") from None
+        if rec:
+            row = _row_from_record(rec[0])
+            with self._lock:
+                self._rows[row.id] = row
+            return row
         return MapRow(
             id=info.id,
             name=info.name,
@@ -500,6 +511,14 @@ class KernelSource:
             self._codecs[cache_key] = (decoder, facts)
         return decoder, facts
 
+    def _facts(self, info: Any) -> tuple[Decoder, MapFacts]:
+        """The decoder, and the facts with the latest owners/programs/pins (the list refresh updates them)."""
+        decoder, facts = self._decoder(info)
+        row = self._row(info)
+        if row is not facts.row:
+            facts = replace(facts, row=row)
+        return decoder, facts
+
     def _prog_name(self, prog_id: int) -> str:
         from mapexplorer.kernel import progs
 
@@ -527,7 +546,7 @@ class KernelSource:
         m = self._open(map_id)
         with m:
             info = m.info
-            decoder, facts = self._decoder(info)
+            decoder, facts = self._facts(info)
             now = time.time()
             t = info.type_name
             if t in PEEK_TYPES:
@@ -573,7 +592,7 @@ class KernelSource:
         m = self._open(map_id)
         with m:
             info = m.info
-            decoder, facts = self._decoder(info)
+            decoder, facts = self._facts(info)
             try:
                 value = m.lookup(key)
             except FileNotFoundError:
@@ -746,14 +765,14 @@ class FixtureSource:
         """Recorded per-CPU cells, spread over ``ncpus`` CPUs.
 
         Recordings made on a host with fewer CPUs than the fixture's count are extended deterministically:
-        CPU c takes recorded CPU ``c % n`` scaled by ``1 + (c // n) % 5`` for integers (so CPUs differ and the
+        CPU c takes recorded CPU ``c % n`` scaled by 2 to 5 for integers (so CPUs differ and the
         imbalance is visible), unchanged for other values.
         """
         n = len(cells)
         out: list[tuple[str, Any]] = []
         for c in range(ncpus):
             src = cells[c % n]
-            factor = 1 + ((c // n) * 3 + c) % 5 if c >= n else 1
+            factor = 2 + ((c // n) * 3 + c) % 4 if c >= n else 1
             dec = src["value"]
             raw = bytes.fromhex(src["value_hex"])
             if factor != 1:

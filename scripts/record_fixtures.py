@@ -3,7 +3,8 @@ per-CPU array with a BTF struct value that this script creates, fills and remove
 
 Every map is read through :class:`mapexplorer.source.KernelSource` ``FRAMES`` times, one second apart, and stored
 as raw bytes plus the decoded form the UI shows, so :class:`mapexplorer.source.FixtureSource` can replay it
-without a kernel. Run as root: ``.venv/bin/python scripts/record_fixtures.py``.
+without a kernel. Run as root: ``DEMO_PID=<pid of mapexplorer demo> .venv/bin/python scripts/record_fixtures.py``
+(DEMO_PID picks that demo's maps when other demos run too).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.kernel import maps
 from mapexplorer.kernel.btf_fetch import load_btf
-from mapexplorer.source import KernelSource, MapSnapshot
+from mapexplorer.source import KernelSource, MapGone, MapSnapshot
 
 FRAMES = 6
 MAX_ENTRIES_PER_FRAME = 24
@@ -49,13 +50,14 @@ def create_pcpu_stats() -> tuple[int, int]:
 
 
 def fill_pcpu_stats(fd: int, frame: int) -> None:
-    """Each CPU's packets/bytes grow at its own pace: CPU c of key k adds (k+1)*(c+1)*37 packets a frame."""
+    """Each CPU's packets/bytes grow at its own, bursty pace (so the drill-down sparklines have a shape)."""
     n = maps.possible_cpu_count()
     m = maps.Map(fd)
     for k in range(8):
         cells = []
         for c in range(n):
-            packets = (k + 1) * (c + 1) * 37 * (frame + 1) + k * 1000
+            steps = sum(1 + (f * (c + 2) + k) % 5 for f in range(frame + 1))
+            packets = (k + 1) * (c + 1) * 37 * steps + k * 1000
             cells.append(struct.pack("<QQ", packets, packets * (64 + 8 * k)))
         m.update(struct.pack("<I", k), b"".join(cells))
 
@@ -82,7 +84,12 @@ def main() -> int:
     fd, btf_fd = create_pcpu_stats()
     try:
         fill_pcpu_stats(fd, 0)
-        rows = [r for r in source.list_maps().rows if r.name.startswith(("demo_", "fx_"))]
+        owner = f"[{os.environ['DEMO_PID']}]" if "DEMO_PID" in os.environ else ""
+        rows = [
+            r
+            for r in source.list_maps().rows
+            if r.name.startswith("fx_") or (r.name.startswith("demo_") and any(owner in o for o in r.owners))
+        ]
         if not any(r.name.startswith("demo_") for r in rows):
             sys.stderr.write("no demo maps: run `mapexplorer demo` in another terminal first\n")
         recorded: dict[int, dict[str, Any]] = {}
@@ -98,8 +105,9 @@ def main() -> int:
             for r in rows:
                 try:
                     snap = source.read_map(r.id)
-                except OSError as exc:
-                    sys.stderr.write(f"map {r.id} {r.name}: {exc}\n")
+                except (MapGone, OSError) as exc:
+                    sys.stderr.write(f"map {r.id} {r.name}: {exc}: left out\n")
+                    recorded[r.id]["gone"] = True
                     continue
                 rec = recorded[r.id]
                 facts = snap.facts
@@ -117,7 +125,7 @@ def main() -> int:
         "recorded_on": os.uname().release,
         "ncpus": 4,
         "note": "recorded on a 2-CPU VM; FixtureSource spreads per-CPU values over its fixed CPU count",
-        "maps": [recorded[i] for i in sorted(recorded) if recorded[i]["frames"]],
+        "maps": [recorded[i] for i in sorted(recorded) if recorded[i]["frames"] and not recorded[i].get("gone")],
     }
     OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     sys.stderr.write(f"wrote {OUT} ({len(data['maps'])} maps)\n")

@@ -241,7 +241,8 @@ class DrillDownScreen(Screen):
             t.append(f"{'' if share is None else f'{share:5.1f}%':>8}", "dim")
             row.query_one(".cpu-text", Static).update(t)
             row.query_one(Sparkline).data = series(self.history, path, c)
-        paused = "⏸ paused (p)" if self.paused else f"⟳ {self.explorer.refresh_interval:g}s"
+        interval = self.explorer.refresh_interval
+        paused = "⏸ paused (p)" if self.paused else f"⟳ {interval:g}s" if interval > 0 else "manual refresh (r)"
         self.query_one("#status", StatusLine).update(
             f"cpu  value  rate/s  share  ·  {paused}  ·  Escape: back to the entries"
         )

@@ -22,6 +22,7 @@ from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp
 
+DASH = "\u2013"
 COUNT_EVERY = 5.0
 """Seconds between two rounds of entry counting (counting reads every entry of every map)."""
 
@@ -205,19 +206,21 @@ class MapListScreen(Screen):
         if r.id in self.counts:
             c = self.counts[r.id]
             entries: object = (
-                Text("peek" if r.type_name in PEEK_TYPES else "–", style="dim") if c is None else c
+                Text("peek" if r.type_name in PEEK_TYPES else DASH, style="dim", justify="right") if c is None else c
             )
         else:
-            entries = Text("…", style="dim")
+            entries = Text("…", style="dim", justify="right")
+        if isinstance(entries, int):
+            entries = Text(f"{entries:,}", justify="right")
         return (
-            r.id,
+            Text(str(r.id), justify="right"),
             Text(r.name or "(no name)", style="bold" if r.name else "dim"),
             Text(r.type_name, style="magenta" if r.percpu else "cyan"),
-            r.key_size,
-            r.value_size,
-            r.max_entries,
+            Text(str(r.key_size), justify="right"),
+            Text(str(r.value_size), justify="right"),
+            Text(f"{r.max_entries:,}", justify="right"),
             entries,
-            human_bytes(r.memlock),
+            Text(human_bytes(r.memlock), justify="right"),
             ", ".join(r.owners) or "",
             ", ".join(r.progs) or "",
             ", ".join(r.pinned) or "",

@@ -230,9 +230,10 @@ def row_cells(
             before = prev.value.get(c.path) if prev is not None else None
             if not (is_number(now) and is_number(before)):
                 cells.append("")
+            elif now == before:
+                cells.append("")  # unchanged: blank, so the rows that move stand out
             elif k == "delta":
-                d = now - before
-                cells.append(f"{d:+}" if d else "0")
+                cells.append(f"{now - before:+}")
             else:
                 cells.append(fmt_rate((now - before) / dt) if dt > 0 else "")
         else:

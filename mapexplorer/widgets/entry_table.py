@@ -311,6 +311,11 @@ class EntryTable(ScrollView, can_focus=True):
             text = text[: width - 1] + "…"
         return Segment((text.rjust(width) if numeric else text.ljust(width)) + " " * SEP, style)
 
+    def _fg(self, component: str) -> Style:
+        """The colour and weight of a component class, without its background (so the cursor shows through)."""
+        style = self.get_component_rich_style(component)
+        return Style(color=style.color, bold=style.bold, italic=style.italic)
+
     def render_line(self, y: int) -> Strip:
         plan = self.plan
         width = self.size.width
@@ -332,10 +337,8 @@ class EntryTable(ScrollView, can_focus=True):
             line_style = base + cur
         else:
             line_style = base
-        key_style = (
-            line_style + self.get_component_rich_style("entry-table--key") if not is_cursor else line_style
-        )
-        changed_style = line_style + self.get_component_rich_style("entry-table--changed")
+        key_style = line_style + self._fg("entry-table--key") if not is_cursor else line_style
+        changed_style = line_style + self._fg("entry-table--changed")
         cols = plan.columns
         segs: list[Segment] = []
         for j in range(self._pinned):
@@ -419,14 +422,19 @@ class EntryTable(ScrollView, can_focus=True):
         self.refresh(Region(0, 0, self.size.width, 1))
         if new < self._pinned or not self._offsets:
             return
-        off = self._offsets[new - self._pinned]
+        k = new - self._pinned
+        off = self._offsets[k]
         w = self.widths[new]
         avail = max(self.size.width - self._pinned_width, 1)
         x = int(self.scroll_offset.x)
         if off < x:
             self.scroll_to(x=off, animate=False, immediate=True)
         elif off + w > x + avail:
-            self.scroll_to(x=off + w - avail + SEP, animate=False, immediate=True)
+            # scroll to a column boundary: the first column from which the cursor's column fits on screen
+            first = k
+            while first > 0 and off + w - self._offsets[first - 1] <= avail:
+                first -= 1
+            self.scroll_to(x=self._offsets[first], animate=False, immediate=True)
 
     def _move(self, delta: int) -> None:
         n = self.row_count

@@ -1,0 +1,125 @@
+"""Snapshot tests of every main screen, over maps recorded from a real kernel (tests/fixtures/maps.json) with
+fixed CPU counts (4 and 64) and fixed timestamps. Update baselines with ``make snapshots`` (or
+``pytest tests/snapshots --snapshot-update``) and review the SVG diffs."""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+
+from mapexplorer.source import MapGone
+from tests.ui.helpers import fixture_app, press, settle
+
+SIZE = (120, 36)
+
+
+def test_map_list(snap_compare) -> None:
+    assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=settle)
+
+
+def test_filtered_list(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "slash", "p", "c", "p", "u")
+
+    assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_hash_with_struct_values(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", "r")
+
+    assert snap_compare(fixture_app(open_map="demo_proc_stats"), terminal_size=SIZE, run_before=run)
+
+
+@pytest.mark.parametrize("ncpus", [4, 64])
+def test_percpu_array_cpu_columns(snap_compare, ncpus: int) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", "down", "down")
+
+    assert snap_compare(fixture_app(ncpus, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
+
+
+def test_percpu_64_scrolled_key_pinned(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", *["right"] * 40)
+
+    assert snap_compare(fixture_app(64, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
+
+
+@pytest.mark.parametrize("ncpus", [4, 64])
+def test_drilldown_sparklines(snap_compare, ncpus: int) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", "r", "r", "down", "enter", "r", "r")
+
+    assert snap_compare(fixture_app(ncpus, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
+
+
+def test_hex_view(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "x")
+
+    assert snap_compare(fixture_app(open_map="demo_proc_stats"), terminal_size=SIZE, run_before=run)
+
+
+def test_queue_view(snap_compare) -> None:
+    assert snap_compare(fixture_app(open_map="demo_queue_exec"), terminal_size=SIZE, run_before=settle)
+
+
+def test_map_of_maps_navigation(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "enter")
+
+    assert snap_compare(fixture_app(open_map="demo_hom_tenant"), terminal_size=SIZE, run_before=run)
+
+
+def test_prog_array_names(snap_compare) -> None:
+    assert snap_compare(fixture_app(open_map="demo_tail_calls"), terminal_size=SIZE, run_before=settle)
+
+
+def test_lpm_trie_cidr_keys(snap_compare) -> None:
+    assert snap_compare(fixture_app(open_map="demo_lpm_routes"), terminal_size=SIZE, run_before=settle)
+
+
+def test_ringbuf_explains(snap_compare) -> None:
+    assert snap_compare(fixture_app(open_map="demo_ringbuf"), terminal_size=SIZE, run_before=settle)
+
+
+def test_help(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "question_mark")
+
+    assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_error_notice(snap_compare) -> None:
+    denied = PermissionError(1, "Operation not permitted")
+    app = fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": denied})
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def test_vanished_map_notice(snap_compare) -> None:
+    gone = MapGone("map 713 is gone")
+    assert snap_compare(
+        fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": gone}), terminal_size=SIZE,
+        run_before=settle,
+    )
+
+
+def test_80x24(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r")
+
+    assert snap_compare(fixture_app(open_map="fx_pcpu_stats"), terminal_size=(80, 24), run_before=run)
+
+
+def test_too_small(snap_compare) -> None:
+    assert snap_compare(fixture_app(), terminal_size=(70, 20), run_before=settle)

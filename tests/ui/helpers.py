@@ -1,0 +1,35 @@
+"""Helpers for the UI tests: an app over the recorded fixtures and a way to wait until it is idle."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from mapexplorer.app import MapExplorerApp, make_app
+from mapexplorer.source import FixtureSource
+
+
+def fixture_app(
+    ncpus: int = 4, open_map: str | None = None, errors: dict[str, Exception] | None = None
+) -> MapExplorerApp:
+    """The app over tests/fixtures/maps.json with manual refresh (``r`` advances one recorded frame).
+
+    ``errors`` maps a map *name* to the exception reading it raises.
+    """
+    source = FixtureSource(ncpus=ncpus)
+    for name, exc in (errors or {}).items():
+        source.errors[source.resolve(name)] = exc
+    return make_app(source, refresh=0, open_map=open_map)
+
+
+async def settle(pilot: Pilot, rounds: int = 4) -> None:
+    """Wait until no worker runs and the messages they posted are handled (workers start workers)."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def press(pilot: Pilot, *keys: str) -> None:
+    """Press keys one by one, settling after each (a refresh key starts a worker)."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
