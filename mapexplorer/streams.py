@@ -322,26 +322,19 @@ class EventStream:
             records = records[len(records) - keep_last :]
         return self._decode(records)
 
-    def _read(self, limit: int) -> list[tuple[int | None, bytes]]:
+    def _read(self, limit: int) -> list[Any]:
+        """Raw records: bytes (ringbuf) or (cpu, bytes) pairs (perf)."""
         reader = self._reader
         if isinstance(reader, ringbuf.RingBufReader):
-            return [(None, r) for r in reader.read(limit)]
+            return reader.read(limit)
         records = reader.read()
         return records[:limit] if len(records) > limit else records
 
-    def _decode(self, records: list[tuple[int | None, bytes]]) -> list[Event]:
+    def _decode(self, records: list[Any]) -> list[Event]:
         for_size = self._decoders.for_size
-        last_size = -1
-        fn: Callable[[bytes], Any] | None = None
-        out: list[Event] = []
-        append = out.append
-        for cpu, raw in records:
-            size = len(raw)
-            if size != last_size:
-                fn = for_size(size)
-                last_size = size
-            append(Event(cpu, size, raw, fn))
-        return out
+        if isinstance(self._reader, ringbuf.RingBufReader):
+            return [Event(None, len(raw), raw, for_size(len(raw))) for raw in records]
+        return [Event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
 
     def _check_alive(self) -> None:
         now = time.monotonic()
