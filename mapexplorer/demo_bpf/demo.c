@@ -139,6 +139,7 @@ enum pcpu_event {
     PCPU_SKB_PACKET = 7,
     PCPU_TC_INGRESS = 8,
     PCPU_TC_EGRESS = 9,
+    PCPU_XDP_REDIRECT = 10,
 };
 
 /* ---- maps: each behind W_<TYPE> (the loader defines one per requested map type) ---------------- */
@@ -153,7 +154,7 @@ BPF_ARRAY(demo_read_log2, u64, 32);
 BPF_PERCPU_HASH(demo_pcpu_calls, u32, u64, 512);
 #endif
 #if W_PERCPU_ARRAY
-BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 10);
+BPF_PERCPU_ARRAY(demo_pcpu_evts, u64, 11);
 #endif
 #if W_LRU_HASH
 BPF_TABLE("lru_hash", u32, struct last_syscall, demo_lru_pids, 64);
@@ -463,9 +464,11 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close)
 }
 #endif
 
-/* ---- XDP on the demo veth: LPM route counters --------------------------------------------------- */
+/* ---- XDP on the demo veth: LPM route counters; cpumap, xskmap and devmap redirects --------------
+ * DEMO_HOST_IP is the host end's address as it sits in the packet; DEMO_NCPU the possible CPUs.
+ * Only packets for the host's own veth address reach the host stack: the demo never forwards. */
 
-#if W_LPM_TRIE
+#if W_LPM_TRIE || W_CPUMAP || W_DEVMAP || W_XSKMAP
 int demo_xdp(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
@@ -479,15 +482,41 @@ int demo_xdp(struct xdp_md *ctx)
     struct iphdr *ip = (void *)(eth + 1);
     if ((void *)(ip + 1) > data_end)
         return XDP_PASS;
+#if W_LPM_TRIE
     struct lpm_v4_key key = {.prefixlen = 32};
     __builtin_memcpy(key.addr, &ip->daddr, 4);
     struct route *r = demo_lpm_routes.lookup(&key);
-    if (!r)
+    if (r) {
+        __sync_fetch_and_add(&r->packets, 1);
+        __sync_fetch_and_add(&r->bytes, (u64)(data_end - data));
+    }
+#endif
+    if (ip->daddr != DEMO_HOST_IP) {
+#if W_DEVMAP
+        /* reflect to the veth (devmap slot 1): the namespace drops what is not addressed to it */
+        pcpu_count(PCPU_XDP_REDIRECT);
+        return demo_devmap.redirect_map(1, XDP_DROP);
+#else
         return XDP_DROP;
-    __sync_fetch_and_add(&r->packets, 1);
-    __sync_fetch_and_add(&r->bytes, (u64)(data_end - data));
-    /* Only the host's own veth address is delivered: the demo never forwards anything. */
-    return (r->flags & ROUTE_LOCAL) ? XDP_PASS : XDP_DROP;
+#endif
+    }
+    if (ip->protocol != IPPROTO_UDP || ip->ihl != 5)
+        return XDP_PASS;
+    struct udphdr *udp = (void *)(ip + 1);
+    if ((void *)(udp + 1) > data_end)
+        return XDP_PASS;
+#if W_XSKMAP
+    if (udp->dest == htons(DEMO_XSK_PORT)) {
+        pcpu_count(PCPU_XDP_REDIRECT);
+        return demo_xskmap.redirect_map(ctx->rx_queue_index, XDP_PASS);
+    }
+#endif
+#if W_CPUMAP
+    /* steer local UDP to the next CPU: the stack sees it there */
+    pcpu_count(PCPU_XDP_REDIRECT);
+    return demo_cpumap.redirect_map((bpf_get_smp_processor_id() + 1) % DEMO_NCPU, XDP_PASS);
+#endif
+    return XDP_PASS;
 }
 #endif
 

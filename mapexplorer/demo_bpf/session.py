@@ -65,6 +65,7 @@ SO_ATTACH_REUSEPORT_EBPF = 52
 USER_RB_SIZE = 4 * PAGE
 ARENA_PAGES = 4
 BUSY_BIT = 1 << 31
+XSK_PORT = 10002  # UDP port whose packets XDP hands to the AF_XDP socket (traffic.py sends there)
 _SESSION_COUNTER = itertools.count()
 
 
@@ -631,6 +632,10 @@ class DemoSession:
         cflags = ["-w"]  # BCC's rewriter output draws harmless clang warnings
         # One W_<TYPE> per requested demo: the module declares only those maps and programs.
         cflags += [f"-DW_{t.upper()}=1" for t in self.types if t not in self._skip]
+        host_ip = socket.inet_aton(self._host_ip) if self._host_ip else bytes(4)
+        cflags.append(f"-DDEMO_HOST_IP={struct.unpack('<I', host_ip)[0]:#x}")
+        cflags.append(f"-DDEMO_NCPU={km.possible_cpu_count()}")
+        cflags.append(f"-DDEMO_XSK_PORT={XSK_PORT}")
         if "demo_bloom" in self._fds:
             cflags.append(f"-DBLOOM_FD={self._fds['demo_bloom']}")
         if "demo_reuseport" in self._fds:
@@ -653,7 +658,12 @@ class DemoSession:
         self._attempt(("queue", "stack"), "queue/stack seed", self._seed_queue_stack)
         self._attempt(("array_of_maps", "hash_of_maps"), "inner maps", self._fill_map_of_maps)
         self._attempt(("lpm_trie",), "routes", self._fill_routes)
-        self._attempt(("lpm_trie",), "XDP", self._attach_xdp)
+        if self._wanted("lpm_trie"):
+            self._attempt(("lpm_trie",), "XDP", self._attach_xdp)
+        else:
+            redirect = next((t for t in ("cpumap", "devmap", "xskmap") if self._wanted(t)), None)
+            if redirect:
+                self._optional(redirect, "no XDP redirect", self._attach_xdp)
         self._optional("percpu_array", "no tc counters", self._attach_tc)
         self._attempt(("devmap",), "devmap", self._fill_devmap)
         self._attempt(("cpumap",), "cpumap", self._fill_cpumap)

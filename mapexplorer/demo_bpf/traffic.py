@@ -24,8 +24,13 @@ import threading
 
 CLONE_NEWNET = 0x40000000
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
-# Destinations routed through the veth: the parent's XDP program counts them against LPM routes.
-UDP_TARGETS = ("192.0.2.{n}", "198.51.100.{n}", "203.0.113.{n}", "10.{a}.{b}.1", "172.16.{n}.9", "8.8.8.8")
+# Destinations routed through the veth: the parent's XDP program counts them against LPM routes,
+# reflects the non-local ones through the devmap, hands port 10002 on the host to the AF_XDP socket
+# and steers other host UDP through the cpumap.
+UDP_TARGETS = (
+    ("192.0.2.{n}", 53), ("198.51.100.{n}", 123), ("203.0.113.{n}", 443), ("10.{a}.{b}.1", 10002),
+    ("172.16.{n}.9", 5353), ("8.8.8.8", 53), ("10.{a}.{b}.1", 9999),
+)
 FILES = ("/etc/hostname", "/etc/passwd", "/proc/self/status", "/proc/self/maps", "/proc/cpuinfo",
          "/proc/meminfo", "/etc/os-release")
 READ_SIZES = (1, 7, 64, 200, 512, 1500, 4096, 9000, 65536)
@@ -89,12 +94,12 @@ class Driver:
 
     def _udp(self, sock: socket.socket) -> None:
         a, b = (int(x) for x in str(self.cfg["host_ip"]).split(".")[1:3])
-        for i, tmpl in enumerate(UDP_TARGETS):
+        for i, (tmpl, port) in enumerate(UDP_TARGETS):
             if (self.tick + i) % (i + 1):
                 continue  # different rates per destination
             dst = tmpl.format(n=1 + (self.tick % 200), a=a, b=b)
             with contextlib.suppress(OSError):
-                sock.sendto(b"demo" * (1 + i * 20), (dst, 9999 + i))
+                sock.sendto(b"demo" * (1 + i * 20), (dst, port))
 
     def _files(self) -> None:
         for i, path in enumerate(FILES):
