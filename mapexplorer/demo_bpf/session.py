@@ -81,6 +81,16 @@ class DemoStatus:
     map_id: int | None = None
 
 
+class DemoSummary(list[DemoStatus]):
+    """The statuses of a session: a list, whose ``str()`` is one line for a status bar."""
+
+    def __str__(self) -> str:
+        ok = sum(s.ok for s in self)
+        text = f"{ok}/{len(self)} demo maps live"
+        skipped = len(self) - ok
+        return f"{text}, {skipped} skipped" if skipped else text
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[-1] if text else type(exc).__name__)[:160]
@@ -158,9 +168,10 @@ class DemoSession:
         self.stop()
 
     @property
-    def summary(self) -> list[DemoStatus]:
-        """One status per requested type, in catalog order (empty before ``start()`` finished)."""
-        return list(self._summary)
+    def summary(self) -> DemoSummary:
+        """One status per requested type, in catalog order (empty before ``start()`` finished);
+        ``str(session.summary)`` is the one-line headline."""
+        return DemoSummary(self._summary)
 
     def map_ids(self) -> dict[str, int]:
         """Name -> id of every map this session holds (demo maps, inner maps, helpers)."""
@@ -171,10 +182,7 @@ class DemoSession:
         """One line for a status bar: how many demos run, how many were skipped."""
         if not self._summary:
             return "demo not started"
-        ok = sum(s.ok for s in self._summary)
-        skipped = len(self._summary) - ok
-        text = f"{ok}/{len(self._summary)} demo maps live"
-        return f"{text}, {skipped} skipped" if skipped else text
+        return str(self.summary)
 
     def key_fds(self, map_name: str) -> list[int]:
         """Fds that key entries of an fd-keyed storage map (sk/task/inode/cgrp storage) in this session.
@@ -184,7 +192,7 @@ class DemoSession:
         """
         return list(self._key_fds.get(map_name, ()))
 
-    def start(self, progress: Progress | None = None) -> list[DemoStatus]:
+    def start(self, progress: Progress | None = None) -> DemoSummary:
         """Load every requested demo and start the traffic; blocking, safe from a worker thread.
 
         A demo the host cannot run is skipped with a reason; the others still run.

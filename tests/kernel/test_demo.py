@@ -422,7 +422,7 @@ def test_session_started_in_a_worker_thread_stops_from_another() -> None:
     try:
         assert [st.ok for st in s.summary] == [True, True]
         assert messages and messages[-1].startswith("2/2 demos running")
-        assert s.headline == "2/2 demo maps live"
+        assert s.headline == "2/2 demo maps live" == f"{s.summary}"
         ids = set(s.map_ids().values())
     finally:
         s.stop()
