@@ -250,8 +250,9 @@ class EventViewScreen(Screen):
         """Events read since the last batch (the newest :data:`KEEP` at most) and the counters."""
 
         def __init__(self, events: tuple[Any, ...], total: int, lost: int, dropped: int,
-                     notices: tuple[str, ...], at: float) -> None:
+                     notices: tuple[str, ...], at: float, type_name: str | None = None) -> None:
             super().__init__()
+            self.type_name = type_name
             self.events = events
             self.total = total
             self.lost = lost
@@ -282,6 +283,8 @@ class EventViewScreen(Screen):
         self.dropped = 0
         self.rate = 0.0
         self.state = "opening…"
+        self.type_name: str | None = None
+        """The BTF type events are decoded as, once the stream knows."""
         self.columns: list[str] = ["#"]
         self.widths: dict[str, int] = {"#": 6}
         self._seq = 0
@@ -339,7 +342,7 @@ class EventViewScreen(Screen):
     def _post(self, stream: EventStreamLike, pending: list[Any]) -> None:
         self.post_message(
             self.Batch(tuple(pending[-KEEP:]), stream.total, stream.lost, stream.dropped,
-                       tuple(stream.take_notices()), time.monotonic())
+                       tuple(stream.take_notices()), time.monotonic(), getattr(stream, "type_name", None))
         )
 
     # -- messages (UI thread) -----------------------------------------------------------------------
@@ -358,6 +361,7 @@ class EventViewScreen(Screen):
 
     def on_event_view_screen_batch(self, message: Batch) -> None:
         self.total, self.lost, self.dropped = message.total, message.lost, message.dropped
+        self.type_name = message.type_name
         self._rate_samples.append((message.at, message.total))
         self.rate = self._compute_rate()
         for note in message.notices:
@@ -428,6 +432,8 @@ class EventViewScreen(Screen):
             f"dropped {self.dropped:,}",
             f"kept {len(self.events):,}/{KEEP:,}",
         ]
+        if self.type_name:
+            parts.append(self.type_name)
         if self.filter_text:
             parts.append(f"filter {self.filter_text!r}: {len(self.shown):,} match")
         self.query_one("#ev-status", StatusLine).update("  ·  ".join(parts))

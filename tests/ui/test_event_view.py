@@ -250,6 +250,7 @@ async def test_real_ringbuf_events_through_open_stream():
             assert await wait_for(pilot, lambda: len(log.rows) == 50)
             assert [r.event.fields["seq"] for r in log.rows] == list(range(50))
             assert log.columns == ("#", "seq", "pid", "neg", "comm", "arr")
+            assert "struct test_ev" in str(screen.query_one("#ev-status").render())
             await pilot.press("escape")
     finally:
         producer.close()
