@@ -127,6 +127,7 @@ class DemoSession:
         self.types: list[str] = [s.type for s in CATALOG if not types or s.type in types]
         self.load_seconds: float = 0.0
         self.events_seen: int = 0
+        self.events_lost: int = 0
         self._skip: dict[str, str] = {}
         self._fds: dict[str, int] = {}  # map name -> an fd we own
         self._stack = contextlib.ExitStack()
@@ -914,8 +915,11 @@ class DemoSession:
             self.events_seen += 1
             return 0
 
+        def on_lost(count: int) -> None:  # without it BCC prints "Possibly lost" into the TUI
+            self.events_lost += count
+
         if self._wanted("perf_event_array"):
-            b[b"demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8)
+            b[b"demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8, lost_cb=on_lost)
             self._stack.callback(self._close_perf_buffers)
         if self._wanted("ringbuf"):
             b[b"demo_ringbuf"].open_ring_buffer(on_ring)
