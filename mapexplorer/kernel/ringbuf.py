@@ -127,7 +127,8 @@ class RingBufReader:
             chunk = data[off : off + take]
             if not self.consume and self._prod_q[0] - pos > size:
                 continue  # overwritten while we copied it: the loop resyncs at the owner's consumer
-            used = self._parse(chunk, out, max_records - len(out))
+            used, discarded = parse_records(chunk, out, max_records - len(out))
+            self.discarded += discarded
             if used == 0:
                 if take < avail and not self._hdr[off >> 2] & BUSY_BIT:
                     cap = avail  # one record longer than a chunk: copy it whole
@@ -139,43 +140,6 @@ class RingBufReader:
         if out and not self.consume:
             self._last_rec = (len(out[-1]) + 15) & ~7
         return out
-
-    def _parse(self, chunk: bytes, out: list[bytes], limit: int) -> int:
-        """Append the records of ``chunk`` (which starts at a record) to ``out``; return bytes used."""
-        h = memoryview(chunk).cast("I")
-        n = len(chunk)
-        pos = 0
-        extend = out.extend
-        append = out.append
-        try:
-            while pos + HDR_SIZE <= n and limit > 0:
-                ln = h[pos >> 2]
-                if ln & BUSY_BIT:
-                    break
-                length = ln & LEN_MASK
-                rec = (length + 15) & ~7
-                if pos + rec > n:
-                    break  # the rest of this record is beyond the copy
-                if ln & DISCARD_BIT:
-                    self.discarded += 1
-                    pos += rec
-                    continue
-                run = min((n - pos) // rec, limit)
-                if run > 4:
-                    heads = h[pos >> 2 : (pos + run * rec) >> 2 : rec >> 2].tolist()
-                    if heads.count(ln) != run:
-                        run = next(i for i, x in enumerate(heads) if x != ln)
-                    first = pos + HDR_SIZE
-                    extend([chunk[i : i + length] for i in range(first, first + run * rec, rec)])
-                    pos += run * rec
-                    limit -= run
-                else:
-                    append(chunk[pos + HDR_SIZE : pos + HDR_SIZE + length])
-                    pos += rec
-                    limit -= 1
-        finally:
-            h.release()
-        return pos
 
     def _catch_up_if_overwritten(self) -> None:
         """Tap mode: if the producer lapped our position, resync at the owner's consumer position (the
@@ -224,6 +188,53 @@ class RingBufReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def parse_records(chunk: bytes, out: list[bytes], limit: int) -> tuple[int, int]:
+    """Append the samples of the ringbuf records in ``chunk`` (which starts at a record header) to
+    ``out``, at most ``limit`` of them, stopping at a record still being written (BUSY) or cut by the
+    end of the chunk.
+
+    Returns:
+        (bytes of ``chunk`` consumed, records skipped because the producer discarded them).
+    """
+    h = memoryview(chunk).cast("I") if len(chunk) % 4 == 0 else memoryview(chunk[: len(chunk) & ~3]).cast("I")
+    n = len(chunk)
+    pos = 0
+    discarded = 0
+    extend = out.extend
+    append = out.append
+    try:
+        while pos + HDR_SIZE <= n and limit > 0:
+            ln = h[pos >> 2]
+            if ln & BUSY_BIT:
+                break
+            length = ln & LEN_MASK
+            rec = (length + 15) & ~7
+            if pos + rec > n:
+                break  # the rest of this record is beyond the copy
+            if ln & DISCARD_BIT:
+                discarded += 1
+                pos += rec
+                continue
+            run = min((n - pos) // rec, limit)
+            if run > 4:
+                # A run of records of one length: check every header of the run with one slice, then
+                # cut the samples with one comprehension.
+                heads = h[pos >> 2 : (pos + run * rec) >> 2 : rec >> 2].tolist()
+                if heads.count(ln) != run:
+                    run = next(i for i, x in enumerate(heads) if x != ln)
+                first = pos + HDR_SIZE
+                extend([chunk[i : i + length] for i in range(first, first + run * rec, rec)])
+                pos += run * rec
+                limit -= run
+            else:
+                append(chunk[pos + HDR_SIZE : pos + HDR_SIZE + length])
+                pos += rec
+                limit -= 1
+    finally:
+        h.release()
+    return pos, discarded
 
 
 def open_ringbuf(map_id: int, *, consume: bool) -> tuple[int, RingBufReader]:
