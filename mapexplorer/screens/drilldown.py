@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -105,7 +106,7 @@ class DrillDownScreen(Screen):
         if not self.history or self.history[-1][0] != snapshot.taken_at:
             self.history.append((snapshot.taken_at, cpus))
         self.paused = False
-        self._timer_pending = False
+        self._timer: Timer | None = None
         self._gone = False
 
     @property
@@ -133,7 +134,6 @@ class DrillDownScreen(Screen):
         self._schedule()
 
     def poll(self) -> None:
-        self._timer_pending = False
         if not self._gone and self.is_current:
             self._lookup()
 
@@ -152,10 +152,14 @@ class DrillDownScreen(Screen):
             self.post_message(EntryFrame(snap))
 
     def _schedule(self) -> None:
-        if self.paused or self._timer_pending or self._gone or self.explorer.refresh_interval <= 0:
+        if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
             return
-        self._timer_pending = True
-        self.set_timer(self.explorer.refresh_interval, self.poll)
+        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.paused:
+            self.poll()
 
     def on_entry_frame(self, message: EntryFrame) -> None:
         message.stop()
@@ -258,6 +262,9 @@ class DrillDownScreen(Screen):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         if not self.paused:
             self.poll()
         self._refresh_view()

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
@@ -88,7 +89,7 @@ class MapListScreen(Screen):
         self._shown: tuple[tuple[object, ...], ...] = ()
         self._last_count = 0.0
         self._counting = False
-        self._timer_pending = False
+        self._timer: Timer | None = None
         self._stale = False
 
     @property
@@ -116,7 +117,6 @@ class MapListScreen(Screen):
     # -- polling -------------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        self._timer_pending = False
         if not self.is_current:
             self._stale = True  # another screen is on top: poll again when this one resumes
             return
@@ -158,10 +158,14 @@ class MapListScreen(Screen):
         self.post_message(EntryCounts(batch))
 
     def _schedule(self) -> None:
-        if self.paused or self._timer_pending or self.explorer.refresh_interval <= 0:
+        if self.paused or self._timer is not None or self.explorer.refresh_interval <= 0:
             return
-        self._timer_pending = True
-        self.set_timer(self.explorer.refresh_interval, self.poll)
+        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.paused:
+            self.poll()
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         self.snapshot = message.snapshot
@@ -318,6 +322,9 @@ class MapListScreen(Screen):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         if not self.paused:
             self.poll()
         self._update_status(self.query_one("#maps", DataTable).row_count)

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -59,7 +60,7 @@ class MapViewScreen(Screen):
         self.snapshot: MapSnapshot | None = None
         self.paused = False
         self.history: OrderedDict[bytes, History] = OrderedDict()
-        self._timer_pending = False
+        self._timer: Timer | None = None
         self._stale = False
         self._frames = 0
         self._gone = False
@@ -88,7 +89,6 @@ class MapViewScreen(Screen):
     # -- polling -------------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        self._timer_pending = False
         if self._gone:
             return
         if not self.is_current:
@@ -188,10 +188,14 @@ class MapViewScreen(Screen):
         self.post_message(MapFrame(snap, previous, prev_index, order))
 
     def _schedule(self) -> None:
-        if self.paused or self._timer_pending or self._gone or self.explorer.refresh_interval <= 0:
+        if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
             return
-        self._timer_pending = True
-        self.set_timer(self.explorer.refresh_interval, self.poll)
+        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.paused:
+            self.poll()
 
     # -- frames --------------------------------------------------------------------------------------
 
@@ -409,6 +413,9 @@ class MapViewScreen(Screen):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         if not self.paused:
             self.poll()
         self._update_status()

@@ -100,13 +100,17 @@ def test_help(snap_compare) -> None:
 
 
 def test_error_notice(snap_compare) -> None:
-    denied = PermissionError(1, "Operation not permitted")
+    def denied(map_id: int) -> Exception:
+        return PermissionError(1, "Operation not permitted")
+
     app = fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": denied})
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
 
 
 def test_vanished_map_notice(snap_compare) -> None:
-    gone = MapGone("map 713 is gone")
+    def gone(map_id: int) -> Exception:
+        return MapGone(f"map {map_id} is gone")
+
     assert snap_compare(
         fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": gone}), terminal_size=SIZE,
         run_before=settle,

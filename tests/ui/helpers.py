@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.pilot import Pilot
 
 from mapexplorer.app import MapExplorerApp, make_app
@@ -9,15 +11,18 @@ from mapexplorer.source import FixtureSource
 
 
 def fixture_app(
-    ncpus: int = 4, open_map: str | None = None, errors: dict[str, Exception] | None = None
+    ncpus: int = 4,
+    open_map: str | None = None,
+    errors: dict[str, Callable[[int], Exception]] | None = None,
 ) -> MapExplorerApp:
     """The app over tests/fixtures/maps.json with manual refresh (``r`` advances one recorded frame).
 
-    ``errors`` maps a map *name* to the exception reading it raises.
+    ``errors`` maps a map *name* to a function of its id returning the exception reading it raises.
     """
     source = FixtureSource(ncpus=ncpus)
-    for name, exc in (errors or {}).items():
-        source.errors[source.resolve(name)] = exc
+    for name, make_error in (errors or {}).items():
+        map_id = source.resolve(name)
+        source.errors[map_id] = make_error(map_id)
     return make_app(source, refresh=0, open_map=open_map)
 
 

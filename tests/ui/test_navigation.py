@@ -1,0 +1,217 @@
+"""Pilot tests of navigation and behaviour over the recorded fixtures (no kernel needed)."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input
+
+from mapexplorer.screens.drilldown import DrillDownScreen
+from mapexplorer.screens.help import HelpScreen
+from mapexplorer.screens.map_list import MapListScreen
+from mapexplorer.screens.map_view import MapViewScreen
+from mapexplorer.source import FixtureSource, MapGone
+from mapexplorer.widgets.common import TooSmall
+from mapexplorer.widgets.entry_table import EntryTable
+from tests.ui.helpers import fixture_app, press, settle
+
+SIZE = (120, 36)
+
+
+def _ids(name: str) -> int:
+    return FixtureSource().resolve(name)
+
+
+async def test_filter_enter_enter_opens_the_percpu_map() -> None:
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash", *"pcpu_st", "enter")
+        table = app.screen.query_one("#maps", DataTable)
+        assert table.row_count == 1
+        assert app.screen.focused is table
+        await press(pilot, "enter")
+        assert isinstance(app.screen, MapViewScreen)
+        assert app.screen.map_id == _ids("fx_pcpu_stats")
+        entries = app.screen.query_one("#entries", EntryTable)
+        labels = [c.label for c in entries.plan.columns]
+        assert labels[0] == "key"
+        assert {"packets.sum", "packets.cpu0", "packets.cpu1", "packets.cpu3", "bytes.cpu3"} <= set(labels)
+        assert "packets.cpu4" not in labels
+        await press(pilot, "escape")
+        assert isinstance(app.screen, MapListScreen)
+        assert app.screen.query_one("#filter", Input).value == "pcpu_st"
+
+
+async def test_percpu_64_columns_and_drilldown() -> None:
+    app = fixture_app(ncpus=64, open_map="fx_pcpu_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r", "r", "down")
+        entries = app.screen.query_one("#entries", EntryTable)
+        labels = [c.label for c in entries.plan.columns]
+        assert "packets.cpu63" in labels and "bytes.cpu63" in labels
+        cells, _ = entries._row(entries.current_row()).cells, None
+        sum_col = labels.index("packets.sum")
+        cpu_cols = [labels.index(f"packets.cpu{c}") for c in range(64)]
+        assert int(cells[sum_col]) == sum(int(cells[j]) for j in cpu_cols)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DrillDownScreen)
+        screen = app.screen
+        assert screen.ncpus == 64 and len(screen.query("CpuRow")) == 64
+        assert len(screen.history) >= 2
+        await press(pilot, "f")
+        assert screen.path == "bytes"
+        await press(pilot, "escape")
+        assert isinstance(app.screen, MapViewScreen)
+
+
+async def test_horizontal_scroll_keeps_the_key_pinned() -> None:
+    app = fixture_app(ncpus=64, open_map="fx_pcpu_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["right"] * 60)
+        entries = app.screen.query_one("#entries", EntryTable)
+        assert entries.scroll_offset.x > 0
+        line = "".join(seg.text for seg in entries.render_line(1))
+        assert line.startswith("0 ")  # key column of the first row still on the left
+
+
+async def test_cursor_kept_on_the_same_key_across_refresh() -> None:
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "down", "down")
+        entries = app.screen.query_one("#entries", EntryTable)
+        snap = entries.snapshot
+        key = snap.key_raw(entries.current_row())
+        await press(pilot, "r", "r")
+        assert entries.snapshot is not snap
+        assert entries.snapshot.key_raw(entries.current_row()) == key
+
+
+async def test_map_of_maps_enter_opens_the_inner_map() -> None:
+    app = fixture_app(open_map="demo_hom_tenant")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        outer = app.screen
+        entries = outer.query_one("#entries", EntryTable)
+        inner_id = entries.snapshot.value(entries.current_row())["inner_map_id"]
+        await press(pilot, "enter")
+        assert isinstance(app.screen, MapViewScreen) and app.screen is not outer
+        assert app.screen.map_id == inner_id
+        await press(pilot, "escape")
+        assert app.screen is outer
+
+
+async def test_queue_is_peeked_not_listed() -> None:
+    app = fixture_app(open_map="demo_queue_exec")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entries = app.screen.query_one("#entries", EntryTable)
+        assert entries.snapshot.kind == "peek" and entries.row_count == 1
+        assert "read by peek" in str(app.screen.query_one("#status").render())
+
+
+async def test_stream_maps_explain_instead_of_an_empty_table() -> None:
+    app = fixture_app(open_map="demo_ringbuf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        explain = app.screen.query_one("#explain")
+        assert explain.display and not app.screen.query_one("#entries").display
+        assert "press w" in str(explain.render()).lower() or "w to watch" in str(explain.render())
+
+
+async def test_vanished_map_returns_to_the_list_with_a_notice() -> None:
+    app = fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": lambda i: MapGone(f"map {i} is gone")})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MapListScreen)
+        assert any("is gone" in n.message for n in app._notifications)
+
+
+async def test_sort_list_by_name_and_reverse() -> None:
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "s")  # id -> name
+        screen = app.screen
+        assert screen.sort_key == "name"
+        table = screen.query_one("#maps", DataTable)
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert names == sorted(names, key=str.lower)
+        await press(pilot, "S")
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert names == sorted(names, key=str.lower, reverse=True)
+
+
+async def test_entry_sort_by_column() -> None:
+    app = fixture_app(open_map="fx_pcpu_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "right", "s", "s")  # packets.sum, descending
+        entries = app.screen.query_one("#entries", EntryTable)
+        assert entries.sort_col == 1 and entries.sort_reverse
+        sums = [int(entries._row(entries.snapshot_row(v)).cells[1]) for v in range(entries.row_count)]
+        assert sums == sorted(sums, reverse=True)
+
+
+async def test_entry_filter_on_a_column() -> None:
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash", *"comm:bash", "enter")
+        entries = app.screen.query_one("#entries", EntryTable)
+        comm = [c.label for c in entries.plan.columns].index("comm")
+        rows = [entries._row(entries.snapshot_row(v)).cells[comm] for v in range(entries.row_count)]
+        assert rows and all("bash" in r for r in rows)
+        assert entries.row_count < entries.snapshot.count
+
+
+async def test_hex_toggle() -> None:
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "x")
+        entries = app.screen.query_one("#entries", EntryTable)
+        assert [c.label for c in entries.plan.columns] == ["key (hex)", "value (hex)"]
+        row = entries._row(0).cells
+        assert row[0] == entries.snapshot.key_raw(0).hex(" ")
+
+
+async def test_help_and_palette_commands() -> None:
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Filter maps", "Pause / resume refresh", "Help"} <= set(titles)
+        await press(pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await press(pilot, "escape")
+        assert isinstance(app.screen, MapListScreen)
+
+
+async def test_pause_stops_the_list_refresh() -> None:
+    source = FixtureSource()
+    from mapexplorer.app import make_app
+
+    app = make_app(source, refresh=30.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen._timer is not None  # live: the next poll is scheduled after the last one finished
+        await press(pilot, "p")
+        assert screen.paused
+        calls = source.list_calls
+        await press(pilot, "r")  # a manual refresh still works while paused...
+        assert source.list_calls == calls + 1
+        assert "paused" in str(screen.query_one("#status").render())
+
+
+async def test_too_small_terminal_says_so() -> None:
+    app = fixture_app()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(TooSmall).display
+    app = fixture_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not app.screen.query_one(TooSmall).display
