@@ -87,8 +87,8 @@ class DemoSummary(list[DemoStatus]):
     def __str__(self) -> str:
         ok = sum(s.ok for s in self)
         text = f"{ok}/{len(self)} demo maps live"
-        skipped = len(self) - ok
-        return f"{text}, {skipped} skipped" if skipped else text
+        skipped = [s.type for s in self if not s.ok]
+        return f"{text} (skipped: {', '.join(skipped)})" if skipped else text
 
 
 def _one_line(exc: BaseException) -> str:
@@ -690,14 +690,16 @@ class DemoSession:
         self._attempt(("perf_event_array", "ringbuf"), "consumers", self._open_consumers)
 
     def _seed_queue_stack(self) -> None:
-        """One record each from userspace, so both show content before the first exec/close."""
+        """One record each from userspace, so both show content before the first exec/close.
+        BPF_EXIST: when the programs already filled them, the oldest record makes room."""
         comm = b"mapexplorer".ljust(16, b"\0")
         if self._wanted("queue"):
             with self._map("demo_queue_exec") as m:
-                m.update(None, struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), os.getppid(), comm))
+                m.update(None, struct.pack("<QII16s", time.monotonic_ns(), os.getpid(), os.getppid(), comm),
+                         sc.BPF_EXIST)
         if self._wanted("stack"):
             with self._map("demo_lifo_close") as m:
-                m.update(None, struct.pack("<QIi", time.monotonic_ns(), os.getpid(), -1))
+                m.update(None, struct.pack("<QIi", time.monotonic_ns(), os.getpid(), -1), sc.BPF_EXIST)
 
     def _fill_tail_calls(self) -> None:
         b, bcc = self._bpf, self._bcc
