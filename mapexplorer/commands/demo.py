@@ -1,6 +1,6 @@
 """``mapexplorer demo [TYPE ...] [--list] [--duration S]``: load the demo BPF programs that populate
 every map type, drive traffic, print a summary, and clean everything up on Ctrl-C, SIGTERM or the end
-of ``--duration``.
+of ``--duration`` (or SIGHUP, when an SSH session drops).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         done.set()
 
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    old_int = signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP too: an SSH session that drops must still clean up.
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     session = DemoSession(types or None)
     try:
         session.start(progress=lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
@@ -74,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
                 break
     finally:
         session.stop()
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("demo stopped: programs, maps, links, veth, netns and cgroup removed", flush=True)
     return 0
 

@@ -369,7 +369,7 @@ def _demo_maps_of(pid: int) -> set[int]:
     return ids
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sigint"])
+@pytest.mark.parametrize("how", ["sigterm", "sigint", "sighup"])
 def test_cli_signal_cleans_up(how: str) -> None:
     import signal
 
@@ -386,7 +386,7 @@ def test_cli_signal_cleans_up(how: str) -> None:
         held = _demo_maps_of(proc.pid)
         names = {km.map_info_by_id(i).name for i in held}
         assert {"demo_proc_stats", "demo_lpm_routes", "demo_queue_exec"} <= names
-        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+        proc.send_signal({"sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "sighup": signal.SIGHUP}[how])
         rest, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
