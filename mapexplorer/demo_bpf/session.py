@@ -260,7 +260,6 @@ class DemoSession:
             ok, reason = host_support(BY_TYPE[t], bcc_ok=self._bcc is not None, kernel_types=kernel_types)
             if not ok:
                 self._skip[t] = reason
-        self._stack.callback(self._stop_threads)
         self._btf = _Btf()
         self._stack.callback(os.close, self._btf.fd)
 
@@ -303,6 +302,7 @@ class DemoSession:
         self._stop_event.set()
         map_ids = set(self.map_ids().values())
         prog_ids = set(self._raw_prog_ids)
+        self._stop_threads()  # before any fd, reader or socket they use is released
         self._stack.close()
         self._await_release(map_ids, prog_ids)
 
