@@ -5,6 +5,8 @@ Pure; every malformed or cyclic type raises BtfError.
 
 from __future__ import annotations
 
+import threading
+
 from mapexplorer.btf.types import (
     ARRAY,
     CONST,
@@ -30,6 +32,8 @@ from mapexplorer.btf.types import (
 )
 
 _INDENT = "    "
+MAX_PRINT_STEPS = 5000  # anonymous types shared many times over could expand exponentially
+_state = threading.local()
 
 
 def _tag(kind: int, kflag: bool = False) -> str:
@@ -38,12 +42,20 @@ def _tag(kind: int, kflag: bool = False) -> str:
     return {STRUCT: "struct", UNION: "union", ENUM: "enum", ENUM64: "enum"}[kind]
 
 
-def decl(btf: Btf, type_id: int, inner: str = "", *, level: int = 0, depth: int = 0,
-         expand: bool = True) -> str:
+def decl(btf: Btf, type_id: int, inner: str = "", *, expand: bool = True) -> str:
     """A C declaration of ``inner`` (a name, or "" for an abstract type) with type ``type_id``.
 
     Anonymous structs, unions and enums are written inline when ``expand``.
     """
+    _state.steps = 0
+    return _decl(btf, type_id, inner, expand=expand)
+
+
+def _decl(btf: Btf, type_id: int, inner: str = "", *, level: int = 0, depth: int = 0,
+          expand: bool = True) -> str:
+    _state.steps = getattr(_state, "steps", 0) + 1
+    if _state.steps > MAX_PRINT_STEPS:
+        raise BtfError(f"type [{type_id}] is too large to print")
     if depth > MAX_RESOLVE_DEPTH:
         raise BtfError(f"type [{type_id}] nests too deeply (cycle?)")
     t = btf.type(type_id)
@@ -64,28 +76,28 @@ def decl(btf: Btf, type_id: int, inner: str = "", *, level: int = 0, depth: int 
         star = "*" + inner
         if t.ref and target.kind in (ARRAY, FUNC_PROTO) and btf.type(t.ref).kind not in (TYPEDEF,):
             star = f"(*{inner})"
-        return decl(btf, t.ref, star, level=level, depth=depth + 1, expand=expand)
+        return _decl(btf, t.ref, star, level=level, depth=depth + 1, expand=expand)
     if k in (CONST, VOLATILE, RESTRICT):
         q = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}[k]
         if btf.type(t.ref).kind == PTR or k == RESTRICT:
-            return decl(btf, t.ref, f"{q} {inner}".rstrip(), level=level, depth=depth + 1, expand=expand)
-        return f"{q} " + decl(btf, t.ref, inner, level=level, depth=depth + 1, expand=expand)
+            return _decl(btf, t.ref, f"{q} {inner}".rstrip(), level=level, depth=depth + 1, expand=expand)
+        return f"{q} " + _decl(btf, t.ref, inner, level=level, depth=depth + 1, expand=expand)
     if k == TYPE_TAG:
-        return decl(btf, t.ref, f"__attribute__((btf_type_tag(\"{t.name}\"))) {inner}".rstrip(),
+        return _decl(btf, t.ref, f"__attribute__((btf_type_tag(\"{t.name}\"))) {inner}".rstrip(),
                     level=level, depth=depth + 1, expand=expand)
     if k == ARRAY:
-        return decl(btf, t.ref, f"{inner}[{t.nelems}]", level=level, depth=depth + 1, expand=expand)
+        return _decl(btf, t.ref, f"{inner}[{t.nelems}]", level=level, depth=depth + 1, expand=expand)
     if k == FUNC_PROTO:
         params = ", ".join(
-            "..." if p.type == 0 and i == len(t.params) - 1 else decl(btf, p.type, p.name, depth=depth + 1,
+            "..." if p.type == 0 and i == len(t.params) - 1 else _decl(btf, p.type, p.name, depth=depth + 1,
                                                                      expand=False)
             for i, p in enumerate(t.params)
         ) or "void"
-        return decl(btf, t.ref, f"{inner}({params})", level=level, depth=depth + 1, expand=False)
+        return _decl(btf, t.ref, f"{inner}({params})", level=level, depth=depth + 1, expand=False)
     if k == FUNC:
-        return decl(btf, t.ref, t.name, level=level, depth=depth + 1, expand=False)
+        return _decl(btf, t.ref, t.name, level=level, depth=depth + 1, expand=False)
     if k == VAR:
-        return decl(btf, t.ref, t.name, level=level, depth=depth + 1)
+        return _decl(btf, t.ref, t.name, level=level, depth=depth + 1)
     if k == DATASEC:
         return f"SEC(\"{t.name}\")"
     return f"/* {t.kind_name} */" + sp  # DECL_TAG and anything unforeseen
@@ -98,7 +110,7 @@ def _body(btf: Btf, type_id: int, level: int, depth: int) -> str:
     lines = [head]
     if t.kind in (STRUCT, UNION):
         for m in t.members:
-            text = decl(btf, m.type, m.name, level=level + 1, depth=depth + 1)
+            text = _decl(btf, m.type, m.name, level=level + 1, depth=depth + 1)
             if m.bitfield_size:
                 text += f": {m.bitfield_size}"
             lines.append(f"{pad}{text};")
@@ -111,29 +123,31 @@ def _body(btf: Btf, type_id: int, level: int, depth: int) -> str:
 
 def type_ref(btf: Btf, type_id: int) -> str:
     """A short name of a type: "struct foo", "__u32", "char[16]", "int *"."""
-    return decl(btf, type_id, "", expand=False)
+    _state.steps = 0
+    return _decl(btf, type_id, "", expand=False)
 
 
 def c_type(btf: Btf, type_id: int) -> str:
     """The C definition of a type: structs, unions and enums in full (anonymous members inline),
     a typedef as its typedef line followed by the definition it names, anything else as a declaration.
     """
+    _state.steps = 0
     t = btf.type(type_id)
     if t.kind in (STRUCT, UNION, ENUM, ENUM64):
         return _body(btf, type_id, 0, 0) + ";"
     if t.kind == TYPEDEF:
-        text = "typedef " + decl(btf, t.ref, t.name) + ";"
+        text = "typedef " + _decl(btf, t.ref, t.name) + ";"
         target = btf.resolve(type_id)
         tt = btf.type(target)
         if tt.kind in (STRUCT, UNION, ENUM, ENUM64) and tt.name:
             text += "\n\n" + _body(btf, target, 0, 0) + ";"
         return text
     if t.kind == VAR:
-        return decl(btf, type_id) + ";"
+        return _decl(btf, type_id) + ";"
     if t.kind == DATASEC:
         lines = [f'SEC("{t.name}") {{']
         for v in t.vars:
-            lines.append(f"{_INDENT}{decl(btf, v.type)}; /* offset {v.offset}, {v.size} bytes */")
+            lines.append(f"{_INDENT}{_decl(btf, v.type)}; /* offset {v.offset}, {v.size} bytes */")
         lines.append("};")
         return "\n".join(lines)
-    return decl(btf, type_id)
+    return _decl(btf, type_id)

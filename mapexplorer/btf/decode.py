@@ -28,6 +28,9 @@ from mapexplorer.btf.types import (
     ENUM,
     ENUM64,
     FLOAT,
+    FUNC,
+    FUNC_PROTO,
+    FWD,
     INT,
     INT_BOOL,
     INT_CHAR,
@@ -44,6 +47,7 @@ from mapexplorer.btf.types import (
 _INT_CODES = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h", (4, False): "I",
               (4, True): "i", (8, False): "Q", (8, True): "q"}
 _FLOAT_CODES = {2: "e", 4: "f", 8: "d"}
+LEAVES_PER_BYTE = 64  # more fields than this per byte: sub-types shared and multiplied out (malformed)
 MAX_FLAT_READS = 1024  # larger values use the tree walker for text too
 VEC_MIN = 17  # arrays of plain scalars at least this long are read as one vector
 
@@ -213,66 +217,87 @@ class VecNode(Node):
 
 
 class ArrayNode(Node):
-    __slots__ = ("elem", "n", "stride")
+    __slots__ = ("_reads", "elem", "n", "stride")
 
     def __init__(self, elem: Node, n: int, stride: int) -> None:
         self.elem, self.n, self.stride = elem, n, stride
+        self._reads = n * elem.reads()
 
     def value(self, buf: bytes, off: int) -> list[Any]:
         e, s = self.elem, self.stride
         return [e.value(buf, off + i * s) for i in range(self.n)]
 
     def reads(self) -> int:
-        return self.n * self.elem.reads()
+        return self._reads
 
 
 class ObjNode(Node):
     """A struct or union (or VAR / DATASEC wrapper): ordered (key, byte offset, node) fields."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("_reads", "fields")
 
     def __init__(self, fields: list[tuple[str, int, Node]]) -> None:
         self.fields = fields
+        self._reads = sum(n.reads() for _, _, n in fields)
 
     def value(self, buf: bytes, off: int) -> dict[str, Any]:
         return {k: n.value(buf, off + o) for k, o, n in self.fields}
 
     def reads(self) -> int:
-        return sum(n.reads() for _, _, n in self.fields)
+        return self._reads
 
 
 class ListNode(Node):
     """A DATASEC's variable list: a JSON array of differently typed items."""
 
-    __slots__ = ("items",)
+    __slots__ = ("_reads", "items")
 
     def __init__(self, items: list[tuple[int, Node]]) -> None:
         self.items = items
+        self._reads = sum(n.reads() for _, n in items)
 
     def value(self, buf: bytes, off: int) -> list[Any]:
         return [n.value(buf, off + o) for o, n in self.items]
 
     def reads(self) -> int:
-        return sum(n.reads() for _, n in self.items)
+        return self._reads
 
 
 def compile_plan(btf: Btf, type_id: int) -> Node:
-    """The decoding plan of a type (cached on the Btf)."""
-    cache: dict[int, Node] = btf.plans
-    node = cache.get(type_id)
+    """The decoding plan of a type (cached on the Btf, as are the plans of the types inside it)."""
+    node = btf.plans.get(type_id)
     if node is None:
         node = _Compiler(btf).node(type_id, 0)
-        cache[type_id] = node
+    assert isinstance(node, Node)
     return node
 
 
 class _Compiler:
     def __init__(self, btf: Btf) -> None:
         self.btf = btf
+        self.active: set[int] = set()
 
     def node(self, type_id: int, depth: int) -> Node:
+        """The plan of a type; shared sub-plans are built once (plans hold relative offsets)."""
+        cached = self.btf.plans.get(type_id)
+        if isinstance(cached, Node):
+            return cached
         if depth > MAX_RESOLVE_DEPTH:
-            raise BtfError(f"type [{type_id}] nests too deeply (cycle?)")
+            raise BtfError(f"type [{type_id}] nests too deeply")
+        if type_id in self.active:
+            raise BtfError(f"type [{type_id}] contains itself")
+        self.active.add(type_id)
+        try:
+            node = self._build(type_id, depth)
+        finally:
+            self.active.discard(type_id)
+        if node.reads() > 4096 and node.reads() > LEAVES_PER_BYTE * (size := self.btf.type_size(type_id)):
+            raise BtfError(f"type [{type_id}] has {node.reads()} fields in {size} bytes"
+                           " (shared sub-types multiplied out): refusing to decode it")
+        self.btf.plans[type_id] = node
+        return node
+
+    def _build(self, type_id: int, depth: int) -> Node:
         btf = self.btf
         t = btf.type(btf.resolve(type_id))
         k = t.kind
@@ -300,13 +325,19 @@ class _Compiler:
                 if m.bitfield_size:
                     fields.append((m.name, byte, BitsNode(bit, m.bitfield_size)))
                     continue
+                mt = btf.type(btf.resolve(m.type))
                 if bit:
-                    mt = btf.type(btf.resolve(m.type))
                     if mt.kind == INT:
+                        if byte + (bit + mt.int_offset + mt.bits + 7) // 8 > t.size:
+                            raise BtfError(f"type [{t.id}] member '{m.name}' lies outside the {t.size}-byte"
+                                           f" {t.kind_name}")
                         fields.append((m.name, byte, self.int_node(mt.size, mt.encoding, mt.int_offset,
                                                                     mt.bits, bit)))
                         continue
                     raise BtfError(f"type [{t.id}] member '{m.name}' is not byte aligned")
+                if mt.kind not in (FWD, FUNC, FUNC_PROTO, 0) and byte + btf.type_size(m.type) > t.size:
+                    raise BtfError(f"type [{t.id}] member '{m.name}' lies outside the {t.size}-byte"
+                                   f" {t.kind_name}")
                 fields.append((m.name, byte, self.node(m.type, depth + 1)))
             return ObjNode(fields)
         if k == ARRAY:
@@ -331,7 +362,11 @@ class _Compiler:
         if k == VAR:
             return ObjNode([(t.name, 0, self.node(t.ref, depth + 1))])
         if k == DATASEC:
-            items = [(v.offset, self.node(v.type, depth + 1)) for v in t.vars]
+            items = []
+            for v in t.vars:
+                if v.offset + btf.type_size(v.type) > t.size:
+                    raise BtfError(f"type [{t.id}] variable [{v.type}] lies outside section '{t.name}'")
+                items.append((v.offset, self.node(v.type, depth + 1)))
             return ObjNode([(t.name, 0, ListNode(items))])
         return NullNode()
 
