@@ -286,7 +286,7 @@ def load_bcc_maps(stack: object) -> list[LiveMap]:
     from bcc import BPF
     from bcc.libbcc import lib
 
-    bpf = BPF(text=BCC_SOURCE)
+    bpf = BPF(text=BCC_SOURCE.encode())
     stack.callback(bpf.cleanup)
     out = []
     for name in BCC_MAPS:
