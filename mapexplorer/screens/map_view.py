@@ -341,6 +341,10 @@ class MapViewScreen(Screen):
 
         self.app.push_screen(EntryDetailScreen(snap, event.row))
 
+    @on(EntryTable.Highlighted)
+    def _highlighted(self, event: EntryTable.Highlighted) -> None:
+        self._update_status()
+
     @on(EntryTable.HeaderClicked)
     def _header_clicked(self, event: EntryTable.HeaderClicked) -> None:
         self.action_sort()

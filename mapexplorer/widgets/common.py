@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
+from textual.visual import VisualType
 from textual.widgets import Input, Static
 
 from mapexplorer.source import MapFacts
@@ -25,6 +26,14 @@ class StatusLine(Static):
         color: $text-muted;
     }
     """
+
+    _last: object = None
+
+    def update(self, content: VisualType = "", *, layout: bool = False) -> None:
+        """Repaint only (one fixed line: no layout), and only when the text changed."""
+        if content != self._last:
+            self._last = content
+            super().update(content, layout=layout)
 
 
 class TooSmall(Static):
@@ -118,7 +127,13 @@ class MapHeader(Static):
     }
     """
 
+    _shown: tuple[object, ...] = ()
+
     def show(self, facts: MapFacts, count: int | None, kind: str) -> None:
+        """Show the facts (no repaint or layout when nothing changed since the last refresh)."""
+        if (facts, count, kind) == self._shown:
+            return
+        self._shown = (facts, count, kind)
         r = facts.row
         t = Text()
         t.append(f"{r.name or '(no name)'}", "bold")

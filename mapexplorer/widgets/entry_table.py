@@ -96,6 +96,18 @@ class EntryTable(ScrollView, can_focus=True):
         def control(self) -> EntryTable:
             return self.table
 
+    class Highlighted(Message):
+        """The cursor moved to another row."""
+
+        def __init__(self, table: EntryTable, view_row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.view_row = view_row
+
+        @property
+        def control(self) -> EntryTable:
+            return self.table
+
     class HeaderClicked(Message):
         """A click on a column header (sorts by it)."""
 
@@ -408,6 +420,7 @@ class EntryTable(ScrollView, can_focus=True):
     # -- cursor and scrolling -----------------------------------------------------------------------
 
     def watch_cursor_row(self, old: int, new: int) -> None:
+        self.post_message(self.Highlighted(self, new))
         scroll_y = int(self.scroll_offset.y)
         page = max(self.size.height - 1, 1)
         if new < scroll_y:
