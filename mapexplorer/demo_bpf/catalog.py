@@ -69,7 +69,8 @@ CATALOG: tuple[DemoSpec, ...] = (
        "bcc"),
     _d("bloom_filter", "demo_bloom", "command names of openat callers (map_push_elem) and userspace inserts",
        "bcc"),
-    _d("user_ringbuf", "demo_user_rb", "records written from userspace through the mmap"),
+    _d("user_ringbuf", "demo_user_rb", "records written from userspace through the mmap, drained by a "
+       "SYSCALL program (bpf_user_ringbuf_drain) when half full"),
     _d("cgrp_storage", "demo_cgrp_store", "per-cgroup stats keyed by the demo cgroup fd, from userspace",
        "cgroup"),
     _d("arena", "demo_arena", "pages mmapped and written by the demo (a counter table)"),

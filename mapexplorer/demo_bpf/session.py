@@ -128,6 +128,8 @@ class DemoSession:
         self.load_seconds: float = 0.0
         self.events_seen: int = 0
         self.events_lost: int = 0
+        self.user_rb_drained: int = 0
+        self._drainer = -1
         self._skip: dict[str, str] = {}
         self._fds: dict[str, int] = {}  # map name -> an fd we own
         self._stack = contextlib.ExitStack()
@@ -274,6 +276,7 @@ class DemoSession:
         self._attempt(("reuseport_sockarray",), "reuseport", self._make_reuseport)
         self._attempt(("devmap_hash",), "devmap_hash", self._make_devmap_hash)
         self._attempt(("user_ringbuf",), "user_ringbuf", self._make_user_ringbuf)
+        self._optional("user_ringbuf", "no draining program, records pile up", self._load_drainer)
         self._attempt(("arena",), "arena", self._make_arena)
         self._attempt(("cgrp_storage",), "cgrp_storage", self._make_cgrp_storage)
 
@@ -553,20 +556,45 @@ class DemoSession:
         for _ in range(16):
             self._user_rb_write(f"startup record {self._user_rb_seq}")
 
-    def _user_rb_write(self, text: str) -> bool:
-        """Produce one record {seq, ts_ns, pid, text[40]} through the user ringbuf's mmap."""
-        rb = self._user_rb
-        assert rb is not None and "demo_user_rb" in self._fds
+    def _load_drainer(self) -> None:
+        """A hand-assembled SYSCALL program that drains the user ringbuf (BPF_PROG_TEST_RUN)."""
+        from mapexplorer.demo_bpf.asm import load_user_ringbuf_drainer
+
+        prog, btf = load_user_ringbuf_drainer(self._fds["demo_user_rb"])
+        self._stack.callback(os.close, btf)
+        self._stack.callback(os.close, prog)
+        self._raw_prog_ids.append(prog_info(prog).id)
+        self._drainer = prog
+
+    def _user_rb_tick(self, tick: int) -> None:
+        """One record per tick; when the ring is half full, the drainer program consumes it."""
+        from mapexplorer.demo_bpf.asm import test_run
+
+        if self._user_rb is None:
+            return
+        self._user_rb_write(f"tick {tick} from pid {os.getpid()}")
+        if self._drainer >= 0 and self._user_rb_fill() > USER_RB_SIZE // 2:
+            self.user_rb_drained += test_run(self._drainer)
+
+    def _user_rb_fill(self) -> int:
+        """Bytes produced and not yet consumed."""
+        assert self._user_rb is not None
         cons = mmap.mmap(self._fds["demo_user_rb"], PAGE, mmap.MAP_SHARED, mmap.PROT_READ)
         try:
             cons_pos = struct.unpack_from("<Q", cons, 0)[0]
         finally:
             cons.close()
+        return struct.unpack_from("<Q", self._user_rb, 0)[0] - cons_pos
+
+    def _user_rb_write(self, text: str) -> bool:
+        """Produce one record {seq, ts_ns, pid, text[40]} through the user ringbuf's mmap."""
+        rb = self._user_rb
+        assert rb is not None and "demo_user_rb" in self._fds
         prod_pos = struct.unpack_from("<Q", rb, 0)[0]
         payload = struct.pack("<QQI40s", self._user_rb_seq, time.monotonic_ns(), os.getpid(),
                               text.encode()[:40])
         total = (len(payload) + 8 + 7) & ~7
-        if prod_pos - cons_pos + total > USER_RB_SIZE:
+        if self._user_rb_fill() + total > USER_RB_SIZE:
             return False  # full: nobody drains it on this host
         off = PAGE + (prod_pos & (USER_RB_SIZE - 1))
         struct.pack_into("<II", rb, off, len(payload) | BUSY_BIT, 0)
@@ -967,10 +995,9 @@ class DemoSession:
                 tick += 1
                 self._reuseport_tick(clients, tick)
                 self._arena_tick()
+                self._user_rb_tick(tick)
                 if tick % 5 == 0:
                     self._cgrp_tick()
-                    if self._user_rb is not None:
-                        self._user_rb_write(f"tick {tick} from pid {os.getpid()}")
         finally:
             for c in clients:
                 c.close()

@@ -458,3 +458,23 @@ def test_session_started_in_a_worker_thread_stops_from_another() -> None:
 def test_unknown_type_is_refused() -> None:
     with pytest.raises(ValueError, match="no_such_type"):
         DemoSession(["hash", "no_such_type"])
+
+
+def test_user_ringbuf_drainer_consumes_everything(statuses: dict[str, DemoStatus]) -> None:
+    """The hand-assembled SYSCALL program drains the records userspace produced."""
+    from mapexplorer.demo_bpf.asm import load_user_ringbuf_drainer
+    from mapexplorer.demo_bpf.asm import test_run as run_once
+
+    st = statuses["user_ringbuf"]
+    if not st.ok:
+        pytest.skip(st.reason)
+    assert "bpf_user_ringbuf_drain" in st.how, st.how  # the session loaded its drainer
+    with km.Map.open(st.map_id, write=True) as m:
+        prog, btf = load_user_ringbuf_drainer(m.fd)
+        try:
+            produced = _mmap_pos(st.map_id, 1)
+            run_once(prog)
+            assert _mmap_pos(st.map_id, 0) >= produced  # the consumer caught up with the producer
+        finally:
+            os.close(prog)
+            os.close(btf)

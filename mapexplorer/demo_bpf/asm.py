@@ -1,0 +1,112 @@
+"""Hand-assembled programs for what BCC 0.26 cannot compile: a callback (bpf_user_ringbuf_drain).
+
+The program is a SYSCALL program run on demand with BPF_PROG_TEST_RUN; it carries a minimal BTF blob
+with func_info for its two functions (the verifier requires func_info for callback subprograms).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from mapexplorer.demo_bpf.btfmini import BTF_MAGIC
+from mapexplorer.kernel import syscall as sc
+from mapexplorer.kernel.btf_fetch import load_btf
+
+PROG_TYPE_SYSCALL = 31
+HELPER_USER_RINGBUF_DRAIN = 209
+PSEUDO_MAP_FD = 1
+PSEUDO_FUNC = 4
+BPF_F_SLEEPABLE = 1 << 4
+
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, dst | (src << 4), off, imm)
+
+
+def _ld_imm64(dst: int, src: int, imm: int) -> bytes:
+    return _insn(0x18, dst, src, 0, imm) + _insn(0, 0, 0, 0, 0)
+
+
+def _mov_imm(dst: int, imm: int) -> bytes:
+    return _insn(0xB7, dst, 0, 0, imm)
+
+
+CALL, EXIT = 0x85, 0x95
+
+
+def _drain_btf() -> bytes:
+    """int main(void *ctx); static long cb(void *dynptr, void *ctx) -- as BTF types 1..6."""
+    strings = bytearray(b"\0")
+
+    def name(s: str) -> int:
+        off = len(strings)
+        strings.extend(s.encode() + b"\0")
+        return off
+
+    types = b"".join(
+        [
+            struct.pack("<4I", name("int"), 1 << 24, 4, (1 << 24) | 32),  # 1 INT int, signed
+            struct.pack("<3I", 0, 2 << 24, 0),  # 2 PTR -> void
+            struct.pack("<3I", 0, (13 << 24) | 1, 1) + struct.pack("<2I", name("ctx"), 2),  # 3 PROTO
+            struct.pack("<3I", name("demo_urb_drain"), 12 << 24, 3),  # 4 FUNC static
+            struct.pack("<3I", 0, (13 << 24) | 2, 1)
+            + struct.pack("<4I", name("dynptr"), 2, name("data"), 2),  # 5 PROTO
+            struct.pack("<3I", name("demo_urb_cb"), 12 << 24, 5),  # 6 FUNC static
+        ]
+    )
+    hdr = struct.pack("<HBBI4I", BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return hdr + types + bytes(strings)
+
+
+def load_user_ringbuf_drainer(map_fd: int) -> tuple[int, int]:
+    """Load a SYSCALL program that drains ``map_fd`` (a user_ringbuf); returns (prog fd, btf fd)."""
+    cb_idx = 8
+    insns = b"".join(
+        [
+            _ld_imm64(1, PSEUDO_MAP_FD, map_fd),  # 0-1: r1 = map
+            _ld_imm64(2, PSEUDO_FUNC, cb_idx - 2 - 1),  # 2-3: r2 = callback
+            _mov_imm(3, 0),  # 4: r3 = ctx
+            _mov_imm(4, 0),  # 5: r4 = flags
+            _insn(CALL, imm=HELPER_USER_RINGBUF_DRAIN),  # 6: r0 = records drained
+            _insn(EXIT),  # 7
+            _mov_imm(0, 0),  # 8: callback: keep draining
+            _insn(EXIT),  # 9
+        ]
+    )
+    btf_fd = load_btf(_drain_btf())
+    func_info = struct.pack("<4I", 0, 4, cb_idx, 6)
+    ibuf = ctypes.create_string_buffer(insns, len(insns))
+    fbuf = ctypes.create_string_buffer(func_info, len(func_info))
+    lic = ctypes.create_string_buffer(b"GPL")
+    log = ctypes.create_string_buffer(1 << 16)
+    attr = sc.ProgLoadAttr(
+        prog_type=PROG_TYPE_SYSCALL,
+        insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(ibuf),
+        license=ctypes.addressof(lic),
+        log_level=1,
+        log_size=len(log),
+        log_buf=ctypes.addressof(log),
+        prog_name=b"demo_urb_drain",
+        prog_flags=BPF_F_SLEEPABLE,  # SYSCALL programs must be sleepable
+        prog_btf_fd=btf_fd,
+        func_info_rec_size=8,
+        func_info=ctypes.addressof(fbuf),
+        func_info_cnt=2,
+    )
+    try:
+        return sc.bpf(sc.BPF_PROG_LOAD, attr), btf_fd
+    except OSError as exc:
+        import os
+
+        os.close(btf_fd)
+        tail = log.value.decode(errors="replace").strip().splitlines()[-2:]
+        raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
+
+
+def test_run(prog_fd: int) -> int:
+    """BPF_PROG_TEST_RUN a SYSCALL program once; its return value."""
+    attr = sc.TestRunAttr(prog_fd=prog_fd)
+    sc.bpf(sc.BPF_PROG_TEST_RUN, attr)
+    return attr.retval
