@@ -7,6 +7,7 @@ the codec's per-entry decoding agreeing with its bulk JSON text.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import sys
 from collections.abc import Iterator
@@ -111,3 +112,37 @@ def test_map_of_maps_values_are_inner_ids(new_map) -> None:  # type: ignore[no-u
         outer.update(struct.pack("<I", 1), struct.pack("<I", inner.fd))
         got = ours(outer.info.id)
         assert {"key": ["0x01", "0x00", "0x00", "0x00"], "value": inner.info.id} in got
+
+
+def test_struct_ops_value_decoded_with_vmlinux() -> None:
+    """A struct_ops map's value type lives in vmlinux (btf_vmlinux_value_type_id); bpftool omits the key
+    (no key type), we print it as bytes."""
+    from mapexplorer.btf.build import BtfBuilder
+    from mapexplorer.codec import vmlinux
+    from mapexplorer.kernel.btf_fetch import load_btf
+
+    vm = vmlinux()
+    tid = vm.find("bpf_struct_ops_tcp_congestion_ops", "struct")
+    if tid is None:
+        pytest.skip("kernel without tcp_congestion_ops struct_ops")
+    b = BtfBuilder()
+    b.int("int", 4, signed=True)
+    with ExitStack() as stack:
+        btf_fd = load_btf(b.blob())  # struct_ops map create wants some btf_fd
+        stack.callback(os.close, btf_fd)
+        fd = maps.create_map(
+            map_type_id("struct_ops"),
+            4,
+            vm.type_size(tid),
+            1,
+            name="test_sops",
+            btf_fd=btf_fd,
+            btf_vmlinux_value_type_id=tid,
+        )
+        m = stack.enter_context(maps.Map(fd))
+        (theirs,) = bpftool_formatted(m.info.id).values()
+        (mine,) = ours(m.info.id)
+        assert "key" not in theirs
+        assert mine["key"] == ["0x00", "0x00", "0x00", "0x00"]
+        assert mine["value"] == normalize(theirs["value"], mine["value"])
+        assert mine["value"]["common"]["state"] == "BPF_STRUCT_OPS_STATE_INIT"
