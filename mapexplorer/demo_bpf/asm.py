@@ -7,6 +7,7 @@ with func_info for its two functions (the verifier requires func_info for callba
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 
 from mapexplorer.demo_bpf.btfmini import BTF_MAGIC
@@ -98,8 +99,6 @@ def load_user_ringbuf_drainer(map_fd: int) -> tuple[int, int]:
     try:
         return sc.bpf(sc.BPF_PROG_LOAD, attr), btf_fd
     except OSError as exc:
-        import os
-
         os.close(btf_fd)
         tail = log.value.decode(errors="replace").strip().splitlines()[-2:]
         raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
