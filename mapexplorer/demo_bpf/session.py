@@ -92,7 +92,8 @@ class DemoSummary(list[DemoStatus]):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    text = detail.strip().splitlines()
     return (text[-1] if text else type(exc).__name__)[:160]
 
 
