@@ -48,7 +48,7 @@ CATALOG: tuple[DemoSpec, ...] = (
     _d("sockmap", "demo_sockmap", "TCP sockets added by sock_ops on the demo cgroup", "bcc", "net", "cgroup"),
     _d("cpumap", "demo_cpumap", "a queue per possible CPU; XDP steers the veth's local UDP to the next CPU",
        "bcc"),
-    _d("xskmap", "demo_xskmap", "an AF_XDP socket bound to the veth, queue 0; XDP redirects UDP port 10002 to it",
+    _d("xskmap", "demo_xskmap", "an AF_XDP socket on the veth, queue 0; XDP redirects UDP port 10002 to it",
        "bcc", "net"),
     _d("sockhash", "demo_sockhash", "TCP sockets keyed by {local_port, remote_port} via sock_ops",
        "bcc", "net", "cgroup"),
