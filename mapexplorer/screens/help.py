@@ -87,7 +87,7 @@ class HelpScreen(ModalScreen[None]):
                     padding=(0, 1),
                 )
                 table.add_column(style="bold cyan", no_wrap=True, width=24)
-                table.add_column()
+                table.add_column(ratio=1)
                 for key, what in rows:
                     table.add_row(key, what)
                 yield Static(table)

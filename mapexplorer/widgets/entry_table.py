@@ -236,10 +236,12 @@ class EntryTable(ScrollView, can_focus=True):
         first = int(self.scroll_offset.y)
         rows = list(range(min(self.row_count, 64)))
         rows += list(range(first, min(self.row_count, first + max(self.size.height, 24))))
+        # one or two columns (a queue head, a key and a blob): let the value use the whole width
+        cap = MAX_CELL if len(widths) > 2 else max(MAX_CELL, self.size.width - 2 - sum(widths[:-1]) - SEP * 2)
         for v in rows:
             r = self._row(self.snapshot_row(v))
             for j, text in enumerate(r.cells):
-                widths[j] = max(widths[j], min(len(text), MAX_CELL))
+                widths[j] = max(widths[j], min(len(text), cap))
         if len(self.widths) == len(widths):
             widths = [max(a, b) for a, b in zip(self.widths, widths, strict=True)]
         self.widths = widths

@@ -1,0 +1,127 @@
+"""Regenerate screenshots/ (SVG, plus PNG when librsvg and cairo are installed) of every main screen from the
+recorded fixture data the snapshot tests use (tests/fixtures/maps.json, fixed CPU counts and timestamps).
+
+    .venv/bin/python scripts/screenshots.py [--png] [--only NAME ...]
+
+``--live`` takes the same screens from the running kernel instead (run ``mapexplorer demo`` first; root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mapexplorer.app import MapExplorerApp, make_app
+from mapexplorer.source import FixtureSource, KernelSource
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    title: str
+    open_map: str | None = None
+    keys: tuple[str, ...] = ()
+    ncpus: int = 4
+    size: tuple[int, int] = (120, 36)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+SCENES = [
+    Scene("map-list", "Every map, live"),
+    Scene("filtered-list", "Filter: / pcpu", keys=("slash", "p", "c", "p", "u")),
+    Scene("hash-struct", "A hash with struct values: fields as columns, Δ and rate", "demo_proc_stats", ("r", "r")),
+    Scene("percpu-4", "Per-CPU array, 4 CPUs: sum/min/max/rate then cpu0..cpu3", "fx_pcpu_stats", ("r", "down")),
+    Scene("percpu-64", "Per-CPU array, 64 CPUs, scrolled: the key stays", "fx_pcpu_stats", ("r", *["right"] * 40), 64),
+    Scene("drilldown-64", "Drill-down: per-CPU sparklines, rate, imbalance", "fx_pcpu_stats",
+          ("r", "r", "r", "down", "enter", "r", "r"), 64),
+    Scene("hex", "Hex view (x)", "demo_proc_stats", ("x",)),
+    Scene("queue", "Queue: the head by peek, never pop", "demo_queue_exec"),
+    Scene("map-of-maps", "Hash of maps: Enter opens the inner map", "demo_hom_tenant"),
+    Scene("lpm-trie", "LPM trie: CIDR keys", "demo_lpm_routes"),
+    Scene("stack-trace", "Stack traces, symbolized", "demo_stacks"),
+    Scene("ringbuf", "Streams explain themselves (w watches)", "demo_ringbuf"),
+    Scene("help", "Help (?)", keys=("question_mark",)),
+    Scene("80x24", "Usable at 80x24", "fx_pcpu_stats", ("r",), size=(80, 24)),
+]
+
+
+async def shoot(scene: Scene, live: bool) -> str:
+    source = KernelSource() if live else FixtureSource(ncpus=scene.ncpus)
+    app: MapExplorerApp = make_app(source, refresh=0, open_map=scene.open_map)
+    async with app.run_test(size=scene.size) as pilot:
+        for key in ("", *scene.keys):
+            if key:
+                await pilot.press(key)
+            for _ in range(4):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+        return app.export_screenshot(title=f"mapexplorer · {scene.title}")
+
+
+def svg_to_png(svg: Path, png: Path) -> bool:
+    """Render with librsvg + cairo through ctypes (no Python dependency); False when they are missing."""
+    try:
+        rsvg = ctypes.CDLL("librsvg-2.so.2")
+        cairo = ctypes.CDLL("libcairo.so.2")
+    except OSError:
+        return False
+
+    class Rect(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double), ("w", ctypes.c_double), ("h", ctypes.c_double)]
+
+    vp = ctypes.c_void_p
+    rsvg.rsvg_handle_new_from_file.restype = vp
+    rsvg.rsvg_handle_new_from_file.argtypes = [ctypes.c_char_p, vp]
+    rsvg.rsvg_handle_render_document.argtypes = [vp, vp, ctypes.POINTER(Rect), vp]
+    cairo.cairo_image_surface_create.restype = vp
+    cairo.cairo_create.restype = vp
+    cairo.cairo_create.argtypes = [vp]
+    cairo.cairo_surface_write_to_png.argtypes = [vp, ctypes.c_char_p]
+    cairo.cairo_destroy.argtypes = [vp]
+    cairo.cairo_surface_destroy.argtypes = [vp]
+    m = re.search(r'viewBox="([\d. ]+)"', svg.read_text()[:500])
+    if not m:
+        return False
+    _, _, w, h = map(float, m.group(1).split())
+    handle = rsvg.rsvg_handle_new_from_file(str(svg).encode(), None)
+    if not handle:
+        return False
+    surface = cairo.cairo_image_surface_create(0, int(w), int(h))
+    cr = cairo.cairo_create(surface)
+    try:
+        rsvg.rsvg_handle_render_document(handle, cr, ctypes.byref(Rect(0, 0, w, h)), None)
+        return cairo.cairo_surface_write_to_png(surface, str(png).encode()) == 0
+    finally:
+        cairo.cairo_destroy(cr)
+        cairo.cairo_surface_destroy(surface)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--png", action="store_true", help="also write PNGs (needs librsvg and cairo)")
+    ap.add_argument("--live", action="store_true", help="from the running kernel instead of the fixtures")
+    ap.add_argument("--only", nargs="*", metavar="NAME", help="only these scenes")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    for scene in SCENES:
+        if args.only and scene.name not in args.only:
+            continue
+        svg = OUT / f"{scene.name}{'-live' if args.live else ''}.svg"
+        svg.write_text(asyncio.run(shoot(scene, args.live)))
+        line = f"{svg.relative_to(OUT.parent)}"
+        if args.png:
+            png = svg.with_suffix(".png")
+            line += f" + {png.name}" if svg_to_png(svg, png) else " (no PNG: librsvg/cairo missing)"
+        sys.stderr.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
