@@ -81,6 +81,18 @@ class DemoStatus:
     map_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DemoEnvironment:
+    """What a running session set up besides BPF objects (None: not created on this run)."""
+
+    veth: str | None  # the host end; its peer lives in the traffic child's network namespace
+    veth_peer: str | None
+    host_ip: str | None
+    cgroup: str | None  # the cgroup2 directory the traffic child runs in
+    child_pid: int | None  # the traffic child (private network namespace)
+    tcp_congestion: str | None  # the struct_ops tcp_congestion_ops name
+
+
 class DemoSummary(list[DemoStatus]):
     """The statuses of a session: a list, whose ``str()`` is one line for a status bar."""
 
@@ -180,6 +192,24 @@ class DemoSession:
     def map_ids(self) -> dict[str, int]:
         """Name -> id of every map this session holds (demo maps, inner maps, helpers)."""
         return {name: km.map_info(fd).id for name, fd in sorted(self._fds.items())}
+
+    @property
+    def environment(self) -> DemoEnvironment:
+        """The veth pair, cgroup, traffic child and congestion control name of this session."""
+        net = bool(self._host_ifindex)
+        return DemoEnvironment(
+            veth=self._host_if if net else None,
+            veth_peer=self._peer_if if net else None,
+            host_ip=self._host_ip or None,
+            cgroup=self._cg_path,
+            child_pid=self._child.pid if self._child is not None else None,
+            tcp_congestion=self._cc_name if "demo_tcp_cc" in self._fds else None,
+        )
+
+    def raw_prog_ids(self) -> list[int]:
+        """Ids of the programs loaded outside BCC (struct_ops members, LSM, the user ringbuf drainer);
+        BCC's programs are found through the maps they use."""
+        return list(self._raw_prog_ids)
 
     @property
     def headline(self) -> str:
