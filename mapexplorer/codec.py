@@ -140,8 +140,8 @@ class MapCodec:
 
     @property
     def id_values(self) -> bool:
-        """Values are ids of inner maps (map-of-maps) or programs (prog_array)."""
-        return self.info.type_name in ID_VALUE_TYPES
+        """Values are ids of inner maps (map-of-maps) or programs (prog_array): numbers unless raw."""
+        return not self.raw and self.info.type_name in ID_VALUE_TYPES
 
     # -- decoding ----------------------------------------------------------------------------------
 
