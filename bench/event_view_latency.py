@@ -121,6 +121,12 @@ def wait_pane(session: str, pred: Any, limit: float = 30.0) -> float:
         time.sleep(0.002)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def status_line(text: str) -> str:
     lines = [x for x in text.splitlines() if "events/s" in x]
     return lines[-1] if lines else ""
@@ -153,6 +159,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=1_000_000, help="target events/s (0: as fast as possible)")
     ap.add_argument("--presses", type=int, default=40, help="key presses measured")
+    ap.add_argument("--idle", action="store_true", help="baseline: the same presses with no events flowing")
     args = ap.parse_args()
     if not shutil.which("tmux") or not shutil.which("cc"):
         sys.exit("needs tmux and cc")
@@ -182,9 +189,12 @@ def main() -> None:
             pid = int(prod.stdout.readline())
             b[b"lat_target"][ctypes.c_int(0)] = ctypes.c_uint32(pid)
             b[b"lat_stats"].clear()
-            prod.stdin.write("go\n")
-            prod.stdin.flush()
+            if not args.idle:
+                prod.stdin.write("go\n")
+                prod.stdin.flush()
             time.sleep(3.0)
+            tui_pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
+            tui_cpu0 = cpu_seconds(tui_pid)
             shown = []
             lat: list[float] = []
             t_start = time.perf_counter()
@@ -199,6 +209,7 @@ def main() -> None:
                 lat.append(wait_pane(session, lambda t: "PAUSED" not in status_line(t)))
                 time.sleep(0.2)
             elapsed = time.perf_counter() - t_start
+            tui_cpu = (cpu_seconds(tui_pid) - tui_cpu0) / elapsed
             st = b[b"lat_stats"]
             attempts, failed = sum(st[ctypes.c_int(0)]), sum(st[ctypes.c_int(1)])
         finally:
@@ -213,6 +224,7 @@ def main() -> None:
     print(f"load average before/after: {load0} / {os.getloadavg()[0]:.2f} (other work skews every figure)")
     print(f"producer: {attempts / (elapsed + 3.0) / 1e6:.2f} M events/s attempted over the run, "
           f"{100.0 * failed / attempts if attempts else 0:.2f} % failed (ring full)")
+    print(f"TUI process CPU while measuring: {100 * tui_cpu:.0f} % of one core")
     print(f"TUI status line showed {statistics.median(shown) / 1e6 if shown else 0:.2f} M events/s (median)")
     print(f"key latency (p pause/resume, tmux send-keys -> pane changed), {len(lat_ms)} presses: "
           f"p50 {statistics.median(lat_ms):.0f} ms  p95 {p95:.0f} ms  max {lat_ms[-1]:.0f} ms")

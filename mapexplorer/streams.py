@@ -27,6 +27,8 @@ from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
 
 STREAM_TYPES = ("ringbuf", "perf_event_array")
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
+LINGER_STEP_MIN_S = 0.0005  # read_batch(linger=...): shortest and longest sleep between two reads
+LINGER_STEP_MAX_S = 0.005
 NOTICE_EVERY_S = 5.0  # a repeated state change (tap overtaken) is reported at most this often
 
 
@@ -305,22 +307,44 @@ class EventStream:
         records = self._read(limit)
         count = len(records)
         if linger > 0:
-            end = time.monotonic() + linger
+            # Sleep-and-read rather than wait for each wakeup: at a high rate the kernel would wake us
+            # for nearly every record. The step stays short enough that the ring fills at most to a
+            # quarter between two reads at the rate just seen.
+            start = time.monotonic()
+            end = start + linger
             trim = 2 * keep_last if keep_last is not None else 0
+            capacity = self._capacity_bytes()
             while count < limit:
-                remaining = end - time.monotonic()
+                now = time.monotonic()
+                remaining = end - now
                 if remaining <= 0:
                     break
-                if reader.wait(remaining):
-                    more = self._read(limit - count)
-                    count += len(more)
-                    records += more
-                    if trim and len(records) > trim:
-                        del records[: len(records) - trim // 2]
+                rate = count * (len(self._last_raw(records)) + 8) / max(now - start, 1e-4)
+                step = min(LINGER_STEP_MAX_S, max(LINGER_STEP_MIN_S, capacity / 4 / max(rate, 1.0)))
+                time.sleep(min(remaining, step))
+                more = self._read(limit - count)
+                count += len(more)
+                records += more
+                if trim and len(records) > trim:
+                    del records[: len(records) - trim // 2]
         self.total += count
         if keep_last is not None and len(records) > keep_last:
             records = records[len(records) - keep_last :]
         return self._decode(records)
+
+    def _capacity_bytes(self) -> int:
+        """Bytes one ring holds (the smallest ring, for perf)."""
+        reader = self._reader
+        if isinstance(reader, ringbuf.RingBufReader):
+            return reader.size
+        return min((r.data_size for r in reader.rings), default=perf.DEFAULT_PAGES * perf.PAGE_SIZE)
+
+    @staticmethod
+    def _last_raw(records: list[Any]) -> bytes:
+        if not records:
+            return b""
+        last = records[-1]
+        return last if isinstance(last, bytes) else last[1]
 
     def _read(self, limit: int) -> list[Any]:
         """Raw records: bytes (ringbuf) or (cpu, bytes) pairs (perf)."""
