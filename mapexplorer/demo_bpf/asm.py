@@ -1,7 +1,8 @@
-"""Hand-assembled programs for what BCC 0.26 cannot compile: a callback (bpf_user_ringbuf_drain).
+"""Hand-assembled programs for what BCC 0.26 cannot compile: a callback (bpf_user_ringbuf_drain) and
+a kfunc call (bpf_arena_alloc_pages).
 
-The program is a SYSCALL program run on demand with BPF_PROG_TEST_RUN; it carries a minimal BTF blob
-with func_info for its two functions (the verifier requires func_info for callback subprograms).
+Both are sleepable SYSCALL programs run on demand with BPF_PROG_TEST_RUN; each carries a minimal BTF
+blob with func_info (the verifier requires it for callback subprograms).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ PROG_TYPE_SYSCALL = 31
 HELPER_USER_RINGBUF_DRAIN = 209
 PSEUDO_MAP_FD = 1
 PSEUDO_FUNC = 4
+PSEUDO_KFUNC_CALL = 2
 BPF_F_SLEEPABLE = 1 << 4
 
 
@@ -34,6 +36,11 @@ def _mov_imm(dst: int, imm: int) -> bytes:
 
 
 CALL, EXIT = 0x85, 0x95
+
+
+def _btf_blob(types: bytes, strings: bytearray) -> bytes:
+    hdr = struct.pack("<HBBI4I", BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return hdr + types + bytes(strings)
 
 
 def _drain_btf() -> bytes:
@@ -56,8 +63,80 @@ def _drain_btf() -> bytes:
             struct.pack("<3I", name("demo_urb_cb"), 12 << 24, 5),  # 6 FUNC static
         ]
     )
-    hdr = struct.pack("<HBBI4I", BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strings))
-    return hdr + types + bytes(strings)
+    return _btf_blob(types, strings)
+
+
+def _main_only_btf(func_name: str) -> bytes:
+    """int <func_name>(void *ctx) -- as BTF types 1..4."""
+    strings = bytearray(b"\0")
+
+    def name(s: str) -> int:
+        off = len(strings)
+        strings.extend(s.encode() + b"\0")
+        return off
+
+    types = b"".join(
+        [
+            struct.pack("<4I", name("int"), 1 << 24, 4, (1 << 24) | 32),
+            struct.pack("<3I", 0, 2 << 24, 0),
+            struct.pack("<3I", 0, (13 << 24) | 1, 1) + struct.pack("<2I", name("ctx"), 2),
+            struct.pack("<3I", name(func_name), 12 << 24, 3),
+        ]
+    )
+    return _btf_blob(types, strings)
+
+
+def _load_syscall_prog(insns: bytes, name: str, btf: bytes, func_info: bytes) -> tuple[int, int]:
+    """BPF_PROG_LOAD a sleepable SYSCALL program with BTF func_info; returns (prog fd, btf fd)."""
+    btf_fd = load_btf(btf)
+    ibuf = ctypes.create_string_buffer(insns, len(insns))
+    fbuf = ctypes.create_string_buffer(func_info, len(func_info))
+    lic = ctypes.create_string_buffer(b"GPL")
+    log = ctypes.create_string_buffer(1 << 16)
+    attr = sc.ProgLoadAttr(
+        prog_type=PROG_TYPE_SYSCALL,
+        insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(ibuf),
+        license=ctypes.addressof(lic),
+        log_level=1,
+        log_size=len(log),
+        log_buf=ctypes.addressof(log),
+        prog_name=name.encode()[:15],
+        prog_flags=BPF_F_SLEEPABLE,  # SYSCALL programs must be sleepable
+        prog_btf_fd=btf_fd,
+        func_info_rec_size=8,
+        func_info=ctypes.addressof(fbuf),
+        func_info_cnt=len(func_info) // 8,
+    )
+    try:
+        return sc.bpf(sc.BPF_PROG_LOAD, attr), btf_fd
+    except OSError as exc:
+        os.close(btf_fd)
+        tail = log.value.decode(errors="replace").strip().splitlines()[-2:]
+        raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
+
+
+def load_arena_allocator(map_fd: int, kfunc_btf_id: int) -> tuple[int, int]:
+    """A SYSCALL program that allocates one page in the arena ``map_fd`` per run and returns 1 (0 when
+    the arena is full), calling bpf_arena_alloc_pages by its vmlinux BTF id; returns (prog fd, btf fd).
+    """
+    insns = b"".join(
+        [
+            _ld_imm64(1, PSEUDO_MAP_FD, map_fd),  # r1 = arena
+            _mov_imm(2, 0),  # r2 = any address
+            _mov_imm(3, 1),  # r3 = one page
+            _mov_imm(4, -1),  # r4 = NUMA_NO_NODE
+            _mov_imm(5, 0),  # r5 = flags
+            _insn(CALL, 0, PSEUDO_KFUNC_CALL, 0, kfunc_btf_id),  # r0 = page address or NULL
+            _insn(0x15, 0, 0, 2, 0),  # if r0 == 0 goto +2
+            _mov_imm(0, 1),
+            _insn(EXIT),  # 1: allocated
+            _mov_imm(0, 0),
+            _insn(EXIT),  # 0: the arena is full
+        ]
+    )
+    return _load_syscall_prog(insns, "demo_arena_alloc", _main_only_btf("demo_arena_alloc"),
+                              struct.pack("<2I", 0, 4))
 
 
 def load_user_ringbuf_drainer(map_fd: int) -> tuple[int, int]:

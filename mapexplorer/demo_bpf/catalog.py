@@ -76,7 +76,8 @@ CATALOG: tuple[DemoSpec, ...] = (
        "SYSCALL program (bpf_user_ringbuf_drain) when half full"),
     _d("cgrp_storage", "demo_cgrp_store", "per-cgroup stats keyed by the demo cgroup fd, from userspace",
        "cgroup"),
-    _d("arena", "demo_arena", "pages mmapped and written by the demo (a counter table)"),
+    _d("arena", "demo_arena", "a counter table written through the mmap; a SYSCALL program adds pages "
+       "(bpf_arena_alloc_pages)"),
 )
 
 BY_TYPE: dict[str, DemoSpec] = {spec.type: spec for spec in CATALOG}

@@ -63,7 +63,7 @@ PAGE = mmap.PAGESIZE
 REUSEPORT_SOCKS = 4
 SO_ATTACH_REUSEPORT_EBPF = 52
 USER_RB_SIZE = 4 * PAGE
-ARENA_PAGES = 4
+ARENA_PAGES = 16
 BUSY_BIT = 1 << 31
 XSK_PORT = 10002  # UDP port whose packets XDP hands to the AF_XDP socket (traffic.py sends there)
 _SESSION_COUNTER = itertools.count()
@@ -143,6 +143,8 @@ class DemoSession:
         self.events_lost: int = 0
         self.user_rb_drained: int = 0
         self._drainer = -1
+        self._arena_alloc = -1
+        self.arena_pages_allocated: int = 0
         self._skip: dict[str, str] = {}
         self._fds: dict[str, int] = {}  # map name -> an fd we own
         self._stack = contextlib.ExitStack()
@@ -309,6 +311,7 @@ class DemoSession:
         self._attempt(("user_ringbuf",), "user_ringbuf", self._make_user_ringbuf)
         self._optional("user_ringbuf", "no draining program, records pile up", self._load_drainer)
         self._attempt(("arena",), "arena", self._make_arena)
+        self._optional("arena", "no allocating program", self._load_arena_allocator)
         self._attempt(("cgrp_storage",), "cgrp_storage", self._make_cgrp_storage)
 
         bcc_types = tuple(s.type for s in CATALOG if "bcc" in s.needs)
@@ -643,6 +646,18 @@ class DemoSession:
         self._arena[PAGE : PAGE + len(header)] = header
         self._arena_tick()
 
+    def _load_arena_allocator(self) -> None:
+        """A hand-assembled SYSCALL program (kfunc bpf_arena_alloc_pages) that adds a page now and
+        then, so the arena grows live."""
+        from mapexplorer.demo_bpf.asm import load_arena_allocator
+
+        kfunc = vmlinux().find("bpf_arena_alloc_pages", KIND_FUNC)
+        prog, btf = load_arena_allocator(self._fds["demo_arena"], kfunc)
+        self._stack.callback(os.close, btf)
+        self._stack.callback(os.close, prog)
+        self._raw_prog_ids.append(prog_info(prog).id)
+        self._arena_alloc = prog
+
     def arena_bytes(self, offset: int, size: int) -> bytes:
         """Bytes of the demo arena through this session's mapping (an arena can be mapped only once per
         address space, at one address); empty when there is no arena."""
@@ -650,9 +665,16 @@ class DemoSession:
             return b""
         return bytes(self._arena[offset : offset + size])
 
-    def _arena_tick(self) -> None:
+    def _arena_tick(self, tick: int = 0) -> None:
         if self._arena is None:
             return
+        if self._arena_alloc >= 0 and tick % 10 == 0:
+            from mapexplorer.demo_bpf.asm import test_run
+
+            if test_run(self._arena_alloc):
+                self.arena_pages_allocated += 1
+            else:
+                self._arena_alloc = -1  # full: stop asking
         counters = list(struct.unpack_from("<8Q", self._arena, 0))
         counters[0] += 1
         counters[1] = time.monotonic_ns()
@@ -1025,7 +1047,7 @@ class DemoSession:
             while not self._stop_event.wait(0.2):
                 tick += 1
                 self._reuseport_tick(clients, tick)
-                self._arena_tick()
+                self._arena_tick(tick)
                 self._user_rb_tick(tick)
                 if tick % 5 == 0:
                     self._cgrp_tick()

@@ -199,6 +199,8 @@ def check_struct_ops(session: DemoSession, st: DemoStatus) -> None:
 def check_arena(session: DemoSession, st: DemoStatus) -> None:
     assert km.map_info_by_id(st.map_id).max_entries > 0
     assert session.arena_bytes(PAGE, 23) == b"mapexplorer demo arena:"
+    assert "bpf_arena_alloc_pages" in st.how
+    assert eventually(lambda: session.arena_pages_allocated), "the SYSCALL program allocated no page"
 
 
 def check_keys_only(session: DemoSession, st: DemoStatus) -> None:
