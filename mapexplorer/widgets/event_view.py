@@ -34,7 +34,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from mapexplorer.widgets.common import FilterBar, StatusLine
+from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 
 KEEP = 10_000
 """Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
@@ -230,12 +230,21 @@ class EventViewScreen(Screen):
         title: shown until the stream describes itself.
     """
 
+    DEFAULT_CSS = """
+    EventViewScreen #ev-title {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        text-style: bold;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back"),
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("c", "clear", "Clear"),
         Binding("end,G", "follow", "Newest"),
+        Binding("question_mark", "app.help", "Help", show=False),
     ]
 
     class Opened(Message):
@@ -300,10 +309,9 @@ class EventViewScreen(Screen):
         yield EventLog(id="events")
         yield StatusLine("opening the stream…", id="ev-status")
         yield Footer()
+        yield TooSmall()
 
     def on_mount(self) -> None:
-        self.query_one("#ev-title", Static).styles.height = 1
-        self.query_one("#ev-title", Static).styles.padding = (0, 1)
         self.query_one("#events", EventLog).focus()
         self._read()
 
