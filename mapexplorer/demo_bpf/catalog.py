@@ -132,14 +132,20 @@ def cgroup2_root() -> str | None:
     return None
 
 
+def cgroup2_available() -> bool:
+    """Whether cgroup2 can be mounted (the demo mounts a private one when none is mounted)."""
+    with open("/proc/filesystems") as f:
+        return any(line.split()[-1:] == ["cgroup2"] for line in f)
+
+
 def host_support(spec: DemoSpec, *, bcc_ok: bool, kernel_types: frozenset[str]) -> tuple[bool, str]:
     """Whether this host can run ``spec``, and a one-line reason when it cannot."""
     if spec.type not in kernel_types:
         return False, f"kernel has no {spec.type} map type"
     if "bcc" in spec.needs and not bcc_ok:
         return False, "BCC Python bindings missing (apt install python3-bpfcc)"
-    if "cgroup" in spec.needs and cgroup2_root() is None:
-        return False, "no cgroup2 mount"
+    if "cgroup" in spec.needs and cgroup2_root() is None and not cgroup2_available():
+        return False, "the kernel has no cgroup2 filesystem"
     if "net" in spec.needs and shutil.which("ip") is None:
         return False, "the ip tool (iproute2) is missing"
     if os.geteuid() != 0:

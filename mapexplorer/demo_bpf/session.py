@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import itertools
 import json
 import mmap
@@ -407,10 +408,19 @@ class DemoSession:
                 with contextlib.suppress(OSError):  # not empty or already gone: leave it
                     os.rmdir(os.path.join(root, entry))
 
+    def _mount_private_cgroup2(self) -> str:
+        """Mount a cgroup2 hierarchy on a temp dir (hosts that mount only cgroup v1); unmounted on stop."""
+        path = tempfile.mkdtemp(prefix="mapexplorer_cg2_")
+        self._stack.callback(os.rmdir, path)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(b"none", path.encode(), b"cgroup2", 0, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount cgroup2: {os.strerror(err)}")
+        self._stack.callback(lambda: libc.umount2(path.encode(), 2))  # MNT_DETACH
+        return path
+
     def _setup_cgroup(self) -> None:
-        root = cgroup2_root()
-        if root is None:
-            raise OSError("no cgroup2 mount")
+        root = cgroup2_root() or self._mount_private_cgroup2()
         self._remove_stale_cgroups(root)
         path = os.path.join(root, f"mapexplorer_demo_{self._tag}")
         os.mkdir(path)
