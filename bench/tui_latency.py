@@ -2,7 +2,8 @@
 
 Two measurements (Pilot's press cannot measure this: its idle detection has an ~80 ms floor):
 
-- in process: the app runs headless over the real kernel (refresh 1 s); each cursor key is handed to the driver
+- in process: the app runs headless over the real kernel (refresh 1 s); each cursor key is handed to the
+  driver
   and the latency is the time until the screen has composited the update that shows the moved cursor (the
   moment a terminal would be written to).
 - end to end in a real terminal: the app runs in a tmux pane (``mapexplorer --map ID --refresh 1``), the bench
@@ -148,7 +149,7 @@ async def inprocess(map_id: int, entries: int, moves: int) -> dict[str, object]:
 
 
 def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return sorted(values)[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main() -> int:
@@ -173,8 +174,17 @@ def main() -> int:
     exe = ROOT / ".venv" / "bin" / "mapexplorer"
     try:
         t0 = time.perf_counter()
-        tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "36",
-             f"exec {exe} --map {m.info.id} --refresh 1")
+        tmux(
+            "new-session",
+            "-d",
+            "-s",
+            SESSION,
+            "-x",
+            "120",
+            "-y",
+            "36",
+            f"exec {exe} --map {m.info.id} --refresh 1",
+        )
         pid = int(tmux("list-panes", "-t", SESSION, "-F", "#{pane_pid}").split()[0])
         wait_for(rf"{args.entries:,} entries", 60)
         open_s = time.perf_counter() - t0
@@ -188,7 +198,7 @@ def main() -> int:
             target = row + (1 if key == "Down" else -1)
             t = time.perf_counter()
             tmux("send-keys", "-t", SESSION, key)
-            dt, _ = wait_for(rf"row {target:,}\b", 10)
+            _dt, _ = wait_for(rf"row {target:,}\b", 10)
             latencies.append((time.perf_counter() - t) * 1000)
             if i % 10 == 0:
                 rss.append(rss_mb(pid))

@@ -91,7 +91,7 @@ class MapExplorerApp(App[int]):
         if factory is None:
             self.notify("this source cannot stream events", severity="warning")
             return
-        self.push_screen(EventViewScreen(factory))
+        self.push_screen(EventViewScreen(factory, title=f"events of map {map_id}"))
 
     def set_refresh(self, seconds: float) -> None:
         self.refresh_interval = seconds

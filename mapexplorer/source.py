@@ -2,11 +2,11 @@
 
 - :class:`KernelSource` reads the running kernel through :mod:`mapexplorer.kernel` and decodes entries with
   :mod:`mapexplorer.codec` (BTF). Every method blocks: the UI calls them from thread workers only.
-- :class:`FixtureSource` serves recorded JSON (tests/fixtures) with a fixed CPU count and fixed timestamps, for
-  snapshot tests and screenshots.
+- :class:`FixtureSource` serves recorded JSON (tests/fixtures) with a fixed CPU count and fixed timestamps,
+  for snapshot tests and screenshots.
 
-Everything a source returns is an immutable value (frozen dataclasses, ``bytes``, tuples), so a snapshot made in
-a worker can be handed to the UI thread as a message without copying or locking.
+Everything a source returns is an immutable value (frozen dataclasses, ``bytes``, tuples), so a snapshot made
+in a worker can be handed to the UI thread as a message without copying or locking.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ WHY_NOT_LISTED: dict[str, str] = {
     "its elements cannot be listed.",
     "arena": "An arena is memory-mapped pages shared by programs and user space, not entries: "
     "there is nothing to list. Its size is max_entries pages.",
-    "sk_storage": "sk_storage is keyed by socket fds: an entry can only be looked up through a socket you hold, "
+    "sk_storage": "sk_storage is keyed by socket fds: an entry can only be looked up through a socket you "
+    "hold, "
     "so the map cannot be listed from here.",
     "task_storage": "task_storage is keyed by pidfds: an entry can only be looked up for one task at a time, "
     "so the map cannot be listed from here.",
@@ -202,7 +203,7 @@ class MapSource(Protocol):
         ...
 
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
-        """A zero-argument callable opening an event stream on the map, or None when streaming is unavailable."""
+        """A zero-argument callable opening an event stream on the map (None: streaming unavailable)."""
         ...
 
     def close(self) -> None: ...
@@ -680,9 +681,9 @@ class _FixtureMap:
 class FixtureSource:
     """Maps recorded from a real kernel (see scripts/record_fixtures.py), replayed with fixed time.
 
-    Each ``read_map`` of a map returns its next recorded frame (the last one repeats), stamped
-    ``FIXTURE_EPOCH + frame``; ``errors`` maps a map id to the error ``read_map`` raises for it (to show how the
-    UI reacts to a failing or vanished map).
+        Each ``read_map`` of a map returns its next recorded frame (the last one repeats), stamped
+        ``FIXTURE_EPOCH + frame``; ``errors`` maps a map id to the error ``read_map`` raises for it (to show
+        how the UI reacts to a failing or vanished map).
     """
 
     def __init__(

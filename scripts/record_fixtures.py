@@ -1,9 +1,10 @@
 """Record tests/fixtures/maps.json from real maps: the demo's maps (run ``mapexplorer demo`` first) plus a
 per-CPU array with a BTF struct value that this script creates, fills and removes.
 
-Every map is read through :class:`mapexplorer.source.KernelSource` ``FRAMES`` times, one second apart, and stored
-as raw bytes plus the decoded form the UI shows, so :class:`mapexplorer.source.FixtureSource` can replay it
-without a kernel. Run as root: ``DEMO_PID=<pid of mapexplorer demo> .venv/bin/python scripts/record_fixtures.py``
+Every map is read through :class:`mapexplorer.source.KernelSource` ``FRAMES`` times, one second apart, and
+stored as raw bytes plus the decoded form the UI shows, so :class:`mapexplorer.source.FixtureSource` can
+replay it without a kernel. Run as root:
+``DEMO_PID=<pid of mapexplorer demo> .venv/bin/python scripts/record_fixtures.py``
 (DEMO_PID picks that demo's maps when other demos run too).
 """
 
@@ -43,7 +44,13 @@ def create_pcpu_stats() -> tuple[int, int]:
     blob, key_id, value_id = pkt_stats_btf()
     btf_fd = load_btf(blob)
     fd = maps.create_map(
-        PERCPU_ARRAY, 4, 16, 8, name="fx_pcpu_stats", btf_fd=btf_fd, btf_key_type_id=key_id,
+        PERCPU_ARRAY,
+        4,
+        16,
+        8,
+        name="fx_pcpu_stats",
+        btf_fd=btf_fd,
+        btf_key_type_id=key_id,
         btf_value_type_id=value_id,
     )
     return fd, btf_fd
@@ -70,7 +77,8 @@ def entry_json(snap: MapSnapshot, i: int) -> dict[str, Any]:
     if snap.facts.row.percpu:
         decoded = snap.value(i) or []
         out["values"] = [
-            {"value_hex": raw.hex(), "value": dec} for raw, dec in zip(snap.cpu_slices(i), decoded, strict=True)
+            {"value_hex": raw.hex(), "value": dec}
+            for raw, dec in zip(snap.cpu_slices(i), decoded, strict=True)
         ]
     else:
         raw = snap.value_raw(i)
@@ -95,10 +103,20 @@ def main() -> int:
         recorded: dict[int, dict[str, Any]] = {}
         for r in rows:
             recorded[r.id] = {
-                "id": r.id, "name": r.name, "type": r.type_name, "key_size": r.key_size,
-                "value_size": r.value_size, "max_entries": r.max_entries, "flags": r.flags,
-                "memlock": r.memlock, "frozen": r.frozen, "btf_id": r.btf_id, "owners": list(r.owners),
-                "progs": list(r.progs), "pinned": list(r.pinned), "frames": [],
+                "id": r.id,
+                "name": r.name,
+                "type": r.type_name,
+                "key_size": r.key_size,
+                "value_size": r.value_size,
+                "max_entries": r.max_entries,
+                "flags": r.flags,
+                "memlock": r.memlock,
+                "frozen": r.frozen,
+                "btf_id": r.btf_id,
+                "owners": list(r.owners),
+                "progs": list(r.progs),
+                "pinned": list(r.pinned),
+                "frames": [],
             }
         for frame in range(FRAMES):
             fill_pcpu_stats(fd, frame)
@@ -112,7 +130,10 @@ def main() -> int:
                 rec = recorded[r.id]
                 facts = snap.facts
                 rec.update(
-                    has_btf=facts.has_btf, key_c=facts.key_c, value_c=facts.value_c, kind=snap.kind,
+                    has_btf=facts.has_btf,
+                    key_c=facts.key_c,
+                    value_c=facts.value_c,
+                    kind=snap.kind,
                     note=snap.note or facts.note,
                 )
                 n = min(snap.count, MAX_ENTRIES_PER_FRAME)
@@ -125,7 +146,9 @@ def main() -> int:
         "recorded_on": os.uname().release,
         "ncpus": 4,
         "note": "recorded on a 2-CPU VM; FixtureSource spreads per-CPU values over its fixed CPU count",
-        "maps": [recorded[i] for i in sorted(recorded) if recorded[i]["frames"] and not recorded[i].get("gone")],
+        "maps": [
+            recorded[i] for i in sorted(recorded) if recorded[i]["frames"] and not recorded[i].get("gone")
+        ],
     }
     OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     sys.stderr.write(f"wrote {OUT} ({len(data['maps'])} maps)\n")

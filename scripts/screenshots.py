@@ -36,11 +36,29 @@ class Scene:
 SCENES = [
     Scene("map-list", "Every map, live"),
     Scene("filtered-list", "Filter: / pcpu", keys=("slash", "p", "c", "p", "u")),
-    Scene("hash-struct", "A hash with struct values: fields as columns, Δ and rate", "demo_proc_stats", ("r", "r")),
-    Scene("percpu-4", "Per-CPU array, 4 CPUs: sum/min/max/rate then cpu0..cpu3", "fx_pcpu_stats", ("r", "down")),
-    Scene("percpu-64", "Per-CPU array, 64 CPUs, scrolled: the key stays", "fx_pcpu_stats", ("r", *["right"] * 40), 64),
-    Scene("drilldown-64", "Drill-down: per-CPU sparklines, rate, imbalance", "fx_pcpu_stats",
-          ("r", "r", "r", "down", "enter", "r", "r"), 64),
+    Scene(
+        "hash-struct",
+        "A hash with struct values: fields as columns, Δ and rate",
+        "demo_proc_stats",
+        ("r", "r"),
+    ),
+    Scene(
+        "percpu-4", "Per-CPU array, 4 CPUs: sum/min/max/rate then cpu0..cpu3", "fx_pcpu_stats", ("r", "down")
+    ),
+    Scene(
+        "percpu-64",
+        "Per-CPU array, 64 CPUs, scrolled: the key stays",
+        "fx_pcpu_stats",
+        ("r", *["right"] * 40),
+        64,
+    ),
+    Scene(
+        "drilldown-64",
+        "Drill-down: per-CPU sparklines, rate, imbalance",
+        "fx_pcpu_stats",
+        ("r", "r", "r", "down", "enter", "r", "r"),
+        64,
+    ),
     Scene("hex", "Hex view (x)", "demo_proc_stats", ("x",)),
     Scene("queue", "Queue: the head by peek, never pop", "demo_queue_exec"),
     Scene("map-of-maps", "Hash of maps: Enter opens the inner map", "demo_hom_tenant"),
@@ -74,7 +92,12 @@ def svg_to_png(svg: Path, png: Path) -> bool:
         return False
 
     class Rect(ctypes.Structure):
-        _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double), ("w", ctypes.c_double), ("h", ctypes.c_double)]
+        _fields_ = [
+            ("x", ctypes.c_double),
+            ("y", ctypes.c_double),
+            ("w", ctypes.c_double),
+            ("h", ctypes.c_double),
+        ]
 
     vp = ctypes.c_void_p
     rsvg.rsvg_handle_new_from_file.restype = vp

@@ -3,6 +3,7 @@ the imbalance between CPUs (max / mean)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -27,6 +28,9 @@ HISTORY = 60
 
 Sample = tuple[float, list[dict[str, Any]]]
 
+DASH = "\u2013"
+"""Shown for a missing value."""
+
 
 def series(history: list[Sample], path: str, cpu: int) -> list[float]:
     """Per-refresh change of one CPU's value of ``path`` (a counter's increments), oldest first."""
@@ -36,7 +40,7 @@ def series(history: list[Sample], path: str, cpu: int) -> list[float]:
         vals.append(float(v) if is_number(v) else 0.0)
     if len(vals) < 2:
         return [0.0, 0.0]
-    return [max(b - a, 0.0) for a, b in zip(vals, vals[1:], strict=False)]
+    return [max(b - a, 0.0) for a, b in itertools.pairwise(vals)]
 
 
 def rates(history: list[Sample], path: str, ncpus: int) -> list[float | None]:
@@ -223,9 +227,9 @@ class DrillDownScreen(Screen):
             s.append("  max ", "dim")
             s.append(cell_text(max(nums)))
         s.append("  imbalance max/mean ", "dim")
-        s.append("–" if imb is None else f"{imb:.2f}", "bold yellow" if imb and imb > 1.5 else "bold")
+        s.append(DASH if imb is None else f"{imb:.2f}", "bold yellow" if imb and imb > 1.5 else "bold")
         s.append("  rate ", "dim")
-        s.append("–" if total_rate is None else fmt_rate(total_rate), "bold")
+        s.append(DASH if total_rate is None else fmt_rate(total_rate), "bold")
         if rate_imb is not None:
             s.append("  rate imbalance ", "dim")
             s.append(f"{rate_imb:.2f}", "bold yellow" if rate_imb > 1.5 else "bold")
@@ -246,7 +250,9 @@ class DrillDownScreen(Screen):
             row.query_one(".cpu-text", Static).update(t)
             row.query_one(Sparkline).data = series(self.history, path, c)
         interval = self.explorer.refresh_interval
-        paused = "⏸ paused (p)" if self.paused else f"⟳ {interval:g}s" if interval > 0 else "manual refresh (r)"
+        paused = (
+            "⏸ paused (p)" if self.paused else f"⟳ {interval:g}s" if interval > 0 else "manual refresh (r)"
+        )
         self.query_one("#status", StatusLine).update(
             f"cpu  value  rate/s  share  ·  {paused}  ·  Escape: back to the entries"
         )

@@ -210,7 +210,9 @@ class MapListScreen(Screen):
         if r.id in self.counts:
             c = self.counts[r.id]
             entries: object = (
-                Text("peek" if r.type_name in PEEK_TYPES else DASH, style="dim", justify="right") if c is None else c
+                Text("peek" if r.type_name in PEEK_TYPES else DASH, style="dim", justify="right")
+                if c is None
+                else c
             )
         else:
             entries = Text("…", style="dim", justify="right")

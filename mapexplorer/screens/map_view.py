@@ -1,8 +1,8 @@
 """One map: its facts, and its entries in a virtual table that refreshes live.
 
-Type-aware: per-CPU maps get cpu0..cpuN columns and a drill-down, maps of maps open their inner map, queues and
-stacks show their head by peek, stream and storage maps explain what can be seen instead of showing an empty
-table.
+Type-aware: per-CPU maps get cpu0..cpuN columns and a drill-down, maps of maps open their inner map, queues
+and stacks show their head by peek, stream and storage maps explain what can be seen instead of showing an
+empty table.
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ class MapViewScreen(Screen):
                 text = (
                     f"This {row.type_name} is empty: nothing to peek at.\n"
                     f"A {row.type_name} cannot be iterated; the explorer shows its "
-                    f"{'oldest' if row.type_name == 'queue' else 'newest'} element by peek, which never removes it."
+                    f"{'oldest' if row.type_name == 'queue' else 'newest'} element by peek, "
+                    "which never removes it."
                 )
         elif snap.count == 0:
             text = (
@@ -314,6 +315,18 @@ class MapViewScreen(Screen):
     def on_source_failed(self, message: SourceFailed) -> None:
         message.stop()
         self.notify(f"{message.what}: {message.reason}", severity="error", timeout=6)
+        if self.snapshot is None:
+            # nothing shown yet: say what failed where the entries would be
+            explain = self.query_one("#explain", Static)
+            explain.update(
+                f"Could not read map {self.map_id}: {message.reason}.\n\n"
+                "The view tries again at every refresh (r: now). Escape goes back to the map list."
+            )
+            explain.display = True
+            self.query_one("#entries").display = False
+            self.query_one("#entry-filter").display = False
+            self.query_one("#facts", MapHeader).update(f"map {self.map_id}: read failed")
+            self.query_one("#status", StatusLine).update(f"{message.what}: {message.reason}")
         self._schedule()
 
     # -- actions -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Turning decoded entries into table columns: struct fields flattened to ``a.b`` columns, per-CPU values
-spread to ``cpu0 … cpuN`` plus ``sum``/``min``/``max``, delta and rate columns, hex cells, sorting and filtering.
+spread to ``cpu0 … cpuN`` plus ``sum``/``min``/``max``, delta and rate columns, hex cells, sorting and
+filtering.
 
 Pure functions over :class:`mapexplorer.source.MapSnapshot`; no Textual, no kernel: the entry table renders
 what this module computes, and workers use it to sort and filter off the UI thread.
@@ -18,6 +19,9 @@ MAX_FLAT_LIST = 8
 """Lists up to this length become one column per element (``a[0]``); longer ones stay one text cell."""
 
 _HEXBYTE = re.compile(r"^0x[0-9a-f]{2}$")
+
+DASH = "\u2013"
+"""Shown for a missing value."""
 
 
 def is_hex_list(v: Any) -> bool:
@@ -44,7 +48,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def cell_text(v: Any) -> str:
     """One leaf as table text: ints plain, hex lists as ``01 02 …``, lists joined, None as a dash."""
     if v is None:
-        return "–"
+        return DASH
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -217,12 +221,12 @@ def row_cells(
         elif k == "value":
             cells.append(cell_text(rv.value.get(c.path)))
         elif k == "cpu":
-            cells.append(cell_text(rv.cpus[c.cpu].get(c.path)) if c.cpu < len(rv.cpus) else "–")
+            cells.append(cell_text(rv.cpus[c.cpu].get(c.path)) if c.cpu < len(rv.cpus) else DASH)
         elif k in ("sum", "min", "max"):
             nums = [x.get(c.path) for x in rv.cpus]
             nums = [x for x in nums if is_number(x)]
             if not nums:
-                cells.append("–")
+                cells.append(DASH)
             else:
                 cells.append(cell_text(sum(nums) if k == "sum" else min(nums) if k == "min" else max(nums)))
         elif k in ("delta", "rate"):
@@ -268,8 +272,8 @@ def compute_order(
 ) -> list[int] | None:
     """The row indexes to show (filtered, sorted), or None for "all rows in map order".
 
-    The filter is a case-insensitive substring of any cell, or ``column:text`` for columns whose label contains
-    ``column``.
+    The filter is a case-insensitive substring of any cell, or ``column:text`` for columns whose label
+    contains     ``column``.
     """
     if sort_col is None and not filter_text:
         return None

@@ -80,7 +80,7 @@ class FilterBar(Input):
         """Selector of the widget that Enter moves focus to."""
 
     async def action_submit(self) -> None:
-        # Move focus now, not when Submitted is handled: a second Enter typed right after must reach the table.
+        # Move focus now, not when Submitted is handled: an Enter typed right after must reach the table.
         await super().action_submit()
         self.screen.set_focus(self.screen.query_one(self.next_focus))
 

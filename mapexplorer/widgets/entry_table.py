@@ -48,8 +48,12 @@ class EntryTable(ScrollView, can_focus=True):
         background: $surface;
     }
     EntryTable > .entry-table--header { text-style: bold; color: $text-accent; background: $panel; }
-    EntryTable > .entry-table--header-cursor { text-style: bold reverse; color: $text-accent; background: $panel; }
-    EntryTable > .entry-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    EntryTable > .entry-table--header-cursor {
+        text-style: bold reverse; color: $text-accent; background: $panel;
+    }
+    EntryTable > .entry-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
     EntryTable > .entry-table--cursor-blurred { background: $block-cursor-blurred-background; }
     EntryTable > .entry-table--key { color: $text-primary; }
     EntryTable > .entry-table--changed { color: $text-warning; text-style: bold; }
@@ -326,7 +330,7 @@ class EntryTable(ScrollView, can_focus=True):
         return Segment((text.rjust(width) if numeric else text.ljust(width)) + " " * SEP, style)
 
     def _fg(self, component: str) -> Style:
-        """The colour and weight of a component class, without its background (so the cursor shows through)."""
+        """The colour and weight of a component class, not its background (so the cursor shows through)."""
         style = self.get_component_rich_style(component)
         return Style(color=style.color, bold=style.bold, italic=style.italic)
 

@@ -112,7 +112,8 @@ def test_vanished_map_notice(snap_compare) -> None:
         return MapGone(f"map {map_id} is gone")
 
     assert snap_compare(
-        fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": gone}), terminal_size=SIZE,
+        fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": gone}),
+        terminal_size=SIZE,
         run_before=settle,
     )
 

@@ -38,8 +38,14 @@ async def test_real_percpu_map_shows_cpu_columns_and_drilldown() -> None:
     fd = -1
     try:
         fd = maps.create_map(
-            map_type_id("percpu_array"), 4, 16, 4, name="test_ui_pcpu", btf_fd=btf_fd,
-            btf_key_type_id=key_id, btf_value_type_id=value_id,
+            map_type_id("percpu_array"),
+            4,
+            16,
+            4,
+            name="test_ui_pcpu",
+            btf_fd=btf_fd,
+            btf_key_type_id=key_id,
+            btf_value_type_id=value_id,
         )
         m = maps.Map(fd)
         ncpus = maps.possible_cpu_count()
@@ -56,7 +62,9 @@ async def test_real_percpu_map_shows_cpu_columns_and_drilldown() -> None:
             entries = screen.query_one("#entries", EntryTable)
             assert entries.snapshot.facts.has_btf
             labels = [c.label for c in entries.plan.columns]
-            assert [f"packets.cpu{c}" for c in range(ncpus)] == [lab for lab in labels if lab.startswith("packets.cpu")]
+            assert [f"packets.cpu{c}" for c in range(ncpus)] == [
+                lab for lab in labels if lab.startswith("packets.cpu")
+            ]
             await press(pilot, "down", "down")  # key 2
             cells = entries._row(entries.current_row()).cells
             assert cells[labels.index("key")] == "2"

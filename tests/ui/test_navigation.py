@@ -121,7 +121,9 @@ async def test_stream_maps_explain_instead_of_an_empty_table() -> None:
 
 
 async def test_vanished_map_returns_to_the_list_with_a_notice() -> None:
-    app = fixture_app(open_map="demo_proc_stats", errors={"demo_proc_stats": lambda i: MapGone(f"map {i} is gone")})
+    app = fixture_app(
+        open_map="demo_proc_stats", errors={"demo_proc_stats": lambda i: MapGone(f"map {i} is gone")}
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, MapListScreen)

@@ -1,0 +1,65 @@
+"""The column logic of the entry table (pure functions): flattening, per-CPU columns, deltas, filter, sort."""
+
+from __future__ import annotations
+
+from mapexplorer.source import FIXTURE_EPOCH, FixtureSource, MapFacts, MapRow, MapSnapshot, RawDecoder
+from mapexplorer.widgets.columns import cell_text, compute_order, flatten, fmt_rate, make_plan, row_cells
+
+
+def test_flatten_nested_structs_and_small_arrays() -> None:
+    value = {"a": {"b": 1, "c": "eth0"}, "d": [1, 2], "e": list(range(20)), "f": ["sym1", "sym2"]}
+    assert flatten(value) == [
+        ("a.b", 1),
+        ("a.c", "eth0"),
+        ("d[0]", 1),
+        ("d[1]", 2),
+        ("e", list(range(20))),
+        ("f", ["sym1", "sym2"]),
+    ]
+    assert flatten(["0x01", "0x02"]) == [("", ["0x01", "0x02"])]
+
+
+def test_cell_text() -> None:
+    assert cell_text(["0x01", "0xff"]) == "01 ff"
+    assert cell_text(None) == "\u2013"
+    assert cell_text(["f", "g"]) == "f \u2190 g"
+    assert fmt_rate(1500.0) == "1.5k/s" and fmt_rate(2.0) == "2.0/s"
+
+
+def _percpu_snapshot(ncpus: int, values: list[list[int]], t: float) -> MapSnapshot:
+    row = MapRow(id=1, name="t", type_name="percpu_array", key_size=4, value_size=8, max_entries=len(values))
+    keys = b"".join(i.to_bytes(4, "little") for i in range(len(values)))
+    vals = b"".join(v.to_bytes(8, "little") for cpus in values for v in cpus)
+    dec = RawDecoder(4, 8, ncpus)
+    return MapSnapshot(MapFacts(row, ncpus, False), keys, vals, len(values), 4, 8 * ncpus, t, dec)
+
+
+def test_percpu_columns_sum_min_max_rate() -> None:
+    before = _percpu_snapshot(3, [[1, 2, 3], [10, 0, 5]], 100.0)
+    after = _percpu_snapshot(3, [[2, 4, 6], [10, 0, 5]], 102.0)
+    plan = make_plan(after, moving=frozenset({""}))
+    labels = [c.label for c in plan.columns]
+    assert labels == ["key", "sum", "min", "max", "rate", "cpu0", "cpu1", "cpu2"]
+    _, prev = row_cells(before, 0, plan)
+    cells, _ = row_cells(after, 0, plan, prev, 2.0)
+    assert cells == ["0", "12", "2", "6", "3.0/s", "2", "4", "6"]
+    _, prev1 = row_cells(before, 1, plan)
+    cells, _ = row_cells(after, 1, plan, prev1, 2.0)
+    assert cells[4] == ""  # unchanged: no rate shown
+
+
+def test_filter_and_sort_order() -> None:
+    snap = _percpu_snapshot(2, [[5, 5], [1, 1], [9, 0]], FIXTURE_EPOCH)
+    plan = make_plan(snap, moving=None)
+    assert compute_order(snap, plan, sort_col=1, reverse=False, filter_text="") == [1, 2, 0]
+    assert compute_order(snap, plan, sort_col=None, reverse=False, filter_text="cpu1:5") == [0]
+    assert compute_order(snap, plan, sort_col=None, reverse=False, filter_text="") is None
+
+
+def test_fixture_source_spreads_percpu_values_over_64_cpus() -> None:
+    source = FixtureSource(ncpus=64)
+    snap = source.read_map(source.resolve("fx_pcpu_stats"))
+    assert snap.facts.ncpus == 64 and snap.stride == 16 * 64
+    values = snap.value(0)
+    assert len(values) == 64 and all(set(v) == {"packets", "bytes"} for v in values)
+    assert values[2] != values[0]  # extended CPUs differ from the recorded ones
