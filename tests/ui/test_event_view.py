@@ -21,7 +21,7 @@ from textual.app import App
 
 from mapexplorer.widgets.event_view import KEEP, EventLog, EventViewScreen
 
-ROUNDS = 300  # pilot.pause(0.02) rounds a test waits at most for the worker (a bound, not a timing)
+ROUNDS = 500  # pilot.pause(0.02) rounds a test waits at most for the worker (a bound, not a timing)
 
 
 @dataclass(frozen=True, slots=True)
