@@ -154,6 +154,7 @@ class Btf:
         self._str_base = base.strings_size if base else 0
         self._types: dict[int, BtfType] = {}
         self._names: dict[str, list[int]] | None = None
+        self._name_offs: list[int] | None = None
         self.plans: dict[int, object] = {}  # decoding plans by type id (mapexplorer.btf.decode)
 
     # -- construction ------------------------------------------------------------------------------
@@ -350,6 +351,10 @@ class Btf:
         self._ref(tid, size_type, "referenced type")
         return BtfType(**base_kw, ref=size_type)
 
+    def decoded_count(self) -> int:
+        """How many records of this blob have been decoded so far (records are decoded on first use)."""
+        return len(self._types)
+
     def types(self) -> range:
         """Every local type id (split BTF: only the ids this blob adds)."""
         return range(self.start_id, self.count)
@@ -363,21 +368,44 @@ class Btf:
 
     # -- queries -----------------------------------------------------------------------------------
 
-    def _name_index(self) -> dict[str, list[int]]:
+    def _ids_named(self, name: str) -> list[int]:
+        """Local type ids whose name is ``name``: find the string(s), then the records pointing at them.
+
+        No index of all names is built: a lookup is a substring search in the string section plus a
+        C-speed scan of the records' name offsets (a few ms on vmlinux), cached per name.
+        """
+        found = self._names.get(name) if self._names is not None else None
+        if found is not None:
+            return found
         if self._names is None:
-            names: dict[str, list[int]] = {}
-            w, strings, sb = self._words, self._strings, self._str_base
-            n = len(strings)
-            for idx, i in enumerate(self._offsets):
-                off = w[i] - sb
-                if off <= 0 or off >= n:
-                    continue  # anonymous, a base string, or out of bounds (reported on access)
-                end = strings.find(b"\0", off)
-                if end < 0:
-                    continue
-                names.setdefault(strings[off:end].decode("utf-8", "replace"), []).append(idx + self.start_id)
-            self._names = names
-        return self._names
+            self._names = {}
+        if self._name_offs is None:
+            w = self._words
+            self._name_offs = [w[i] for i in self._offsets]
+        found = []
+        if name:
+            raw = name.encode()
+            needle = b"\0" + raw + b"\0"
+            strings = self._strings
+            # split BTF strings need not start with "": a name may sit at local offset 0
+            hits = [0] if strings.startswith(raw + b"\0") else []
+            pos = strings.find(needle)
+            while pos >= 0:
+                hits.append(pos + 1)
+                pos = strings.find(needle, pos + 1)
+            offs = self._name_offs
+            for hit in hits:
+                off = hit + self._str_base
+                i = -1
+                while True:
+                    try:
+                        i = offs.index(off, i + 1)
+                    except ValueError:
+                        break
+                    found.append(i + self.start_id)
+            found.sort()
+        self._names[name] = found
+        return found
 
     def find(self, name: str, kind: str | None = None) -> int | None:
         """The id of the first type named ``name`` (of ``kind``, e.g. "struct", when given), or None."""
@@ -386,7 +414,7 @@ class Btf:
             want = KIND_IDS.get(kind)
             if want is None:
                 raise BtfError(f"unknown BTF kind {kind!r}")
-        for tid in self._name_index().get(name, ()):
+        for tid in self._ids_named(name):
             t = self.type(tid)
             if want is None or t.kind == want:
                 return tid
@@ -396,7 +424,7 @@ class Btf:
 
     def find_all(self, name: str) -> list[int]:
         found = self.base.find_all(name) if self.base is not None else []
-        return found + list(self._name_index().get(name, ()))
+        return found + self._ids_named(name)
 
     def resolve(self, type_id: int) -> int:
         """Skip typedef/const/volatile/restrict/type_tag: the id of the underlying type."""

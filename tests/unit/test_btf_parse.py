@@ -109,10 +109,12 @@ def test_split_btf_ids_continue_after_base() -> None:
     base_b, ids = sample()
     base = Btf.parse(base_b.blob())
     split = BtfBuilder(start_id=base.count, str_base=base.strings_size)
+    first = split.typedef("first_name", ids["u32"])  # split strings may start with a name, not ""
     ptr = split.ptr(ids["ev"])
     wrap = split.struct("wrap", 16, [("ev", ptr, 0), ("n", ids["u32"], 64)])
     btf = Btf.parse(split.blob(), base=base)
-    assert ptr == base.count
+    assert first == base.count
+    assert btf.find("first_name") == first
     assert btf.find("wrap", "struct") == wrap
     assert btf.find("event", "struct") == ids["ev"]  # found in the base
     assert btf.type(wrap).members[1].name == "n"
