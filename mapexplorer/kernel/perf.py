@@ -1,6 +1,7 @@
 """Read a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` map: open one ``PERF_COUNT_SW_BPF_OUTPUT`` perf event per
-possible CPU (perf_event_open through ctypes), mmap each event's ring, install the event fds into the
-map's slots, and parse ``PERF_RECORD_SAMPLE`` (raw data) and ``PERF_RECORD_LOST`` records; wait with epoll.
+possible CPU that is online (an offline CPU runs no program and perf_event_open refuses it) through
+ctypes, mmap each event's ring, install the event fds into the map's slots, and parse
+``PERF_RECORD_SAMPLE`` (raw data) and ``PERF_RECORD_LOST`` records; wait with epoll.
 
 Only empty slots are used unless ``takeover``: a slot already holding another process's perf event
 would otherwise stop delivering to that process. Whether a slot is occupied cannot be read from user
@@ -171,6 +172,12 @@ class PerfRing:
             self._map = None
 
 
+def online_cpus() -> tuple[int, ...]:
+    """The CPUs online now: a perf event can only be opened on those (possible CPUs may be offline)."""
+    with open("/sys/devices/system/cpu/online") as f:
+        return tuple(maps.parse_cpu_list(f.read()))
+
+
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
@@ -261,7 +268,8 @@ class PerfEventArrayReader:
             if info.type_name != "perf_event_array":
                 raise ValueError(f"map {map_id} is a {info.type_name}, not a perf_event_array")
             self.info = info
-            cpus = [c for c in maps.possible_cpus() if c < info.max_entries]
+            online = set(online_cpus())
+            cpus = [c for c in maps.possible_cpus() if c < info.max_entries and c in online]
             busy = occupied_slots(self.map_fd, cpus)
             free = tuple(c for c in cpus if not busy[c])
             occupied = tuple(c for c in cpus if busy[c])
