@@ -166,7 +166,10 @@ class EnvironmentMixin(SessionState):
                     conn.setblocking(False)
                     conns.append(conn)
                 except (TimeoutError, BlockingIOError):
-                    pass
+                    pass  # no new connection this round
+                except OSError as exc:
+                    self.traffic_errors += 1
+                    self.last_traffic_error = f"accept: {exc.strerror}"
                 if conns:
                     readable, _, _ = select.select(conns, [], [], 0.05)
                     for c in readable:

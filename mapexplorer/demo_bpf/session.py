@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from mapexplorer.demo_bpf import loader
 from mapexplorer.demo_bpf.bccdemo import BccMixin
@@ -43,6 +44,7 @@ from mapexplorer.demo_bpf.state import (
     DemoSummary,
     Progress,
     RawBtf,
+    one_line,
 )
 from mapexplorer.kernel import maps as km
 
@@ -219,18 +221,27 @@ class DemoSession(EnvironmentMixin, RawMapsMixin, BccMixin):
     # -- traffic from this process ---------------------------------------------------------------
 
     def _local_traffic(self) -> None:
-        """Every 0.2 s: UDP into the reuseport group, arena and cgrp_storage updates, user ringbuf records,
-        bloom inserts."""
+        """Every 0.2 s: UDP into the reuseport group, arena pages and counters, user ringbuf records, and
+        every second the cgrp_storage stats. A failing step is counted in ``traffic_errors`` (with the
+        last message in ``last_traffic_error``) and tried again on the next tick; nothing is printed,
+        since a TUI may own the terminal."""
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
         tick = 0
+        steps: list[Callable[[int], None]] = [
+            lambda t: self._reuseport_tick(clients, t),
+            self._arena_tick,
+            self._user_rb_tick,
+            lambda t: self._cgrp_tick() if t % 5 == 0 else None,
+        ]
         try:
             while not self._stop_event.wait(0.2):
                 tick += 1
-                self._reuseport_tick(clients, tick)
-                self._arena_tick(tick)
-                self._user_rb_tick(tick)
-                if tick % 5 == 0:
-                    self._cgrp_tick()
+                for step in steps:
+                    try:
+                        step(tick)
+                    except OSError as exc:
+                        self.traffic_errors += 1
+                        self.last_traffic_error = one_line(exc)
         finally:
             for c in clients:
                 c.close()

@@ -114,6 +114,8 @@ class SessionState:
         self._drainer = -1
         self._arena_alloc = -1
         self.arena_pages_allocated: int = 0
+        self.traffic_errors: int = 0
+        self.last_traffic_error: str = ""
         self._skip: dict[str, str] = {}
         self._fds: dict[str, int] = {}  # map name -> an fd we own
         self._stack = contextlib.ExitStack()
