@@ -129,9 +129,35 @@ class _Encoder:
                 value = value[t.name]
             self.put(buf, off, t.ref, value, f"{path}.{t.name}", depth + 1)
         elif k == DATASEC:
-            raise EncodeError(path, "section values cannot be written as a whole")
+            self.put_datasec(buf, off, t.id, value, path, depth)
         else:
             raise EncodeError(path, f"a {t.kind_name} holds no data")
+
+    def put_datasec(self, buf: bytearray, off: int, type_id: int, value: Any, path: str, depth: int) -> None:
+        """A section as decoded: ``{".data": [{"var": value}, ...]}`` (or just the list, or {var: value})."""
+        btf = self.btf
+        t = btf.type(type_id)
+        if isinstance(value, dict) and list(value) == [t.name]:
+            value = value[t.name]
+            path = f"{path}.{t.name}"
+        names = {btf.type(v.type).name: v for v in t.vars}
+        if isinstance(value, list):
+            items: list[tuple[str, Any]] = []
+            for i, item in enumerate(value):
+                if not isinstance(item, dict) or len(item) != 1:
+                    raise EncodeError(f"{path}[{i}]", "expected {\"variable\": value}")
+                items.extend(item.items())
+        elif isinstance(value, dict):
+            items = list(value.items())
+        else:
+            raise EncodeError(path, f"expected the section's variables, got {_what(value)}")
+        for name, item in items:
+            v = names.get(name)
+            if v is None:
+                raise EncodeError(f"{path}.{name}", f"no such variable in section {t.name}")
+            vt = btf.type(v.type)
+            self.put(buf, off + v.offset, vt.ref if vt.kind == VAR else v.type, item, f"{path}.{name}",
+                     depth + 1)
 
     def put_array(self, buf: bytearray, off: int, type_id: int, value: Any, path: str, depth: int) -> None:
         btf = self.btf

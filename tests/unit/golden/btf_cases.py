@@ -227,7 +227,25 @@ def handmade_floats() -> HandMade:
     return HandMade("test_floats", "hash", b.blob(), u32, value, 4, 32, entries, expected)
 
 
-HANDMADE = (handmade_kinds, handmade_floats)
+def handmade_datasec() -> HandMade:
+    """A global-data style value (what libbpf's .data/.bss maps carry): DATASEC of VARs."""
+    b = BtfBuilder()
+    u32 = b.int("unsigned int", 4)
+    s64 = b.int("long long int", 8, signed=True)
+    ch = b.int("char", 1, signed=True)
+    idx = b.int("__ARRAY_SIZE_TYPE__", 4)
+    v1 = b.var("counter", s64)
+    v2 = b.var("label", b.array(ch, 8, idx))
+    v3 = b.var("flags", u32)
+    sec = b.datasec(".data", 24, [(v1, 0, 8), (v2, 8, 8), (v3, 16, 4)])
+    entries = [
+        (struct.pack("<I", 0), struct.pack("<q8sI4x", -5, b"hi\0", 9)),
+        (struct.pack("<I", 1), struct.pack("<q8sI4x", 1 << 40, b"12345678", 0xFFFFFFFF)),
+    ]
+    return HandMade("test_datasec", "array", b.blob(), u32, sec, 4, 24, entries)
+
+
+HANDMADE = (handmade_kinds, handmade_floats, handmade_datasec)
 
 
 # -- creating and filling the maps (root only; used by record.py and tests/kernel/test_btf_dump.py) ------
