@@ -15,11 +15,8 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from btfblob import BtfBuilder
-
+from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.kernel import maps
 from mapexplorer.kernel.btf_fetch import load_btf
 from mapexplorer.kernel.names import map_type_id
