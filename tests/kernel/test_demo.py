@@ -483,3 +483,8 @@ def test_user_ringbuf_drainer_consumes_everything(statuses: dict[str, DemoStatus
         finally:
             os.close(prog)
             os.close(btf)
+
+
+def test_background_traffic_has_no_errors(session: DemoSession) -> None:
+    assert eventually(lambda: session.user_rb_drained or session.arena_pages_allocated)
+    assert session.traffic_errors == 0, session.last_traffic_error
