@@ -26,7 +26,7 @@ def _d(type_: str, name: str, how: str, *needs: str) -> DemoSpec:
 
 
 CATALOG: tuple[DemoSpec, ...] = (
-    _d("hash", "demo_proc_stats", "per-process syscall/read/write/open counts (raw_syscalls tracepoint)",
+    _d("hash", "demo_proc_stats", "syscall/read/write/open counts per live process (raw_syscalls)",
        "bcc"),
     _d("array", "demo_read_log2", "log2 histogram of read() sizes (sys_exit_read)", "bcc"),
     _d("prog_array", "demo_tail_calls", "two tail-call targets, chosen by thread id parity", "bcc"),

@@ -167,7 +167,7 @@ BPF_LPM_TRIE(demo_lpm_routes, struct lpm_v4_key, struct route, 64);
 #endif
 #if W_STACK_TRACE
 BPF_STACK_TRACE(demo_stacks, 512);
-BPF_HASH(demo_stack_cnt, struct stack_key, u64, 1024);
+BPF_TABLE("lru_hash", struct stack_key, u64, demo_stack_cnt, 1024); /* LRU: stays live */
 #endif
 #if W_QUEUE
 BPF_QUEUE(demo_queue_exec, struct exec_record, 64);
@@ -367,6 +367,18 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 }
 #endif
 
+#if W_HASH
+/* A process that exits leaves the per-process table: it shows live processes only. */
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    if ((u32)id == tgid)
+        demo_proc_stats.delete(&tgid);
+    return 0;
+}
+#endif
+
 #if W_PROG_ARRAY
 int demo_tail_even(void *ctx)
 {
@@ -413,12 +425,19 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
     ev.user_stack_id = -1;
     bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 #if W_STACK_TRACE
-    ev.kernel_stack_id = demo_stacks.get_stackid(args, 0);
-    ev.user_stack_id = demo_stacks.get_stackid(args, BPF_F_USER_STACK);
+    /* REUSE_STACKID: a full table replaces old stacks instead of refusing new ones */
+    ev.kernel_stack_id = demo_stacks.get_stackid(args, BPF_F_REUSE_STACKID);
+    ev.user_stack_id = demo_stacks.get_stackid(args, BPF_F_USER_STACK | BPF_F_REUSE_STACKID);
     struct stack_key sk = {.tgid = ev.pid, .kernel_stack_id = ev.kernel_stack_id,
                            .user_stack_id = ev.user_stack_id};
     __builtin_memcpy(&sk.comm, &ev.comm, sizeof(sk.comm));
-    demo_stack_cnt.increment(sk);
+    u64 *seen = demo_stack_cnt.lookup(&sk);
+    if (seen) {
+        __sync_fetch_and_add(seen, 1);
+    } else {
+        u64 first = 1;
+        demo_stack_cnt.update(&sk, &first);
+    }
 #endif
 #ifdef BLOOM_FD
     bpf_map_push_elem((void *)bpf_pseudo_fd(1, BLOOM_FD), &ev.comm, BPF_ANY);
