@@ -182,3 +182,18 @@ def test_vmlinux_index_and_enum_fast() -> None:
     assert full["BPF_MAP_TYPE_HASH"] == 1
     assert find_enum_fast(data, "no_such_enum_here") is None
     assert "struct bpf_map_info {" in c_type(btf, btf.find("bpf_map_info", "struct"))
+
+
+def test_btf_package_is_pure() -> None:
+    """mapexplorer.btf makes no syscalls: it never imports the kernel layer, ctypes or textual."""
+    import subprocess
+    import sys
+
+    mods = "mapexplorer.btf.types, mapexplorer.btf.decode, mapexplorer.btf.encode, mapexplorer.btf.cprint, "
+    mods += "mapexplorer.btf.build"
+    code = (
+        f"import sys, {mods}; bad = [m for m in sys.modules if m.startswith(('ctypes', 'textual', "
+        "'mapexplorer.kernel'))]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
