@@ -66,7 +66,8 @@ class MapListScreen(Screen):
     """Every map, refreshed live; Enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_filter", "Filter"),
+        # priority: handled as the key arrives, so the keys typed right after it land in the filter
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("enter", "open_map", "Open", show=False),
         Binding("s", "cycle_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
@@ -237,7 +238,17 @@ class MapListScreen(Screen):
         table = self.query_one("#maps", DataTable)
         rows = self._filtered()
         shown = tuple((r, self._cells_key(r)) for r in rows)
-        if shown != self._shown:
+        if shown != self._shown and [r.id for r, _ in shown] == [r.id for r, _ in self._shown]:
+            # same maps in the same order: update the cells that changed, keep the table (and cursor)
+            for (r, ck), (old, old_ck) in zip(shown, self._shown, strict=True):
+                if (r, ck) != (old, old_ck):
+                    for (_, col), new_cell, old_cell in zip(
+                        COLUMNS, self._cells(r), self._cells(old), strict=True
+                    ):
+                        if new_cell != old_cell or col == "entries":
+                            table.update_cell(str(r.id), col, new_cell)
+            self._shown = shown
+        elif shown != self._shown:
             self._shown = shown
             cur_key = None
             if table.row_count and table.cursor_row >= 0:
@@ -298,7 +309,11 @@ class MapListScreen(Screen):
         self._render_rows()
 
     def action_focus_filter(self) -> None:
-        self.set_focus(self.query_one("#filter", Input))
+        f = self.query_one("#filter", Input)
+        if f.has_focus:
+            f.insert_text_at_cursor("/")  # a "/" typed in the filter itself (pin paths)
+        else:
+            self.set_focus(f)
 
     def action_clear_filter(self) -> None:
         f = self.query_one("#filter", Input)

@@ -41,7 +41,8 @@ class MapViewScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back"),
-        Binding("slash", "focus_filter", "Filter"),
+        # priority: handled as the key arrives, so the keys typed right after it land in the filter
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("x", "toggle_hex", "Hex"),
         Binding("s", "sort", "Sort"),
         Binding("S", "clear_sort", "Unsort", show=False),
@@ -393,7 +394,13 @@ class MapViewScreen(Screen):
         self.app.pop_screen()
 
     def action_focus_filter(self) -> None:
-        self.set_focus(self.query_one("#entry-filter", Input))
+        f = self.query_one("#entry-filter", Input)
+        if not f.display:
+            return
+        if f.has_focus:
+            f.insert_text_at_cursor("/")  # a "/" typed in the filter itself (pin paths)
+        else:
+            self.set_focus(f)
 
     def action_toggle_hex(self) -> None:
         table = self.query_one("#entries", EntryTable)
