@@ -564,6 +564,8 @@ def compile_json_texts(btf: Btf, type_id: int, slot: int | None = None) -> Calla
     JSON text per value."""
     size = btf.type_size(type_id)
     slot = slot or size
+    if slot <= 0:
+        raise BtfError(f"type [{type_id}] has no size: nothing to decode")
     if slot < size:
         raise BtfError(f"slot of {slot} bytes is smaller than the type ({size} bytes)")
     gen = _gen_side(btf, type_id, slot, "v")
