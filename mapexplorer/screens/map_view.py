@@ -27,6 +27,8 @@ from mapexplorer.widgets.entry_table import EntryTable
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp
 
+LIVE_ORDER_LIMIT = 100_000
+"""Above this many entries a sort/filter is computed when set (s, /), not again at every refresh."""
 INDEX_LIMIT = 250_000
 """Above this many entries, deltas are only computed when the key order did not change between refreshes."""
 HISTORY = 60
@@ -65,6 +67,8 @@ class MapViewScreen(Screen):
         self._stale = False
         self._frames = 0
         self._gone = False
+        self._requested_settings: tuple[object, ...] = ()
+        self._order_settings: tuple[object, ...] = ()
 
     @property
     def explorer(self) -> MapExplorerApp:
@@ -96,6 +100,8 @@ class MapViewScreen(Screen):
             self._stale = True
             return
         table = self.query_one("#entries", EntryTable)
+        settings = self._order_request(table)
+        kept = table.order if table.order is not None and self._order_settings == settings else None
         self._read(
             self.snapshot,
             table.sort_col,
@@ -103,7 +109,19 @@ class MapViewScreen(Screen):
             self.query_one("#entry-filter", Input).value.strip(),
             table.hex_mode,
             table.plan_moving(),
+            kept,
         )
+
+    def _order_request(self, table: EntryTable) -> tuple[object, ...]:
+        """The sort/filter settings of the next frame (remembered, to know what its order was made for)."""
+        settings = (
+            table.sort_col,
+            table.sort_reverse,
+            self.query_one("#entry-filter", Input).value.strip(),
+            table.hex_mode,
+        )
+        self._requested_settings = settings
+        return settings
 
     def on_screen_resume(self) -> None:
         if self._stale:
@@ -119,6 +137,7 @@ class MapViewScreen(Screen):
         filter_text: str,
         hex_mode: bool,
         deltas: frozenset[str] | None,
+        kept_order: list[int] | None = None,
     ) -> None:
         worker = get_current_worker()
         try:
@@ -130,6 +149,15 @@ class MapViewScreen(Screen):
             self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
             return
         if worker.is_cancelled:
+            return
+        if (
+            kept_order is not None
+            and previous is not None
+            and snap.count > LIVE_ORDER_LIMIT
+            and previous.keys == snap.keys
+        ):
+            # a big map whose keys did not move: keep the order computed when the sort/filter was set
+            self.post_message(MapFrame(snap, previous, None, kept_order))
             return
         self._post_frame(
             snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
@@ -206,6 +234,7 @@ class MapViewScreen(Screen):
             return
         message.stop()
         self.snapshot = snap
+        self._order_settings = self._requested_settings
         self._frames += 1
         table = self.query_one("#entries", EntryTable)
         table.set_frame(snap, message.previous, message.prev_index, message.order)
@@ -375,6 +404,7 @@ class MapViewScreen(Screen):
         if self.snapshot is None:
             return
         table = self.query_one("#entries", EntryTable)
+        self._order_request(table)
         self._reorder(
             self.snapshot,
             table.previous,

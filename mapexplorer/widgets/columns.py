@@ -245,19 +245,34 @@ def row_cells(
     return cells, rv
 
 
+def column_value(snap: MapSnapshot, i: int, plan: Plan, col: Column) -> Any:
+    """The decoded leaf a column shows for row ``i`` (sums for sum/min/max; None for delta/rate)."""
+    if col.kind == "hex":
+        return snap.key_raw(i).hex() if col.path == "key" else snap.value_raw(i).hex()
+    rv = row_values(snap, i, plan)
+    if col.kind == "key":
+        return rv.key.get(col.path)
+    if col.kind == "value":
+        return rv.value.get(col.path)
+    if col.kind == "cpu":
+        return rv.cpus[col.cpu].get(col.path) if col.cpu < len(rv.cpus) else None
+    if col.kind in ("sum", "min", "max"):
+        nums = [x.get(col.path) for x in rv.cpus if is_number(x.get(col.path))]
+        if not nums:
+            return None
+        return sum(nums) if col.kind == "sum" else min(nums) if col.kind == "min" else max(nums)
+    return None
+
+
 def sort_key_fn(snap: MapSnapshot, plan: Plan, col: Column) -> Callable[[int], tuple[int, Any]]:
-    """A key function over row indexes for sorting by ``col`` (numbers before text, text by value)."""
+    """A key function over row indexes for sorting by ``col``: numbers first by value, then text."""
 
     def keyf(i: int) -> tuple[int, Any]:
-        cells, _ = row_cells(snap, i, plan)
-        text = cells[plan.columns.index(col)]
-        try:
-            return (0, float(text))
-        except ValueError:
-            return (1, text)
+        v = column_value(snap, i, plan, col)
+        if is_number(v):
+            return (0, v)
+        return (1, cell_text(v))
 
-    if col.kind == "hex" and col.path == "key":
-        return lambda i: (0, snap.key_raw(i))
     return keyf
 
 
