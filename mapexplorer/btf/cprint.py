@@ -72,6 +72,7 @@ def _decl(btf: Btf, type_id: int, inner: str = "", *, level: int = 0, depth: int
     if k == FWD:
         return f"{_tag(k, t.kflag)} {t.name}" + sp
     if k == PTR:
+        _state.base = 0  # an anonymous type behind a pointer has its own offsets
         target = btf.type(btf.resolve(t.ref)) if t.ref else t
         star = "*" + inner
         if t.ref and target.kind in (ARRAY, FUNC_PROTO) and btf.type(t.ref).kind not in (TYPEDEF,):
@@ -109,16 +110,33 @@ def _body(btf: Btf, type_id: int, level: int, depth: int) -> str:
     pad = _INDENT * (level + 1)
     lines = [head]
     if t.kind in (STRUCT, UNION):
+        base = getattr(_state, "base", 0)  # bit offset of this (anonymous, inlined) body in the outer type
         for m in t.members:
+            _state.base = base + m.bit_offset
             text = _decl(btf, m.type, m.name, level=level + 1, depth=depth + 1)
+            _state.base = base
             if m.bitfield_size:
                 text += f": {m.bitfield_size}"
-            lines.append(f"{pad}{text};")
+            text = f"{pad}{text};"
+            if getattr(_state, "offsets", False):
+                text += "  " + _offset_comment(btf, base + m.bit_offset, m.bitfield_size, m.type)
+            lines.append(text)
     else:
         for v in t.values:
             lines.append(f"{pad}{v.name} = {v.value},")
     lines.append(_INDENT * level + "}")
     return "\n".join(lines)
+
+
+def _offset_comment(btf: Btf, bit_offset: int, bitfield_size: int, type_id: int) -> str:
+    byte, bit = divmod(bit_offset, 8)
+    if bitfield_size:
+        return f"/* offset {byte} bit {bit}, {bitfield_size} bits */"
+    try:
+        size = str(btf.type_size(type_id))
+    except BtfError:
+        size = "?"
+    return f"/* offset {byte}, size {size} */" if not bit else f"/* offset {byte} bit {bit}, size {size} */"
 
 
 def type_ref(btf: Btf, type_id: int) -> str:
@@ -127,11 +145,23 @@ def type_ref(btf: Btf, type_id: int) -> str:
     return _decl(btf, type_id, "", expand=False)
 
 
-def c_type(btf: Btf, type_id: int) -> str:
+def c_type(btf: Btf, type_id: int, *, offsets: bool = False) -> str:
     """The C definition of a type: structs, unions and enums in full (anonymous members inline),
     a typedef as its typedef line followed by the definition it names, anything else as a declaration.
+
+    ``offsets``: a pahole-style comment after each member with its byte offset (and bit, for bitfields)
+    and size, offsets of inlined anonymous members counted from the start of the outer type.
     """
     _state.steps = 0
+    _state.base = 0
+    _state.offsets = offsets
+    try:
+        return _c_type(btf, type_id)
+    finally:
+        _state.offsets = False
+
+
+def _c_type(btf: Btf, type_id: int) -> str:
     t = btf.type(type_id)
     if t.kind in (STRUCT, UNION, ENUM, ENUM64):
         return _body(btf, type_id, 0, 0) + ";"

@@ -131,6 +131,11 @@ def test_c_text() -> None:
     assert text.startswith("typedef struct event event_t;\n\nstruct event {")
     assert "    char name[8];" in text and "    struct flags f;" in text
     assert "unsigned int b: 9;" in c_type(btf, ids["flags"])
+    with_offsets = c_type(btf, ids["ev"], offsets=True)
+    assert "    char name[8];  /* offset 8, size 8 */" in with_offsets
+    assert "    struct flags f;  /* offset 16, size 4 */" in with_offsets
+    assert "unsigned int b: 9;  /* offset 0 bit 3, 9 bits */" in c_type(btf, ids["flags"], offsets=True)
+    assert "/*" not in c_type(btf, ids["ev"])
 
 
 def test_encode_roundtrip_and_errors() -> None:
