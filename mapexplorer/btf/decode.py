@@ -64,20 +64,8 @@ def float_text(x: float) -> str:
     return '"nan"' if math.isnan(x) else ('"inf"' if x > 0 else '"-inf"')
 
 
-def char_value(b: int) -> str:
-    return chr(b)
-
-
 _CHAR_TEXT = tuple(json.dumps(chr(b)) for b in range(256))
 _BOOL_TEXT = ("false", "true")
-
-
-def is_printable_cstring(raw: bytes) -> bool:
-    """bpftool's test: a NUL inside, and every byte before the first NUL is printable ASCII."""
-    end = raw.find(b"\0")
-    if end < 0:
-        return False
-    return all(0x20 <= c < 0x7F for c in raw[:end])
 
 
 # -- the plan ----------------------------------------------------------------------------------------
