@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 BTF_MAGIC = 0xEB9F
 HEADER = struct.Struct("<HBBIIIII")  # magic, version, flags, hdr_len, type_off, type_len, str_off, str_len
@@ -119,7 +119,6 @@ class BtfType:
     vars: tuple[VarSecInfo, ...] = ()
     # VAR linkage, FUNC linkage, DECL_TAG component_idx
     extra: int = 0
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def kind_name(self) -> str:
@@ -230,6 +229,7 @@ class Btf:
     # -- types -------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        """Number of type ids, void included (the last id is ``len(btf) - 1``)."""
         return self.count
 
     def type(self, type_id: int) -> BtfType:
@@ -250,8 +250,8 @@ class Btf:
 
     def _ref(self, tid: int, ref: int, what: str) -> int:
         if ref >= self.count:
-            raise BtfError(f"type [{tid}] {what} refers to type id {ref}, out of range (max {self.count - 1})"
-                           )
+            last = self.count - 1
+            raise BtfError(f"type [{tid}] {what} refers to type id {ref}, out of range (max {last})")
         return ref
 
     def _decode(self, tid: int) -> BtfType:
