@@ -3,8 +3,8 @@
 Two measurements (Pilot's press cannot measure this: its idle detection has an ~80 ms floor):
 
 - in process: the app runs headless over the real kernel (refresh 1 s by default); each cursor key is handed
-  to the driver and the latency is the time until the screen has composited the update that shows the moved cursor (the
-  moment a terminal would be written to).
+  to the driver and the latency is the time until the screen has composited the update that shows the moved
+  cursor (the moment a terminal would be written to).
 - end to end in a real terminal: the app runs in a tmux pane (``mapexplorer --map ID --refresh 1``), the bench
   sends keys with ``tmux send-keys`` and polls ``tmux capture-pane`` until the status line shows the new row.
   This includes tmux's own cost; the floor of that method (echo through ``cat``) is measured and reported too.
