@@ -165,7 +165,7 @@ class DemoSession(EnvironmentMixin, RawMapsMixin, BccMixin):
         bcc_types = tuple(s.type for s in CATALOG if "bcc" in s.needs)
         if self._wanted(*bcc_types):
             say("compiling the BCC module (demo.c)")
-            if self._attempt(bcc_types, "BCC", self._compile):
+            if self._compile_with_fallback(bcc_types):
                 say("attaching programs and filling maps")
                 self._fill_bcc()
         say("starting traffic")
@@ -173,6 +173,25 @@ class DemoSession(EnvironmentMixin, RawMapsMixin, BccMixin):
         thread = threading.Thread(target=self._local_traffic, name="demo-traffic", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _compile_with_fallback(self, bcc_types: tuple[str, ...]) -> bool:
+        """Compile demo.c; if that fails and the task_storage demo is in it, retry without it.
+
+        BPF() loads the tracepoint programs itself, so one helper the kernel lacks fails the whole
+        module; task storage from a tracepoint is the newest feature among them (older kernels refuse it).
+        """
+        try:
+            self._compile()
+        except Exception as exc:  # BCC raises plain Exception; the reason is kept for the summary
+            reason = f"BCC: {one_line(exc)}"
+        else:
+            return True
+        if self._wanted("task_storage"):
+            self._skip["task_storage"] = reason
+            return self._attempt(bcc_types, "BCC", self._compile)
+        for t in bcc_types:
+            self._skip.setdefault(t, reason)
+        return False
 
     def _stop_threads(self) -> None:
         self._stop_event.set()
