@@ -488,3 +488,23 @@ def test_user_ringbuf_drainer_consumes_everything(statuses: dict[str, DemoStatus
 def test_background_traffic_has_no_errors(session: DemoSession) -> None:
     assert eventually(lambda: session.user_rb_drained or session.arena_pages_allocated)
     assert session.traffic_errors == 0, session.last_traffic_error
+
+
+def test_a_module_load_failure_skips_only_task_storage() -> None:
+    """If demo.c fails to load (a kernel without task storage in tracepoints), the retry without the
+    task_storage demo still runs the others. The first compile is made to fail; bpf() stays real."""
+
+    class FirstCompileFails(DemoSession):
+        compiles = 0
+
+        def _compile(self) -> None:
+            FirstCompileFails.compiles += 1
+            if FirstCompileFails.compiles == 1:
+                raise Exception('Failed to load BPF program b"tracepoint__raw_syscalls__sys_enter"')
+            super()._compile()
+
+    with FirstCompileFails(["hash", "task_storage"]) as s:
+        s.start()
+        by_type = {st.type: st for st in s.summary}
+    assert by_type["hash"].ok
+    assert not by_type["task_storage"].ok and "raw_syscalls" in by_type["task_storage"].reason
