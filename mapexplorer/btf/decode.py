@@ -87,29 +87,34 @@ class Node:
 class IntNode(Node):
     __slots__ = ("code", "reader", "size")
 
-    def __init__(self, size: int, signed: bool) -> None:
+    def __init__(self, size: int, signed: bool, order: str = "<") -> None:
         self.size = size
         self.code = _INT_CODES[(size, signed)]
-        self.reader = struct.Struct("<" + self.code).unpack_from
+        self.reader = struct.Struct(order + self.code).unpack_from
 
     def value(self, buf: bytes, off: int) -> int:
         return self.reader(buf, off)[0]
 
 
 class BitsNode(Node):
-    """An integer of any width at a bit offset: bitfields, 128-bit ints, odd-sized ints (unsigned)."""
+    """An integer of any width at a bit offset: bitfields, 128-bit ints, odd-sized ints (unsigned).
 
-    __slots__ = ("byte", "mask", "nbytes", "shift")
+    Bit offsets count from the least significant bit of the first byte on little-endian BTF and from
+    the most significant one on big-endian BTF (as compilers lay bitfields out).
+    """
 
-    def __init__(self, bit_offset: int, bits: int) -> None:
-        self.byte = bit_offset // 8
-        self.shift = bit_offset % 8
-        self.nbytes = (self.shift + bits + 7) // 8
+    __slots__ = ("byte", "byteorder", "mask", "nbytes", "shift")
+
+    def __init__(self, bit_offset: int, bits: int, order: str = "<") -> None:
+        self.byte, first = divmod(bit_offset, 8)
+        self.nbytes = (first + bits + 7) // 8
+        self.byteorder = "little" if order == "<" else "big"
+        self.shift = first if order == "<" else self.nbytes * 8 - first - bits
         self.mask = (1 << bits) - 1
 
     def value(self, buf: bytes, off: int) -> int:
         o = off + self.byte
-        return (int.from_bytes(buf[o : o + self.nbytes], "little") >> self.shift) & self.mask
+        return (int.from_bytes(buf[o : o + self.nbytes], self.byteorder) >> self.shift) & self.mask
 
 
 class BoolNode(IntNode):
@@ -129,8 +134,8 @@ class CharNode(Node):
 class EnumNode(IntNode):
     __slots__ = ("names",)
 
-    def __init__(self, size: int, signed: bool, names: dict[int, str]) -> None:
-        super().__init__(size, signed)
+    def __init__(self, size: int, signed: bool, names: dict[int, str], order: str = "<") -> None:
+        super().__init__(size, signed, order)
         self.names = names
 
     def value(self, buf: bytes, off: int) -> str | int:
@@ -141,10 +146,10 @@ class EnumNode(IntNode):
 class FloatNode(Node):
     __slots__ = ("code", "reader", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, order: str = "<") -> None:
         self.size = size
         self.code = _FLOAT_CODES[size]
-        self.reader = struct.Struct("<" + self.code).unpack_from
+        self.reader = struct.Struct(order + self.code).unpack_from
 
     def value(self, buf: bytes, off: int) -> float | str:
         return float_value(self.reader(buf, off)[0])
@@ -153,13 +158,15 @@ class FloatNode(Node):
 class HexNode(Node):
     """Bytes that have no number form (long double): a hex string like bpftool's 128-bit ints."""
 
-    __slots__ = ("size",)
+    __slots__ = ("little", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, order: str = "<") -> None:
         self.size = size
+        self.little = order == "<"
 
     def value(self, buf: bytes, off: int) -> str:
-        return "0x" + buf[off : off + self.size][::-1].hex()
+        raw = buf[off : off + self.size]
+        return "0x" + (raw[::-1] if self.little else raw).hex()
 
 
 class NullNode(Node):
@@ -193,8 +200,8 @@ class VecNode(Node):
 
     __slots__ = ("float", "reader", "size")
 
-    def __init__(self, code: str, n: int, is_float: bool) -> None:
-        s = struct.Struct(f"<{n}{code}")
+    def __init__(self, code: str, n: int, is_float: bool, order: str = "<") -> None:
+        s = struct.Struct(f"{order}{n}{code}")
         self.reader = s.unpack_from
         self.size = s.size
         self.float = is_float
@@ -263,6 +270,7 @@ def compile_plan(btf: Btf, type_id: int) -> Node:
 class _Compiler:
     def __init__(self, btf: Btf) -> None:
         self.btf = btf
+        self.o = btf.byteorder
         self.active: set[int] = set()
 
     def node(self, type_id: int, depth: int) -> Node:
@@ -292,7 +300,7 @@ class _Compiler:
         if k == INT:
             return self.int_node(t.size, t.encoding, t.int_offset, t.bits, 0)
         if k == PTR:
-            return IntNode(8, False)
+            return IntNode(8, False, self.o)
         if k in (ENUM, ENUM64):
             # As bpftool: read the value signed, match it against the enumerators as signed 32-bit
             # (ENUM) or 64-bit (ENUM64) numbers, print an unmatched value as a signed number.
@@ -303,15 +311,15 @@ class _Compiler:
                 if sv >= 1 << (bits - 1):
                     sv -= 1 << bits
                 names.setdefault(sv, v.name)
-            return EnumNode(t.size, True, names)
+            return EnumNode(t.size, True, names, self.o)
         if k == FLOAT:
-            return FloatNode(t.size) if t.size in _FLOAT_CODES else HexNode(t.size)
+            return FloatNode(t.size, self.o) if t.size in _FLOAT_CODES else HexNode(t.size, self.o)
         if k in (STRUCT, UNION):
             fields: list[tuple[str, int, Node]] = []
             for m in t.members:
                 byte, bit = divmod(m.bit_offset, 8)
                 if m.bitfield_size:
-                    fields.append((m.name, byte, BitsNode(bit, m.bitfield_size)))
+                    fields.append((m.name, byte, BitsNode(bit, m.bitfield_size, self.o)))
                     continue
                 mt = btf.type(btf.resolve(m.type))
                 if bit:
@@ -343,9 +351,9 @@ class _Compiler:
                 return StrNode(n, self.node(t.ref, depth + 1))
             if n >= VEC_MIN and et.kind == INT and et.size in (1, 2, 4, 8) and not et.encoding & ~INT_SIGNED \
                     and et.int_offset == 0 and et.bits == et.size * 8:
-                return VecNode(_INT_CODES[(et.size, bool(et.encoding & INT_SIGNED))], n, False)
+                return VecNode(_INT_CODES[(et.size, bool(et.encoding & INT_SIGNED))], n, False, self.o)
             if n >= VEC_MIN and et.kind == FLOAT and et.size in _FLOAT_CODES:
-                return VecNode(_FLOAT_CODES[et.size], n, True)
+                return VecNode(_FLOAT_CODES[et.size], n, True, self.o)
             return ArrayNode(self.node(t.ref, depth + 1), n, stride)
         if k == VAR:
             return ObjNode([(t.name, 0, self.node(t.ref, depth + 1))])
@@ -358,15 +366,14 @@ class _Compiler:
             return ObjNode([(t.name, 0, ListNode(items))])
         return NullNode()
 
-    @staticmethod
-    def int_node(size: int, encoding: int, int_offset: int, bits: int, bit: int) -> Node:
+    def int_node(self, size: int, encoding: int, int_offset: int, bits: int, bit: int) -> Node:
         if bit or int_offset or bits % 8 or bits not in (8, 16, 32, 64):
-            return BitsNode(bit + int_offset, bits)
+            return BitsNode(bit + int_offset, bits, self.o)
         if encoding & INT_BOOL:
-            return BoolNode(bits // 8, False)
+            return BoolNode(bits // 8, False, self.o)
         if encoding & INT_CHAR and bits == 8:
             return CharNode()
-        return IntNode(bits // 8, bool(encoding & INT_SIGNED))
+        return IntNode(bits // 8, bool(encoding & INT_SIGNED), self.o)
 
 
 def _skip_cv(btf: Btf, type_id: int) -> int:
@@ -442,7 +449,7 @@ class _Flat:
             self.hole(self.read(off, node.size, node.code))
         elif isinstance(node, BitsNode):
             r = self.read(off + node.byte, node.nbytes, f"{node.nbytes}s")
-            self.hole(f"(_ifb({r}, 'little') >> {node.shift}) & {node.mask}")
+            self.hole(f"(_ifb({r}, '{node.byteorder}') >> {node.shift}) & {node.mask}")
         elif isinstance(node, CharNode):
             self.hole(f"_CHAR[{self.read(off, 1, 'B')}]")
         elif isinstance(node, FloatNode):
@@ -490,14 +497,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _layout(reads: list[tuple[int, int, str]], total: int, var: str) -> tuple[str, list[str], dict[int, str]]:
+def _layout(
+    reads: list[tuple[int, int, str]], total: int, var: str, order: str
+) -> tuple[str, list[str], dict[int, str]]:
     """A struct format covering ``total`` bytes, the unpack targets, and an expression per read.
 
     Reads that overlap (unions, bitfields sharing bytes) are served from one bytes segment covering them.
     """
-    order = sorted(range(len(reads)), key=lambda i: (reads[i][0], -reads[i][1]))
+    by_offset = sorted(range(len(reads)), key=lambda i: (reads[i][0], -reads[i][1]))
     segments: list[list[int]] = []  # [start, end, read indexes...]
-    for i in order:
+    for i in by_offset:
         off, size, _ = reads[i]
         if segments and off < segments[-1][1]:
             seg = segments[-1]
@@ -505,7 +514,7 @@ def _layout(reads: list[tuple[int, int, str]], total: int, var: str) -> tuple[st
             seg.append(i)
         else:
             segments.append([off, off + size, i])
-    fmt = ["<"]
+    fmt = [order]
     targets: list[str] = []
     exprs: dict[int, str] = {}
     pos = 0
@@ -526,7 +535,7 @@ def _layout(reads: list[tuple[int, int, str]], total: int, var: str) -> tuple[st
                 if code.endswith("s"):
                     exprs[i] = f"{name}[{a}:{a + size}]"
                 else:
-                    exprs[i] = f"_unpack('<{code}', {name}, {a})[0]"
+                    exprs[i] = f"_unpack('{order}{code}', {name}, {a})[0]"
         pos = end
     if total > pos:
         fmt.append(f"{total - pos}x")
@@ -584,7 +593,7 @@ def _gen_side(
     flat.walk(node, 0)
     if not flat.reads:
         return None
-    fmt, targets, rexpr = _layout(flat.reads, slot, prefix)
+    fmt, targets, rexpr = _layout(flat.reads, slot, prefix, btf.byteorder)
     exprs = [_replace_reads(e, rexpr) for e in flat.exprs]
     return fmt, "".join(flat.parts), exprs, targets, dict(flat.consts)
 

@@ -79,6 +79,7 @@ class _Bare(str):
 class _Encoder:
     def __init__(self, btf: Btf) -> None:
         self.btf = btf
+        self.o = btf.byteorder
 
     def put(self, buf: bytearray, off: int, type_id: int, value: Any, path: str, depth: int) -> None:
         if depth > MAX_RESOLVE_DEPTH:
@@ -94,9 +95,9 @@ class _Encoder:
             else:
                 n = _as_int(value, path)
             signed = bool(t.encoding & INT_SIGNED)
-            _put_bits(buf, off * 8 + t.int_offset, t.bits, n, signed, path)
+            _put_bits(buf, off * 8 + t.int_offset, t.bits, n, signed, path, self.o)
         elif k == PTR:
-            _put_bits(buf, off * 8, 64, _as_int(value, path), False, path)
+            _put_bits(buf, off * 8, 64, _as_int(value, path), False, path, self.o)
         elif k in (ENUM, ENUM64):
             if isinstance(value, str) and not _looks_int(value):
                 names = {v.name: v.value for v in t.values}
@@ -110,14 +111,15 @@ class _Encoder:
             lo = -(1 << (t.size * 8 - 1))
             if not lo <= n < 1 << (t.size * 8):
                 raise EncodeError(path, f"{n} does not fit in {t.size} bytes")
-            buf[off : off + t.size] = (n & ((1 << (t.size * 8)) - 1)).to_bytes(t.size, "little")
+            order = "little" if self.o == "<" else "big"
+            buf[off : off + t.size] = (n & ((1 << (t.size * 8)) - 1)).to_bytes(t.size, order)
         elif k == FLOAT:
             x = _as_float(value, path)
             code = {2: "e", 4: "f", 8: "d"}.get(t.size)
             if code is None:
                 raise EncodeError(path, f"{t.size}-byte floats cannot be written")
             try:
-                struct.pack_into("<" + code, buf, off, x)
+                struct.pack_into(self.o + code, buf, off, x)
             except (OverflowError, struct.error) as exc:
                 raise EncodeError(path, f"{x} does not fit a {t.size}-byte float") from exc
         elif k == ARRAY:
@@ -223,13 +225,13 @@ class _Encoder:
             mt = self.btf.type(self.btf.resolve(m.type))
             if mt.kind == INT:
                 signed = bool(mt.encoding & INT_SIGNED)
-            _put_bits(buf, off * 8 + m.bit_offset, m.bitfield_size, _as_int(item, path), signed, path)
+            _put_bits(buf, off * 8 + m.bit_offset, m.bitfield_size, _as_int(item, path), signed, path, self.o)
             return
         byte, bit = divmod(m.bit_offset, 8)
         if bit:
             mt = self.btf.type(self.btf.resolve(m.type))
             _put_bits(buf, (off + byte) * 8 + bit, mt.bits or 8 * mt.size, _as_int(item, path),
-                      bool(mt.encoding & INT_SIGNED), path)
+                      bool(mt.encoding & INT_SIGNED), path, self.o)
             return
         if partial and isinstance(item, dict):
             mt = self.btf.type(self.btf.resolve(m.type))
@@ -294,18 +296,22 @@ def _as_float(value: Any, path: str) -> float:
     raise EncodeError(path, f"expected a number, got {_what(value)}")
 
 
-def _put_bits(buf: bytearray, bit_offset: int, bits: int, n: int, signed: bool, path: str) -> None:
+def _put_bits(
+    buf: bytearray, bit_offset: int, bits: int, n: int, signed: bool, path: str, order: str = "<"
+) -> None:
     lo = -(1 << (bits - 1)) if signed else 0
     hi = (1 << bits) - 1  # an unsigned bit pattern is accepted for signed fields too (e.g. 0xffffffff)
     if not lo <= n <= hi:
         kind = f"{'signed' if signed else 'unsigned'} {bits}-bit"
         raise EncodeError(path, f"{n} out of range for a {kind} field ({lo}..{hi})")
     n &= (1 << bits) - 1
-    byte, shift = divmod(bit_offset, 8)
-    nbytes = (shift + bits + 7) // 8
+    byte, first = divmod(bit_offset, 8)
+    nbytes = (first + bits + 7) // 8
     if byte + nbytes > len(buf):
         raise EncodeError(path, "field lies outside the value")
-    old = int.from_bytes(buf[byte : byte + nbytes], "little")
+    byteorder = "little" if order == "<" else "big"
+    shift = first if order == "<" else nbytes * 8 - first - bits  # big-endian bits count from the MSB
+    old = int.from_bytes(buf[byte : byte + nbytes], byteorder)
     mask = ((1 << bits) - 1) << shift
     new = (old & ~mask) | (n << shift)
-    buf[byte : byte + nbytes] = new.to_bytes(nbytes, "little")
+    buf[byte : byte + nbytes] = new.to_bytes(nbytes, byteorder)

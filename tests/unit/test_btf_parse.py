@@ -202,3 +202,15 @@ def test_btf_package_is_pure() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_big_endian_btf_decodes_big_endian_data() -> None:
+    """BTF of a big-endian host: values are big-endian and bitfields count from the most significant bit."""
+    b, ids = sample()
+    btf = Btf.parse(b.blob(big_endian=True))
+    flags = (5 << 29) | (300 << 20) | 0xFFFFF  # a:3, b:9, c:20 from the top of the 32-bit unit
+    raw = struct.pack(">Ii8sI", 7, 5, b"init\0\0\0\0", flags) + bytes(4)
+    want = {"pid": 7, "color": "GREEN", "name": "init", "f": {"a": 5, "b": 300, "c": 0xFFFFF}}
+    assert compile_decoder(btf, ids["ev_t"])(raw) == want
+    assert [json.loads(t) for t in compile_json_texts(btf, ids["ev_t"])(raw)] == [want]
+    assert encode(btf, ids["ev_t"], json.dumps(want)) == raw
