@@ -183,8 +183,14 @@ class MapCodec:
     def chunk_json(self, chunk: EntryChunk) -> list[str]:
         """One JSON text per entry of the chunk (same content as :meth:`entry_json`), built fast."""
         if self._chunk_fmt is None:
-            self._chunk_fmt = self._build_chunk_fmt()
+            try:
+                self._chunk_fmt = self._build_chunk_fmt()
+            except BtfError:
+                self._chunk_fmt = self._slow_chunk_json  # decodable one by one, but no bulk plan
         return self._chunk_fmt(chunk)
+
+    def _slow_chunk_json(self, chunk: EntryChunk) -> list[str]:
+        return [json.dumps(self.entry_json(k, v), separators=(",", ":")) for k, v in chunk.pairs()]
 
     def _build_chunk_fmt(self) -> Callable[[EntryChunk], list[str]]:
         info = self.info
