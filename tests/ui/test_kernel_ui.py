@@ -80,3 +80,50 @@ async def test_real_percpu_map_shows_cpu_columns_and_drilldown() -> None:
         if fd >= 0:
             os.close(fd)
         os.close(btf_fd)
+
+
+async def test_real_map_freed_while_viewed_returns_to_the_list() -> None:
+    fd = maps.create_map(map_type_id("hash"), 4, 8, 16, name="test_ui_gone")
+    try:
+        m = maps.Map(fd)
+        m.update(struct.pack("<I", 1), struct.pack("<Q", 7))
+        map_id = m.info.id
+        app = make_app(refresh=0, open_map=str(map_id))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            assert isinstance(app.screen, MapViewScreen) and app.screen.map_id == map_id
+            os.close(fd)  # the last reference: the kernel frees the map
+            fd = -1
+            await press(pilot, "r")
+            await settle(pilot)
+            assert not isinstance(app.screen, MapViewScreen)
+            assert any(f"map {map_id} is gone" in n.message for n in app._notifications)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+async def test_real_million_entry_map_is_virtual() -> None:
+    n = 1_000_000
+    fd = maps.create_map(map_type_id("hash"), 4, 8, n, name="test_ui_1m")
+    try:
+        m = maps.Map(fd)
+        step = 65536
+        for start in range(0, n, step):
+            count = min(step, n - start)
+            keys = b"".join(i.to_bytes(4, "little") for i in range(start, start + count))
+            m.update_batch(
+                keys, b"".join((i * 2).to_bytes(8, "little") for i in range(start, start + count)), count
+            )
+        app = make_app(refresh=0, open_map=str(m.info.id))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            entries = app.screen.query_one("#entries", EntryTable)
+            assert entries.row_count == n
+            assert len(entries._cache) < 1000  # only the rows on screen were decoded
+            await press(pilot, "end")
+            assert entries.cursor_row == n - 1
+            cells = entries._row(entries.current_row()).cells
+            assert int(cells[1]) == 2 * int(cells[0])
+    finally:
+        os.close(fd)
