@@ -241,8 +241,20 @@ class BccMixin(SessionState):
         fn = b.load_func(b"demo_reuseport", loader.PROG_TYPE_SK_REUSEPORT)
         self._reuse_socks[0].setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, struct.pack("<i", fn.fd))
 
+    @staticmethod
+    def _remove_stale_tmpdirs() -> None:
+        """Remove the tagged-file dirs of demo processes that were killed (SIGKILL skips stop())."""
+        tmp = tempfile.gettempdir()
+        for entry in os.listdir(tmp):
+            if not entry.startswith("mapexplorer_demo_"):
+                continue
+            pid = entry.removeprefix("mapexplorer_demo_").partition("x")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                shutil.rmtree(os.path.join(tmp, entry), ignore_errors=True)
+
     def _fill_inode_storage(self) -> None:
-        self._tmpdir = tempfile.mkdtemp(prefix="mapexplorer_demo_")
+        self._remove_stale_tmpdirs()
+        self._tmpdir = tempfile.mkdtemp(prefix=f"mapexplorer_demo_{self._tag}_")
         self._stack.callback(shutil.rmtree, self._tmpdir, True)
         labels = [("config.yaml", 1, "config"), ("secrets.env", 3, "secret"), ("app.log", 2, "log")]
         with self._map("demo_inode_tags") as m:
