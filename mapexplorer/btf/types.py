@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 BTF_MAGIC = 0xEB9F
 HEADER = struct.Struct("<HBBIIIII")  # magic, version, flags, hdr_len, type_off, type_len, str_off, str_len
@@ -65,8 +65,7 @@ class BtfError(ValueError):
     """A BTF blob or a type in it is malformed, or a type cannot be used the way it was asked to."""
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(NamedTuple):
     """A struct/union member: bit_offset from the start of the struct; bitfield_size 0 unless a bitfield."""
 
     name: str
@@ -75,27 +74,23 @@ class Member:
     bitfield_size: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class EnumValue:
+class EnumValue(NamedTuple):
     name: str
     value: int
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(NamedTuple):
     name: str
     type: int
 
 
-@dataclass(frozen=True, slots=True)
-class VarSecInfo:
+class VarSecInfo(NamedTuple):
     type: int
     offset: int
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class BtfType:
+class BtfType(NamedTuple):
     """One decoded BTF record. ``size`` for sized kinds, ``ref`` for kinds that point at another type."""
 
     id: int
