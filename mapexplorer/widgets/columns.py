@@ -9,6 +9,7 @@ what this module computes, and workers use it to sort and filter off the UI thre
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -309,7 +310,11 @@ def compute_order(
                 kept.append(i)
         rows = kept
     if sort_col is not None and 0 <= sort_col < len(plan.columns):
-        return sorted(rows, key=sort_key_fn(snap, plan, plan.columns[sort_col]), reverse=reverse)
+        col = plan.columns[sort_col]
+        ints = snap.int_column(col.kind) if col.kind in ("key", "value") and not col.path else None
+        if ints is not None and sys.byteorder == "little":
+            return sorted(rows, key=ints.__getitem__, reverse=reverse)
+        return sorted(rows, key=sort_key_fn(snap, plan, col), reverse=reverse)
     return list(rows)
 
 

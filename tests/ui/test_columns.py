@@ -63,3 +63,17 @@ def test_fixture_source_spreads_percpu_values_over_64_cpus() -> None:
     values = snap.value(0)
     assert len(values) == 64 and all(set(v) == {"packets", "bytes"} for v in values)
     assert values[2] != values[0]  # extended CPUs differ from the recorded ones
+
+
+def test_integer_fast_path_sorts_like_the_decoded_path() -> None:
+    row = MapRow(id=2, name="h", type_name="hash", key_size=4, value_size=8, max_entries=8)
+    values = [7, 300, 2, 2**40, 0, 65]
+    keys = b"".join(k.to_bytes(4, "little") for k in (5, 1, 9, 3, 8, 2))
+    vals = b"".join(v.to_bytes(8, "little") for v in values)
+    snap = MapSnapshot(MapFacts(row, 2, False), keys, vals, 6, 4, 8, 0.0, RawDecoder(4, 8, 2))
+    plan = make_plan(snap)
+    assert snap.int_column("value") == values
+    fast = compute_order(snap, plan, sort_col=1, reverse=True, filter_text="")
+    slow = sorted(range(6), key=lambda i: values[i], reverse=True)
+    assert fast == slow
+    assert compute_order(snap, plan, sort_col=0, reverse=False, filter_text="") == [1, 5, 3, 0, 4, 2]
