@@ -405,8 +405,20 @@ def other_holders(map_id: int) -> list[owners.Owner]:
     return [o for o in owners.map_owners().get(map_id, []) if o.pid != me]
 
 
+class ConsentNeeded(StreamError):
+    """Opening would install our perf rings into a perf_event_array another process holds: ask first.
+
+    ``question`` is the text to show; ``accept()`` opens the stream with the user's consent.
+    """
+
+    def __init__(self, question: str, accept: Callable[[], EventStream]) -> None:
+        super().__init__(question)
+        self.question = question
+        self.accept = accept
+
+
 def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = False,
-                takeover: bool = False, tap: bool = False) -> EventStream:
+                takeover: bool = False, tap: bool = False, ask: bool = False) -> EventStream:
     """Open a stream of decoded events from a ringbuf or perf_event_array map.
 
     Args:
@@ -415,9 +427,12 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
         consume: ringbuf: advance the consumer position even when another process reads the map.
         takeover: perf_event_array: also replace slots that hold another reader's perf event.
         tap: ringbuf: never consume, even when nobody else holds the map.
+        ask: perf_event_array held by another process: raise :class:`ConsentNeeded` instead of
+            installing (an interactive caller asks the user, then calls its ``accept()``).
 
     Raises:
         FileNotFoundError: no such map.
+        ConsentNeeded: ``ask`` and the perf rings would go into another process's map.
         StreamError: not a stream map, every perf slot busy, or ``type_name`` not found.
         OSError: mmap / perf_event_open / bpf() failures.
     """
@@ -448,6 +463,17 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
             mode = "consume"
         fd, reader = ringbuf.open_ringbuf(map_id, consume=mode == "consume")
         return EventStream(map_id, info, reader, fd, decoders, mode, notices)
+    if ask:
+        holders = other_holders(map_id)
+        if holders:
+            who = ", ".join(f"{o.comm}[{o.pid}]" for o in holders[:4])
+            slots = "every slot" if takeover else "the empty slots"
+            raise ConsentNeeded(
+                f"perf_event_array {map_id} ({info.name}) is held by {who}. Install mapexplorer's perf "
+                f"rings into {slots} of it? Events its programs send to those CPUs then come here"
+                + (", and no longer to their current reader." if takeover else "."),
+                lambda: open_stream(map_id, type_name=type_name, takeover=takeover),
+            )
     try:
         preader = perf.PerfEventArrayReader(map_id, takeover=takeover)
     except perf.SlotsBusy as exc:

@@ -26,12 +26,13 @@ from rich.style import Style
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
@@ -269,6 +270,14 @@ class EventViewScreen(Screen):
             self.notices = notices
             self.at = at
 
+    class ConsentAsked(Message):
+        """Opening would touch another process's map (perf rings into its slots): ask the user."""
+
+        def __init__(self, question: str, accept: Callable[[], EventStreamLike]) -> None:
+            super().__init__()
+            self.question = question
+            self.accept = accept
+
     class Stopped(Message):
         """The stream ended (map freed) or failed to open or read."""
 
@@ -318,12 +327,16 @@ class EventViewScreen(Screen):
     # -- the reader (thread) ------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
-    def _read(self) -> None:
+    def _read(self, factory: Callable[[], EventStreamLike] | None = None) -> None:
         worker = get_current_worker()
         try:
-            stream = self.stream_factory()
-        except Exception as exc:  # shown to the user, who can only go back
-            self.post_message(self.Stopped(_reason(exc), error=True))
+            stream = (factory or self.stream_factory)()
+        except Exception as exc:  # shown to the user, who can only go back (or consent, below)
+            question, accept = getattr(exc, "question", None), getattr(exc, "accept", None)
+            if isinstance(question, str) and callable(accept):
+                self.post_message(self.ConsentAsked(question, accept))
+            else:
+                self.post_message(self.Stopped(_reason(exc), error=True))
             return
         try:
             self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices())))
@@ -361,6 +374,20 @@ class EventViewScreen(Screen):
         for note in message.notices:
             self.notify(note, timeout=6)
         self._update_status()
+
+    def on_event_view_screen_consent_asked(self, message: ConsentAsked) -> None:
+        self.state = "waiting for your answer"
+        self._update_status()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.state = "opening…"
+                self._read(message.accept)
+            else:
+                self.state = "not started: nothing was installed (esc goes back)"
+            self._update_status()
+
+        self.app.push_screen(ConfirmScreen(message.question), answered)
 
     def on_event_view_screen_stopped(self, message: Stopped) -> None:
         self.state = ("failed: " if message.error else "ended: ") + message.reason
@@ -479,6 +506,55 @@ class EventViewScreen(Screen):
                            maxlen=KEEP)
         self._show()
         self._update_status()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question about touching another process's map; No is the default."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen {
+        align: center middle;
+    }
+    ConfirmScreen > Vertical {
+        width: 72;
+        height: auto;
+        padding: 1 2;
+        border: thick $warning;
+        background: $surface;
+    }
+    ConfirmScreen #confirm-buttons {
+        height: auto;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    ConfirmScreen Button {
+        margin-left: 2;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question)
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Yes (y)", id="yes", variant="warning")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 
 def _reason(exc: BaseException) -> str:

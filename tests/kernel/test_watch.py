@@ -317,6 +317,30 @@ def test_map_freed_while_watching_ends_the_stream(other):
         s.close()
 
 
+def test_perf_of_another_process_asks_before_installing_when_asked_to():
+    o = OtherProcess("perf")
+    try:
+        perf_id = o.ids["perf"]
+        fd = maps.open_map(perf_id)
+        try:
+            cpus = usable_cpus(maps.map_info(fd))
+        finally:
+            os.close(fd)
+        with pytest.raises(streams.ConsentNeeded, match=rf"held by .*\[{o.proc.pid}\]") as asked:
+            streams.open_stream(perf_id, ask=True)
+        wfd = maps.open_map(perf_id, write=True)
+        try:
+            assert not any(perf.occupied_slots(wfd, cpus).values())  # nothing installed before consent
+            with asked.value.accept() as s:
+                assert all(perf.occupied_slots(wfd, cpus).values())
+                o.emit(3)
+                assert [e.fields["seq"] for e in read_n(s, 3)] == [0, 1, 2]
+        finally:
+            os.close(wfd)
+    finally:
+        o.close()
+
+
 # -- mapexplorer watch -------------------------------------------------------------------------------
 
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from textual.app import App
+from textual.widgets import Static
 
-from mapexplorer.widgets.event_view import KEEP, EventLog, EventViewScreen
+from mapexplorer.widgets.event_view import KEEP, ConfirmScreen, EventLog, EventViewScreen
 
 ROUNDS = 500  # pilot.pause(0.02) rounds a test waits at most for the worker (a bound, not a timing)
 
@@ -230,6 +231,42 @@ async def test_a_stream_that_cannot_open_says_why():
         screen = screen_of(app)
         assert await wait_for(pilot, lambda: screen.state.startswith("failed:"))
         assert "used by another reader" in str(screen.query_one("#ev-status").render())
+
+
+class NeedsConsent(Exception):
+    def __init__(self, stream: ListStream) -> None:
+        super().__init__("consent needed")
+        self.question = "perf_event_array 9 is held by python[1]. Install mapexplorer's perf rings?"
+        self.accepted = 0
+        self._stream = stream
+
+    def accept(self) -> ListStream:
+        self.accepted += 1
+        return self._stream
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+async def test_installing_into_another_process_map_asks_first(answer):
+    stream = ListStream()
+    asked = NeedsConsent(stream)
+
+    def factory() -> Any:
+        raise asked
+
+    app = EventApp(factory)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Install mapexplorer's perf rings?" in str(app.screen.query_one(Static).render())
+        await pilot.press(answer)
+        screen = screen_of(app)
+        if answer == "y":
+            stream.feed(seq_events(0, 3))
+            assert await wait_for(pilot, lambda: screen.total == 3)
+            assert asked.accepted == 1
+        else:
+            await pilot.pause()
+            assert asked.accepted == 0
+            assert screen.state.startswith("not started: nothing was installed")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bpf() needs root")
