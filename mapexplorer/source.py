@@ -656,7 +656,7 @@ class KernelSource:
             return None
 
         def factory() -> Any:
-            return open_stream(map_id)
+            return open_stream(map_id, ask=True)  # perf: the event view asks before installing
 
         return factory
 
