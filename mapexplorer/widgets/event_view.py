@@ -157,8 +157,8 @@ class EventLog(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.rows: list[Row] = []
         """The rows shown (already filtered), oldest first."""
-        self.columns: tuple[str, ...] = ("#", "data")
-        self.widths: dict[str, int] = {"#": 6, "data": 20}
+        self.columns: tuple[str, ...] = ("#",)
+        self.widths: dict[str, int] = {"#": 6}
         self.follow = True
         """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
 
