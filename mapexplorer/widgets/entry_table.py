@@ -142,6 +142,9 @@ class EntryTable(ScrollView, can_focus=True):
         self._pinned = 0
         self._pinned_width = 0
         self._cache: OrderedDict[int, _Row] = OrderedDict()
+        self._line_cache: dict[tuple[object, ...], Strip] = {}
+        """Rendered lines by (row, cursor?, focus, scroll x, width); cleared with every new frame or layout."""
+        self._style_cache: dict[bool, dict[str, Style]] = {}
         self._sig: tuple[str, ...] = ()
 
     # -- data ----------------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class EntryTable(ScrollView, can_focus=True):
             old_key = self.snapshot.key_raw(self.snapshot_row(min(self.cursor_row, self.row_count - 1)))
         self.snapshot, self.previous, self.prev_index, self.order = snapshot, previous, prev_index, order
         self._cache.clear()
+        self._line_cache.clear()
         plan = make_plan(snapshot, hex_mode=self.hex_mode, moving=self.plan_moving())
         if previous is not None and self.deltas and not self.hex_mode:
             first = int(self.scroll_offset.y)
@@ -249,6 +253,7 @@ class EntryTable(ScrollView, can_focus=True):
         if len(self.widths) == len(widths):
             widths = [max(a, b) for a, b in zip(self.widths, widths, strict=True)]
         self.widths = widths
+        self._line_cache.clear()
         self._pinned = sum(
             1 for c in plan.columns if c.kind == "key" or (c.kind == "hex" and c.path == "key")
         )
@@ -334,29 +339,55 @@ class EntryTable(ScrollView, can_focus=True):
         style = self.get_component_rich_style(component)
         return Style(color=style.color, bold=style.bold, italic=style.italic)
 
+    def _styles(self) -> dict[str, Style]:
+        """Line styles, computed once per focus state (DOM style lookups are too slow to do per line)."""
+        focus = self.has_focus
+        cached = self._style_cache.get(focus)
+        if cached is None:
+            base = self.rich_style
+            cur = base + self.get_component_rich_style(
+                "entry-table--cursor" if focus else "entry-table--cursor-blurred"
+            )
+            changed = self._fg("entry-table--changed")
+            cached = {
+                "base": base,
+                "cursor": cur,
+                "key": base + self._fg("entry-table--key"),
+                "changed": base + changed,
+                "cursor_changed": cur + changed,
+                "header": base + self.get_component_rich_style("entry-table--header"),
+                "header_cursor": base + self.get_component_rich_style("entry-table--header-cursor"),
+            }
+            self._style_cache[focus] = cached
+        return cached
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cache.clear()
+        self._line_cache.clear()
+
     def render_line(self, y: int) -> Strip:
         plan = self.plan
         width = self.size.width
-        base = self.rich_style
+        styles = self._styles()
         if plan is None or self.snapshot is None:
-            return Strip.blank(width, base)
+            return Strip.blank(width, styles["base"])
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
             return self._render_header(width, scroll_x)
         v = scroll_y + y - 1
         if v >= self.row_count:
-            return Strip.blank(width, base)
-        row = self._row(self.snapshot_row(v))
+            return Strip.blank(width, styles["base"])
+        i = self.snapshot_row(v)
         is_cursor = v == self.cursor_row
-        if is_cursor:
-            cur = self.get_component_rich_style(
-                "entry-table--cursor" if self.has_focus else "entry-table--cursor-blurred"
-            )
-            line_style = base + cur
-        else:
-            line_style = base
-        key_style = line_style + self._fg("entry-table--key") if not is_cursor else line_style
-        changed_style = line_style + self._fg("entry-table--changed")
+        cache_key = (i, is_cursor, self.has_focus, scroll_x, width)
+        hit = self._line_cache.get(cache_key)
+        if hit is not None:
+            return hit
+        row = self._row(i)
+        line_style = styles["cursor"] if is_cursor else styles["base"]
+        key_style = line_style if is_cursor else styles["key"]
+        changed_style = styles["cursor_changed"] if is_cursor else styles["changed"]
         cols = plan.columns
         segs: list[Segment] = []
         for j in range(self._pinned):
@@ -381,13 +412,18 @@ class EntryTable(ScrollView, can_focus=True):
             body = Strip.blank(avail, line_style)
         else:
             body = Strip(segs).crop(start_x - first_x, start_x - first_x + avail)
-        return Strip.join([pinned, body]).extend_cell_length(width, line_style).crop(0, width)
+        strip = Strip.join([pinned, body]).extend_cell_length(width, line_style).crop(0, width)
+        if len(self._line_cache) > 1024:
+            self._line_cache.clear()
+        self._line_cache[cache_key] = strip
+        return strip
 
     def _render_header(self, width: int, scroll_x: int) -> Strip:
         plan = self.plan
         assert plan is not None
-        hstyle = self.rich_style + self.get_component_rich_style("entry-table--header")
-        cstyle = self.rich_style + self.get_component_rich_style("entry-table--header-cursor")
+        styles = self._styles()
+        hstyle = styles["header"]
+        cstyle = styles["header_cursor"]
 
         def label(j: int) -> str:
             text = plan.columns[j].label
