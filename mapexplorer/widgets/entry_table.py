@@ -143,7 +143,7 @@ class EntryTable(ScrollView, can_focus=True):
         self._pinned_width = 0
         self._cache: OrderedDict[int, _Row] = OrderedDict()
         self._line_cache: dict[tuple[object, ...], Strip] = {}
-        """Rendered lines by (row, cursor?, focus, scroll x, width); cleared with every new frame or layout."""
+        """Rendered lines by (row, cursor?, focus, scroll x, width); cleared by a new frame or layout."""
         self._style_cache: dict[bool, dict[str, Style]] = {}
         self._sig: tuple[str, ...] = ()
 
