@@ -457,6 +457,21 @@ class Btf:
             raise BtfError(f"no enum named {name!r}")
         return {v.name: v.value for v in self.type(tid).values}
 
+    def member(self, type_id: int, name: str) -> tuple[int, Member]:
+        """The index and record of the member called ``name`` of struct/union ``type_id`` (for a
+        struct_ops value: a member's index is its attach type, its bit_offset where its value goes).
+
+        Raises:
+            BtfError: ``type_id`` is not a struct or union, or has no member called ``name``.
+        """
+        t = self.type(type_id)
+        if t.kind not in (STRUCT, UNION):
+            raise BtfError(f"type [{type_id}] ({t.kind_name} '{t.name}') has no members")
+        for i, m in enumerate(t.members):
+            if m.name == name:
+                return i, m
+        raise BtfError(f"{t.kind_name} {t.name} has no member {name!r}")
+
     def structs_of_size(self, size: int) -> list[int]:
         """Ids of named structs of exactly ``size`` bytes (candidates for a BTF-less value)."""
         out = []

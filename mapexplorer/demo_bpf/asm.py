@@ -11,7 +11,7 @@ import ctypes
 import os
 import struct
 
-from mapexplorer.demo_bpf.btfmini import BTF_MAGIC
+from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.btf_fetch import load_btf
 
@@ -38,52 +38,28 @@ def _mov_imm(dst: int, imm: int) -> bytes:
 CALL, EXIT = 0x85, 0x95
 
 
-def _btf_blob(types: bytes, strings: bytearray) -> bytes:
-    hdr = struct.pack("<HBBI4I", BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strings))
-    return hdr + types + bytes(strings)
+def _main_types(b: BtfBuilder) -> tuple[int, int, int]:
+    """Types 1..3 of both blobs: int, void *, and the prototype int (void *ctx); returns their ids."""
+    int_ = b.int("int", 4, signed=True)
+    voidp = b.ptr(0)
+    return int_, voidp, b.func_proto(int_, [("ctx", voidp)])
 
 
 def _drain_btf() -> bytes:
     """int main(void *ctx); static long cb(void *dynptr, void *ctx) -- as BTF types 1..6."""
-    strings = bytearray(b"\0")
-
-    def name(s: str) -> int:
-        off = len(strings)
-        strings.extend(s.encode() + b"\0")
-        return off
-
-    types = b"".join(
-        [
-            struct.pack("<4I", name("int"), 1 << 24, 4, (1 << 24) | 32),  # 1 INT int, signed
-            struct.pack("<3I", 0, 2 << 24, 0),  # 2 PTR -> void
-            struct.pack("<3I", 0, (13 << 24) | 1, 1) + struct.pack("<2I", name("ctx"), 2),  # 3 PROTO
-            struct.pack("<3I", name("demo_urb_drain"), 12 << 24, 3),  # 4 FUNC static
-            struct.pack("<3I", 0, (13 << 24) | 2, 1)
-            + struct.pack("<4I", name("dynptr"), 2, name("data"), 2),  # 5 PROTO
-            struct.pack("<3I", name("demo_urb_cb"), 12 << 24, 5),  # 6 FUNC static
-        ]
-    )
-    return _btf_blob(types, strings)
+    b = BtfBuilder()
+    int_, voidp, main_proto = _main_types(b)
+    b.func("demo_urb_drain", main_proto, linkage=0)  # 4 FUNC static
+    cb_proto = b.func_proto(int_, [("dynptr", voidp), ("data", voidp)])  # 5
+    b.func("demo_urb_cb", cb_proto, linkage=0)  # 6 FUNC static
+    return b.blob()
 
 
 def _main_only_btf(func_name: str) -> bytes:
     """int <func_name>(void *ctx) -- as BTF types 1..4."""
-    strings = bytearray(b"\0")
-
-    def name(s: str) -> int:
-        off = len(strings)
-        strings.extend(s.encode() + b"\0")
-        return off
-
-    types = b"".join(
-        [
-            struct.pack("<4I", name("int"), 1 << 24, 4, (1 << 24) | 32),
-            struct.pack("<3I", 0, 2 << 24, 0),
-            struct.pack("<3I", 0, (13 << 24) | 1, 1) + struct.pack("<2I", name("ctx"), 2),
-            struct.pack("<3I", name(func_name), 12 << 24, 3),
-        ]
-    )
-    return _btf_blob(types, strings)
+    b = BtfBuilder()
+    b.func(func_name, _main_types(b)[2], linkage=0)  # 4 FUNC static
+    return b.blob()
 
 
 def _load_syscall_prog(insns: bytes, name: str, btf: bytes, func_info: bytes) -> tuple[int, int]:

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
+from mapexplorer.codec import vmlinux
 from mapexplorer.demo_bpf import loader
-from mapexplorer.demo_bpf.btfmini import KIND_FUNC, vmlinux
 from mapexplorer.demo_bpf.catalog import (
     CATALOG,
     EXTRA_MAP_NAMES,
@@ -24,6 +24,7 @@ from mapexplorer.demo_bpf.state import (
     SO_ATTACH_REUSEPORT_EBPF,
     XSK_PORT,
     SessionState,
+    vmlinux_id,
 )
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
@@ -179,7 +180,7 @@ class BccMixin(SessionState):
         """Count inode_permission checks on the tagged files (LSM; refused on some hosts)."""
         b = self._bpf
         assert b is not None
-        hook = vmlinux().find("bpf_lsm_inode_permission", KIND_FUNC)
+        hook = vmlinux_id("bpf_lsm_inode_permission", "func")
         prog = loader.load_raw_prog(b.dump_func(b"demo_lsm_inode_perm"), loader.PROG_TYPE_LSM,
                                     name="demo_lsm_inode", expected_attach_type=loader.ATTACH_LSM_MAC,
                                     attach_btf_id=hook)
@@ -296,21 +297,21 @@ class BccMixin(SessionState):
         b = self._bpf
         assert b is not None and self._btf is not None
         vm = vmlinux()
-        ops = vm.struct("tcp_congestion_ops")
-        wrapper = vm.struct("bpf_struct_ops_tcp_congestion_ops")
-        _i, data = wrapper.member("data")
+        ops = vm.type(vmlinux_id("tcp_congestion_ops", "struct"))
+        wrapper = vm.type(vmlinux_id("bpf_struct_ops_tcp_congestion_ops", "struct"))
+        _i, data = vm.member(wrapper.id, "data")
         base = data.bit_offset // 8
         value = bytearray(wrapper.size)
         for member, fn_name in (("ssthresh", "demo_cc_ssthresh"), ("cong_avoid", "demo_cc_cong_avoid"),
                                 ("undo_cwnd", "demo_cc_undo_cwnd")):
-            idx, m = ops.member(member)
+            idx, m = vm.member(ops.id, member)
             insns = b.dump_func(fn_name.encode())
             prog = loader.load_raw_prog(insns, loader.PROG_TYPE_STRUCT_OPS, name=fn_name[:15],
                                         expected_attach_type=idx, attach_btf_id=ops.id)
             self._stack.callback(os.close, prog)
             self._raw_prog_ids.append(prog_info(prog).id)
             struct.pack_into("<Q", value, base + m.bit_offset // 8, prog)
-        _i, name_m = ops.member("name")
+        _i, name_m = vm.member(ops.id, "name")
         off = base + name_m.bit_offset // 8
         value[off : off + 16] = self._cc_name.encode().ljust(16, b"\0")
         fd = self._own("demo_tcp_cc", km.create_map(

@@ -158,7 +158,7 @@ def host_support(spec: DemoSpec, *, bcc_ok: bool, kernel_types: frozenset[str]) 
 
 def kernel_map_types() -> frozenset[str]:
     """Map type names the running kernel knows (from vmlinux BTF; the built-in table if unreadable)."""
-    from mapexplorer.demo_bpf.btfmini import vmlinux
+    from mapexplorer.codec import vmlinux
 
     try:
         values = vmlinux().enum_values("bpf_map_type")

@@ -10,7 +10,6 @@ import socket
 import struct
 import time
 
-from mapexplorer.demo_bpf.btfmini import KIND_FUNC, vmlinux
 from mapexplorer.demo_bpf.state import (
     ARENA_PAGES,
     BUSY_BIT,
@@ -18,6 +17,7 @@ from mapexplorer.demo_bpf.state import (
     REUSEPORT_SOCKS,
     USER_RB_SIZE,
     SessionState,
+    vmlinux_id,
 )
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
@@ -132,7 +132,7 @@ class RawMapsMixin(SessionState):
         then, so the arena grows live."""
         from mapexplorer.demo_bpf.asm import load_arena_allocator
 
-        kfunc = vmlinux().find("bpf_arena_alloc_pages", KIND_FUNC)
+        kfunc = vmlinux_id("bpf_arena_alloc_pages", "func")
         prog, btf = load_arena_allocator(self._fds["demo_arena"], kfunc)
         self._stack.callback(os.close, btf)
         self._stack.callback(os.close, prog)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from mapexplorer.demo_bpf.btfmini import BtfBuilder
+from mapexplorer.btf.build import BtfBuilder
+from mapexplorer.codec import vmlinux
 from mapexplorer.demo_bpf.catalog import (
     BY_TYPE,
     CATALOG,
@@ -78,24 +79,38 @@ def one_line(exc: BaseException) -> str:
     return (text[-1] if text else type(exc).__name__)[:160]
 
 
+def vmlinux_id(name: str, kind: str) -> int:
+    """The id of the type ``name`` of ``kind`` ("func", "struct") in the running kernel's BTF.
+
+    Raises:
+        KeyError: vmlinux has no such type.
+        OSError: vmlinux BTF is unreadable.
+    """
+    type_id = vmlinux().find(name, kind)
+    if type_id is None:
+        raise KeyError(f"no BTF {kind} {name!r} in vmlinux")
+    return type_id
+
+
 class RawBtf:
     """The small BTF blob the raw-created maps use for keys and values."""
 
     def __init__(self) -> None:
         b = BtfBuilder()
-        self.int = b.int_type("int", 4, signed=True)
-        self.u32 = b.int_type("unsigned int", 4)
-        self.u64 = b.int_type("unsigned long long", 8)
-        char = b.int_type("char", 1, signed=True)
-        comm16 = b.array(char, self.int, 16)
-        name32 = b.array(char, self.int, 32)
-        self.comm = b.struct_type("comm_key", 16, [("comm", comm16, 0)])
-        self.cgrp_stats = b.struct_type(
+        self.int = b.int("int", 4, signed=True)
+        self.u32 = b.int("unsigned int", 4)
+        self.u64 = b.int("unsigned long long", 8)
+        char = b.int("char", 1, signed=True)  # the kernel accepts one encoding bit; clang marks char SIGNED
+        comm16 = b.array(char, 16, self.int)
+        name32 = b.array(char, 32, self.int)
+        # members: (name, type id, bit offset)
+        self.comm = b.struct("comm_key", 16, [("comm", comm16, 0)])
+        self.cgrp_stats = b.struct(
             "cgrp_stats", 56,
-            [("updated_ns", self.u64, 0), ("procs", self.u32, 8), ("updates", self.u32, 12),
-             ("name", name32, 16), ("bytes_hint", self.u64, 48)],
+            [("updated_ns", self.u64, 0), ("procs", self.u32, 8 * 8), ("updates", self.u32, 12 * 8),
+             ("name", name32, 16 * 8), ("bytes_hint", self.u64, 48 * 8)],
         )
-        self.port = b.struct_type("devmap_port", 8, [("ifindex", self.u32, 0), ("prog_id", self.u32, 4)])
+        self.port = b.struct("devmap_port", 8, [("ifindex", self.u32, 0), ("prog_id", self.u32, 4 * 8)])
         self.fd = load_btf(b.blob())
 
 

@@ -287,7 +287,7 @@ def test_demo_map_has_btf(statuses: dict[str, DemoStatus], spec) -> None:
 
 def test_event_struct_is_in_the_programs_btf(session: DemoSession) -> None:
     """struct demo_event (ringbuf/perf records) is reachable from a typed map, so streams decode."""
-    from mapexplorer.demo_bpf.btfmini import KIND_STRUCT, MiniBtf
+    from mapexplorer.btf import Btf
     from mapexplorer.kernel.btf_fetch import btf_by_id
 
     ids = session.map_ids()
@@ -295,8 +295,10 @@ def test_event_struct_is_in_the_programs_btf(session: DemoSession) -> None:
         pytest.skip("no ringbuf/perf demo on this host")
     info = km.map_info_by_id(ids["demo_last_event"])
     blob = btf_by_id(info.btf_id).data
-    assert MiniBtf(blob).struct("demo_event").size == 112
-    assert MiniBtf(blob).find("demo_event", KIND_STRUCT) == info.btf_value_type_id
+    btf = Btf.parse(blob)
+    type_id = btf.find("demo_event", "struct")
+    assert type_id == info.btf_value_type_id
+    assert btf.type(type_id).size == 112
 
 
 # -- cleanup ---------------------------------------------------------------------------------------
