@@ -125,6 +125,16 @@ class DrillDownScreen(Screen):
         yield Header()
         yield Static("", id="dd-title")
         yield Static("", id="dd-summary")
+        yield Static(
+            Text.assemble(
+                ("cpu    ", "bold"),
+                (f"{'value':>16}", "bold"),
+                (f"{'rate':>12}", "bold"),
+                (f"{'share':>8}", "bold"),
+                (" " * 10 + "increment per refresh, oldest to newest", "bold"),
+            ),
+            id="dd-columns",
+        )
         with VerticalScroll(id="dd-cpus"):
             for c in range(self.ncpus):
                 yield CpuRow(c)
@@ -234,7 +244,7 @@ class DrillDownScreen(Screen):
             s.append("  rate imbalance ", "dim")
             s.append(f"{rate_imb:.2f}", "bold yellow" if rate_imb > 1.5 else "bold")
         s.append(
-            f"\n{self.ncpus} possible CPUs · {len(self.history)} samples · sparkline: increment per refresh",
+            f"\n{self.ncpus} possible CPUs · {len(self.history)} samples",
             "dim",
         )
         self.query_one("#dd-summary", Static).update(s)
@@ -254,7 +264,7 @@ class DrillDownScreen(Screen):
             "⏸ paused (p)" if self.paused else f"⟳ {interval:g}s" if interval > 0 else "manual refresh (r)"
         )
         self.query_one("#status", StatusLine).update(
-            f"cpu  value  rate/s  share  ·  {paused}  ·  Escape: back to the entries"
+            f"{paused}  ·  f: next field  ·  Escape: back to the entries"
         )
 
     # -- actions -------------------------------------------------------------------------------------

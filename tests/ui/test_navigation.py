@@ -217,3 +217,11 @@ async def test_too_small_terminal_says_so() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert not app.screen.query_one(TooSmall).display
+
+
+async def test_unknown_map_name_is_a_notice_on_the_list() -> None:
+    app = fixture_app(open_map="no_such_map")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MapListScreen)
+        assert any("no map named 'no_such_map'" in n.message for n in app._notifications)
