@@ -140,8 +140,8 @@ async def test_memory_is_bounded_to_the_newest_events():
         assert await wait_for(pilot, lambda: screen.total == 25_000)
         await pilot.pause()
         assert len(screen.events) == KEEP
-        assert screen.events[0].event.fields["seq"] == 25_000 - KEEP
-        assert screen.events[-1].event.fields["seq"] == 24_999
+        assert screen.events[0][1].fields["seq"] == 25_000 - KEEP
+        assert screen.events[-1][1].fields["seq"] == 24_999
         assert f"kept {KEEP:,}/{KEEP:,}" in str(screen.query_one("#ev-status").render())
 
 
@@ -160,7 +160,7 @@ async def test_pause_freezes_the_table_while_counting_goes_on():
         assert len(log.rows) == 10
         assert "PAUSED" in str(screen.query_one("#ev-status").render())
         await pilot.press("p")
-        assert [r.event.fields["seq"] for r in log.rows] == list(range(15))
+        assert [r[1].fields["seq"] for r in log.rows] == list(range(15))
 
 
 async def test_filter_keeps_matching_events_only():
@@ -172,11 +172,11 @@ async def test_filter_keeps_matching_events_only():
         stream.feed(seq_events(0, 6, "bash") + seq_events(6, 4, "curl"))
         assert await wait_for(pilot, lambda: len(log.rows) == 10)
         await pilot.press("slash", *"comm=curl", "enter")
-        assert [r.event.fields["seq"] for r in log.rows] == [6, 7, 8, 9]
+        assert [r[1].fields["seq"] for r in log.rows] == [6, 7, 8, 9]
         stream.feed(seq_events(10, 2, "bash") + seq_events(12, 1, "curl"))
         assert await wait_for(pilot, lambda: screen.total == 13)
         await pilot.pause()
-        assert [r.event.fields["seq"] for r in log.rows] == [6, 7, 8, 9, 12]
+        assert [r[1].fields["seq"] for r in log.rows] == [6, 7, 8, 9, 12]
         assert "4 match" not in str(screen.query_one("#ev-status").render())
         assert "5 match" in str(screen.query_one("#ev-status").render())
 
@@ -285,7 +285,7 @@ async def test_real_ringbuf_events_through_open_stream():
             producer.emit(50)
             log = screen.query_one(EventLog)
             assert await wait_for(pilot, lambda: len(log.rows) == 50)
-            assert [r.event.fields["seq"] for r in log.rows] == list(range(50))
+            assert [r[1].fields["seq"] for r in log.rows] == list(range(50))
             assert log.columns == ("#", "seq", "pid", "neg", "comm", "arr")
             assert "struct test_ev" in str(screen.query_one("#ev-status").render())
             await pilot.press("escape")
