@@ -145,6 +145,8 @@ class EntryTable(ScrollView, can_focus=True):
         self._line_cache: dict[tuple[object, ...], Strip] = {}
         """Rendered lines by (row, cursor?, focus, scroll x, width); cleared by a new frame or layout."""
         self._style_cache: dict[bool, dict[str, Style]] = {}
+        self._highlighted = False
+        """Some rendered cell shows a change: the next frame must repaint even when nothing moved."""
         self._sig: tuple[str, ...] = ()
 
     # -- data ----------------------------------------------------------------------------------------
@@ -165,8 +167,30 @@ class EntryTable(ScrollView, can_focus=True):
         previous: MapSnapshot | None,
         prev_index: dict[bytes, int] | None,
         order: list[int] | None,
+        *,
+        force: bool = False,
     ) -> None:
-        """Show a new snapshot, keeping the cursor on the same key when it still exists."""
+        """Show a new snapshot, keeping the cursor on the same key when it still exists.
+
+        Without ``force``, a snapshot equal to the shown one (same keys, values and order, nothing highlighted)
+        only replaces the references: no decoding, no repaint.
+        """
+        cur = self.snapshot
+        if (
+            not force
+            and cur is not None
+            and self.plan is not None
+            and not self._highlighted
+            and previous is not None
+            and (order is self.order or order == self.order)
+            and snapshot.kind == cur.kind
+            and snapshot.keys == cur.keys
+            and snapshot.values == cur.values
+        ):
+            # nothing moved and nothing is highlighted: the rendered rows are still right, skip the repaint
+            self.snapshot, self.previous, self.prev_index = snapshot, previous, prev_index
+            return
+        self._highlighted = False
         old_key = None
         if self.snapshot is not None and self.row_count:
             old_key = self.snapshot.key_raw(self.snapshot_row(min(self.cursor_row, self.row_count - 1)))
@@ -234,7 +258,7 @@ class EntryTable(ScrollView, can_focus=True):
             self.widths = []
             self.cursor_col = 0
             self.scroll_to(x=0, animate=False)
-            self.set_frame(self.snapshot, self.previous, self.prev_index, self.order)
+            self.set_frame(self.snapshot, self.previous, self.prev_index, self.order, force=True)
 
     def _measure(self) -> None:
         plan = self.plan
@@ -297,6 +321,8 @@ class EntryTable(ScrollView, can_focus=True):
             elif prev_rv is not None and rv is not None:
                 changed = [self._cell_changed(c, rv, prev_rv) for c in plan.columns]
         row = _Row(cells, changed, rv)
+        if any(changed):
+            self._highlighted = True
         self._cache[i] = row
         if len(self._cache) > CACHE_ROWS:
             self._cache.popitem(last=False)

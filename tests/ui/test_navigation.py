@@ -225,3 +225,14 @@ async def test_unknown_map_name_is_a_notice_on_the_list() -> None:
         await settle(pilot)
         assert isinstance(app.screen, MapListScreen)
         assert any("no map named 'no_such_map'" in n.message for n in app._notifications)
+
+
+async def test_hex_toggle_after_refreshes_and_back() -> None:
+    app = fixture_app(open_map="demo_lpm_routes")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r", "r", "x")
+        entries = app.screen.query_one("#entries", EntryTable)
+        assert entries.plan.hex_mode and entries._row(0).cells[0] == entries.snapshot.key_raw(0).hex(" ")
+        await press(pilot, "x")
+        assert not entries.plan.hex_mode and "/" in entries._row(0).cells[0]  # CIDR key again
