@@ -172,8 +172,8 @@ class EntryTable(ScrollView, can_focus=True):
     ) -> None:
         """Show a new snapshot, keeping the cursor on the same key when it still exists.
 
-        Without ``force``, a snapshot equal to the shown one (same keys, values and order, nothing highlighted)
-        only replaces the references: no decoding, no repaint.
+        Without ``force``, a snapshot equal to the shown one (same keys, values and order, nothing
+        highlighted) only replaces the references: no decoding, no repaint.
         """
         cur = self.snapshot
         if (
