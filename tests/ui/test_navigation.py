@@ -236,3 +236,28 @@ async def test_hex_toggle_after_refreshes_and_back() -> None:
         assert entries.plan.hex_mode and entries._row(0).cells[0] == entries.snapshot.key_raw(0).hex(" ")
         await press(pilot, "x")
         assert not entries.plan.hex_mode and "/" in entries._row(0).cells[0]  # CIDR key again
+
+
+class _ChangingSource(FixtureSource):
+    """The recorded maps, minus the first one from the second listing on (a map freed between refreshes)."""
+
+    def list_maps(self):  # type: ignore[no-untyped-def]
+        snap = super().list_maps()
+        if self.list_calls > 1:
+            return type(snap)(snap.rows[1:], snap.taken_at)
+        return snap
+
+
+async def test_list_refresh_keeps_the_cursor_on_its_map_when_another_disappears() -> None:
+    from mapexplorer.app import make_app
+
+    app = make_app(_ChangingSource(), refresh=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#maps", DataTable)
+        first_count = table.row_count
+        await press(pilot, "down", "down", "down")
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        await press(pilot, "r")
+        assert table.row_count == first_count - 1
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
