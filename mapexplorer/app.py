@@ -107,7 +107,7 @@ class MapExplorerApp(App[int]):
         commands = getattr(screen, "palette_commands", None)
         if commands is not None:
             for title, help_text, action in commands():
-                yield SystemCommand(title, help_text, partial(screen.run_action, action))
+                yield SystemCommand(title, help_text, partial(self.call_later, screen.run_action, action))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker died of an unexpected error: show it instead of failing silently."""

@@ -261,3 +261,30 @@ async def test_list_refresh_keeps_the_cursor_on_its_map_when_another_disappears(
         await press(pilot, "r")
         assert table.row_count == first_count - 1
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
+
+
+async def test_palette_commands_run_the_screen_actions() -> None:
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {
+            "Toggle hex view",
+            "Filter entries",
+            "Sort by the current column",
+            "Back to the map list",
+        } <= set(commands)
+        commands["Toggle hex view"].callback()
+        await settle(pilot)
+        assert app.screen.query_one("#entries", EntryTable).hex_mode
+
+
+async def test_command_palette_typed_action() -> None:
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "ctrl+p", *"toggle hex")
+        await pilot.pause(0.3)  # the palette searches asynchronously
+        await press(pilot, "enter")
+        assert isinstance(app.screen, MapViewScreen)
+        assert app.screen.query_one("#entries", EntryTable).hex_mode
