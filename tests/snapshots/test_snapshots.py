@@ -129,3 +129,15 @@ def test_80x24(snap_compare) -> None:
 
 def test_too_small(snap_compare) -> None:
     assert snap_compare(fixture_app(), terminal_size=(70, 20), run_before=settle)
+
+
+def test_list_80x24(snap_compare) -> None:
+    assert snap_compare(fixture_app(), terminal_size=(80, 24), run_before=settle)
+
+
+def test_drilldown_80x24(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", "r", "enter", "r")
+
+    assert snap_compare(fixture_app(open_map="fx_pcpu_stats"), terminal_size=(80, 24), run_before=run)
