@@ -70,7 +70,7 @@ class CpuRow(Horizontal):
 
     DEFAULT_CSS = """
     CpuRow { height: 1; }
-    CpuRow > .cpu-text { width: 52; }
+    CpuRow > .cpu-text { width: 41; }
     CpuRow > Sparkline { width: 1fr; height: 1; margin: 0 1; }
     """
 
@@ -128,10 +128,10 @@ class DrillDownScreen(Screen):
         yield Static(
             Text.assemble(
                 ("cpu    ", "bold"),
-                (f"{'value':>16}", "bold"),
-                (f"{'rate':>12}", "bold"),
-                (f"{'share':>8}", "bold"),
-                (" " * 10 + "increment per refresh, oldest to newest", "bold"),
+                (f"{'value':>14}", "bold"),
+                (f"{'rate':>11}", "bold"),
+                (f"{'share':>7}", "bold"),
+                (" " * 3 + "increment per refresh, oldest to newest", "bold"),
             ),
             id="dd-columns",
         )
@@ -254,9 +254,9 @@ class DrillDownScreen(Screen):
             share = (float(v) / total * 100) if total and is_number(v) else None
             t = Text()
             t.append(f"cpu{c:<4}", "bold magenta")
-            t.append(f"{cell_text(v):>16}")
-            t.append(f"{'' if rate[c] is None else fmt_rate(rate[c]):>12}", "cyan")
-            t.append(f"{'' if share is None else f'{share:5.1f}%':>8}", "dim")
+            t.append(f"{cell_text(v):>14}")
+            t.append(f"{'' if rate[c] is None else fmt_rate(rate[c]):>11}", "cyan")
+            t.append(f"{'' if share is None else f'{share:5.1f}%':>7}", "dim")
             row.query_one(".cpu-text", Static).update(t)
             row.query_one(Sparkline).data = series(self.history, path, c)
         interval = self.explorer.refresh_interval
