@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from mapexplorer import codec
@@ -297,6 +298,18 @@ class EventStream:
         Raises:
             StreamEnded: nothing but this stream holds the map any more: no event can come.
         """
+        records = self.read_records(timeout, max_events, keep_last, linger)
+        for_size = self._decoders.for_size
+        return [Event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
+
+    def make_event(self, cpu: int | None, raw: bytes) -> Event:
+        """The :class:`Event` for one record returned by :meth:`read_records`."""
+        return Event(cpu, len(raw), raw, self._decoders.for_size(len(raw)))
+
+    def read_records(self, timeout: float, max_events: int | None = None,
+                     keep_last: int | None = None, linger: float = 0.0) -> list[tuple[int | None, bytes]]:
+        """Like :meth:`read_batch`, but the records as ``(cpu, raw)`` pairs: a viewer keeping thousands
+        of them builds an :class:`Event` (:meth:`make_event`) only for those it shows."""
         if self._closed:
             raise StreamEnded(f"stream on map {self.map_id} is closed")
         reader = self._reader
@@ -319,7 +332,7 @@ class EventStream:
                 remaining = end - now
                 if remaining <= 0:
                     break
-                rate = count * (len(self._last_raw(records)) + 8) / max(now - start, 1e-4)
+                rate = count * (len(records[-1][1]) + 8 if records else 8) / max(now - start, 1e-4)
                 step = min(LINGER_STEP_MAX_S, max(LINGER_STEP_MIN_S, capacity / 4 / max(rate, 1.0)))
                 time.sleep(min(remaining, step))
                 more = self._read(limit - count)
@@ -330,7 +343,7 @@ class EventStream:
         self.total += count
         if keep_last is not None and len(records) > keep_last:
             records = records[len(records) - keep_last :]
-        return self._decode(records)
+        return records
 
     def _capacity_bytes(self) -> int:
         """Bytes one ring holds (the smallest ring, for perf)."""
@@ -339,26 +352,13 @@ class EventStream:
             return reader.size
         return min((r.data_size for r in reader.rings), default=perf.DEFAULT_PAGES * perf.PAGE_SIZE)
 
-    @staticmethod
-    def _last_raw(records: list[Any]) -> bytes:
-        if not records:
-            return b""
-        last = records[-1]
-        return last if isinstance(last, bytes) else last[1]
-
-    def _read(self, limit: int) -> list[Any]:
-        """Raw records: bytes (ringbuf) or (cpu, bytes) pairs (perf)."""
+    def _read(self, limit: int) -> list[tuple[int | None, bytes]]:
+        """Raw records as (cpu, bytes) pairs (cpu None for ringbuf records)."""
         reader = self._reader
         if isinstance(reader, ringbuf.RingBufReader):
-            return reader.read(limit)
+            return list(zip(repeat(None), reader.read(limit)))
         records = reader.read()
-        return records[:limit] if len(records) > limit else records
-
-    def _decode(self, records: list[Any]) -> list[Event]:
-        for_size = self._decoders.for_size
-        if isinstance(self._reader, ringbuf.RingBufReader):
-            return [Event(None, len(raw), raw, for_size(len(raw))) for raw in records]
-        return [Event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
+        return records[:limit]
 
     def _check_alive(self) -> None:
         now = time.monotonic()

@@ -2,7 +2,7 @@
 
 The screen gets a zero-argument ``stream_factory`` returning an event-stream object (in production
 ``mapexplorer.streams.EventStream``; this module never imports the layers below it). A thread worker
-opens the stream, calls ``read_batch`` in a loop and posts what it read at most every
+opens the stream, calls ``read_records`` in a loop and posts what it read at most every
 :data:`POST_EVERY_S` seconds as one immutable message, so rendering is batched to about 20 updates a
 second whatever the event rate; only the newest :data:`KEEP` events are kept.
 
@@ -15,6 +15,7 @@ display (reading continues, counters keep moving), ``/`` filters (case-insensiti
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ KEEP = 10_000
 POST_EVERY_S = 0.05
 """The worker posts at most this often: ~20 screen updates a second."""
 READ_WAIT_S = 0.05
+SWITCH_INTERVAL_S = 0.0005
 IDLE_POST_S = 0.5
 """With no events, the counters (events/s falling to 0) are still refreshed this often."""
 MAX_COLUMNS = 40
@@ -59,7 +61,11 @@ class EventLike(Protocol):
 
 
 class EventStreamLike(Protocol):
-    """What the screen needs from a stream (``mapexplorer.streams.EventStream`` provides it)."""
+    """What the screen needs from a stream (``mapexplorer.streams.EventStream`` provides it).
+
+    Records travel as ``(cpu, raw)`` pairs; ``make_event`` turns one into an event (with ``cpu``,
+    ``size``, ``fields``, ``raw``) only when the screen shows or filters it.
+    """
 
     total: int
     lost: int
@@ -69,10 +75,12 @@ class EventStreamLike(Protocol):
 
     def take_notices(self) -> list[str]: ...
 
-    def read_batch(
+    def read_records(
         self, timeout: float, max_events: int | None = None, keep_last: int | None = None,
         linger: float = 0.0,
-    ) -> list[Any]: ...
+    ) -> list[tuple[int | None, Any]]: ...
+
+    def make_event(self, cpu: int | None, raw: Any) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -95,13 +103,13 @@ def hex_ascii(raw: bytes, limit: int = 32) -> str:
     return f"{part.hex(' ')}{'…' if len(raw) > limit else ''} |{text}|"
 
 
-Row = tuple[int, Any]
-"""One event as shown: (its arrival number, the event). Plain tuples: built by zip at C speed."""
+Row = tuple[int, tuple[int | None, Any]]
+"""One event as kept: (its number in the stream, its (cpu, raw) record). Plain tuples built by zip at C
+speed; the event object is made (and decoded) only when the row is shown or filtered."""
 
 
-def row_cells(row: Row, columns: tuple[str, ...]) -> list[str]:
-    """The text of each column for one row (the event is decoded once here)."""
-    n, ev = row
+def row_cells(n: int, ev: Any, columns: tuple[str, ...]) -> list[str]:
+    """The text of each column for event number ``n`` (decoded once here)."""
     fields = ev.fields
     out = []
     for col in columns:
@@ -122,9 +130,8 @@ def row_cells(row: Row, columns: tuple[str, ...]) -> list[str]:
     return out
 
 
-def row_matches(row: Row, needle: str) -> bool:
-    """Whether the lower-cased ``needle`` is in the row's text (``field=value`` pairs, ``cpu=N``)."""
-    ev = row[1]
+def event_matches(ev: Any, needle: str) -> bool:
+    """Whether the lower-cased ``needle`` is in the event's text (``field=value`` pairs, ``cpu=N``)."""
     fields = ev.fields
     if isinstance(fields, dict):
         hay = " ".join(f"{k}={cell_text(v)}" for k, v in fields.items())
@@ -158,6 +165,7 @@ class EventLog(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.rows: list[Row] = []
         """The rows shown (already filtered), oldest first."""
+        self.make_event: Callable[[int | None, Any], Any] = _no_stream
         self.columns: tuple[str, ...] = ("#",)
         self.widths: dict[str, int] = {"#": 6}
         self.follow = True
@@ -218,7 +226,9 @@ class EventLog(ScrollView, can_focus=True):
             self._NUM if c == "#" else self._CPU if c == "cpu" else self._DATA if c == "data" else Style()
             for c in self.columns
         ]
-        return self._strip(row_cells(row, self.columns), styles).crop_extend(scroll_x, scroll_x + width, None)
+        n, (cpu, raw) = row
+        cells = row_cells(n, self.make_event(cpu, raw), self.columns)
+        return self._strip(cells, styles).crop_extend(scroll_x, scroll_x + width, None)
 
 
 # -- the screen ----------------------------------------------------------------------------------------
@@ -252,13 +262,16 @@ class EventViewScreen(Screen):
     class Opened(Message):
         """The worker opened the stream."""
 
-        def __init__(self, description: str, notices: tuple[str, ...]) -> None:
+        def __init__(self, description: str, notices: tuple[str, ...],
+                     make_event: Callable[[int | None, Any], Any]) -> None:
             super().__init__()
             self.description = description
             self.notices = notices
+            self.make_event = make_event
 
     class Batch(Message):
-        """Events read since the last batch (the newest :data:`KEEP` at most) and the counters."""
+        """Records ``(cpu, raw)`` read since the last batch (the newest :data:`KEEP` at most) and the
+        counters."""
 
         def __init__(self, events: tuple[Any, ...], total: int, lost: int, dropped: int,
                      notices: tuple[str, ...], at: float, type_name: str | None = None) -> None:
@@ -306,7 +319,7 @@ class EventViewScreen(Screen):
         """The BTF type events are decoded as, once the stream knows."""
         self.columns: list[str] = ["#"]
         self.widths: dict[str, int] = {"#": 6}
-        self._seq = 0
+        self.make_event: Callable[[int | None, Any], Any] = _no_stream
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._dirty = False
 
@@ -323,7 +336,15 @@ class EventViewScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#events", EventLog).focus()
+        # The reader thread holds the GIL for milliseconds at a time at high event rates; a shorter
+        # switch interval (5 ms by default) bounds how long the UI thread waits for it after each
+        # I/O, which is what key latency is made of. Restored when the screen goes away.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         self._read()
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
 
     # -- the reader (thread) ------------------------------------------------------------------------
 
@@ -340,12 +361,12 @@ class EventViewScreen(Screen):
                 self.post_message(self.Stopped(_reason(exc), error=True))
             return
         try:
-            self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices())))
+            self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices()), stream.make_event))
             last_post = time.monotonic()
             while not worker.is_cancelled:
                 try:
                     # One batch per frame: what arrived over POST_EVERY_S, the newest KEEP of it.
-                    batch = stream.read_batch(READ_WAIT_S, keep_last=KEEP, linger=POST_EVERY_S)
+                    batch = stream.read_records(READ_WAIT_S, keep_last=KEEP, linger=POST_EVERY_S)
                 except EOFError as exc:  # the stream ended (its map was freed)
                     self._post(stream, [])
                     self.post_message(self.Stopped(str(exc), error=False))
@@ -371,6 +392,8 @@ class EventViewScreen(Screen):
 
     def on_event_view_screen_opened(self, message: Opened) -> None:
         self.state = "live"
+        self.make_event = message.make_event
+        self.query_one("#events", EventLog).make_event = message.make_event
         self.query_one("#ev-title", Static).update(message.description)
         for note in message.notices:
             self.notify(note, timeout=6)
@@ -403,7 +426,7 @@ class EventViewScreen(Screen):
         for note in message.notices:
             self.notify(note, severity="warning", timeout=6)
         if message.events:
-            self._add(message.events)
+            self._add(message.events, message.total)
         if not self.paused and self._dirty:
             self._show()
         self._update_status()
@@ -416,24 +439,25 @@ class EventViewScreen(Screen):
                 return (total - old) / (now - at) if now > at else 0.0
         return 0.0
 
-    def _add(self, events: Sequence[Any]) -> None:
+    def _add(self, records: Sequence[tuple[int | None, Any]], total: int) -> None:
+        """Keep ``records``, the newest of the ``total`` events the stream delivered so far."""
         needle = self.filter_text.lower()
-        first = self._seq + 1
-        self._seq += len(events)
-        rows = list(zip(range(first, self._seq + 1), events, strict=True))
+        rows = list(zip(range(total - len(records) + 1, total + 1), records, strict=True))
         self.events.extend(rows)
         step = max(1, len(rows) // LEARN_SAMPLE)
         self._learn_columns(rows[-1::-step][:LEARN_SAMPLE])
         if needle:
-            self.shown.extend(r for r in rows[-KEEP:] if row_matches(r, needle))
+            make = self.make_event
+            self.shown.extend(r for r in rows[-KEEP:] if event_matches(make(*r[1]), needle))
         else:
             self.shown.extend(rows)
         self._dirty = True
 
     def _learn_columns(self, rows: list[Row]) -> None:
         cols = self.columns
-        for r in rows:
-            ev = r[1]
+        make = self.make_event
+        events = [(n, make(cpu, raw)) for n, (cpu, raw) in rows]
+        for _n, ev in events:
             if ev.cpu is not None and "cpu" not in cols:
                 cols.insert(1, "cpu")
             fields = ev.fields
@@ -448,8 +472,8 @@ class EventViewScreen(Screen):
                     if c not in cols:
                         cols.append(c)
         tcols = tuple(cols)
-        for r in rows:
-            for col, text in zip(tcols, row_cells(r, tcols), strict=True):
+        for n, ev in events:
+            for col, text in zip(tcols, row_cells(n, ev, tcols), strict=True):
                 cap = DATA_MAX if col == "data" else CELL_MAX
                 w = max(self.widths.get(col, len(col)), min(len(text), cap), len(col))
                 self.widths[col] = w
@@ -472,7 +496,7 @@ class EventViewScreen(Screen):
             parts.append(self.type_name)
         if self.filter_text:
             parts.append(f"filter {self.filter_text!r}: {len(self.shown):,} match")
-        self.query_one("#ev-status", StatusLine).update("  ·  ".join(parts))
+        self.query_one("#ev-status", StatusLine).update("  ·  ".join(parts), layout=False)  # height 1
 
     # -- actions ------------------------------------------------------------------------------------
 
@@ -503,8 +527,11 @@ class EventViewScreen(Screen):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
         needle = self.filter_text.lower()
-        self.shown = deque((r for r in self.events if row_matches(r, needle)) if needle else self.events,
-                           maxlen=KEEP)
+        make = self.make_event
+        self.shown = deque(
+            (r for r in self.events if event_matches(make(*r[1]), needle)) if needle else self.events,
+            maxlen=KEEP,
+        )
         self._show()
         self._update_status()
 
@@ -556,6 +583,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+def _no_stream(cpu: int | None, raw: Any) -> Any:
+    raise LookupError("no stream is open")
 
 
 def _reason(exc: BaseException) -> str:

@@ -63,10 +63,13 @@ class ListStream:
             self._end = reason
             self._cond.notify_all()
 
-    def read_batch(
+    def make_event(self, cpu: int | None, raw: FakeEvent) -> FakeEvent:
+        return raw  # the records handed out below carry the event itself
+
+    def read_records(
         self, timeout: float, max_events: int | None = None, keep_last: int | None = None,
         linger: float = 0.0,
-    ) -> list[FakeEvent]:
+    ) -> list[tuple[int | None, FakeEvent]]:
         with self._cond:
             if not self._queue and self._end is None:
                 self._cond.wait(timeout)
@@ -74,7 +77,7 @@ class ListStream:
                 raise EOFError(self._end)
             out, self._queue = self._queue, []
             self.total += len(out)
-            return out[-keep_last:] if keep_last else out
+            return [(e.cpu, e) for e in (out[-keep_last:] if keep_last else out)]
 
     def close(self) -> None:
         self.closed = True
@@ -101,6 +104,11 @@ async def wait_for(pilot: Any, cond: Callable[[], bool]) -> bool:
             return True
         await pilot.pause(0.02)
     return cond()
+
+
+def seqs(screen: EventViewScreen, rows: Any) -> list[int]:
+    """The ``seq`` field of each kept row (rows hold (n, (cpu, raw)); the screen makes the event)."""
+    return [screen.make_event(*r[1]).fields["seq"] for r in rows]
 
 
 def line_text(log: EventLog, y: int) -> str:
@@ -140,8 +148,8 @@ async def test_memory_is_bounded_to_the_newest_events():
         assert await wait_for(pilot, lambda: screen.total == 25_000)
         await pilot.pause()
         assert len(screen.events) == KEEP
-        assert screen.events[0][1].fields["seq"] == 25_000 - KEEP
-        assert screen.events[-1][1].fields["seq"] == 24_999
+        assert seqs(screen, [screen.events[0], screen.events[-1]]) == [25_000 - KEEP, 24_999]
+        assert screen.events[0][0] == 25_000 - KEEP + 1  # numbered by the stream's total
         assert f"kept {KEEP:,}/{KEEP:,}" in str(screen.query_one("#ev-status").render())
 
 
@@ -160,7 +168,7 @@ async def test_pause_freezes_the_table_while_counting_goes_on():
         assert len(log.rows) == 10
         assert "PAUSED" in str(screen.query_one("#ev-status").render())
         await pilot.press("p")
-        assert [r[1].fields["seq"] for r in log.rows] == list(range(15))
+        assert seqs(screen, log.rows) == list(range(15))
 
 
 async def test_filter_keeps_matching_events_only():
@@ -172,11 +180,11 @@ async def test_filter_keeps_matching_events_only():
         stream.feed(seq_events(0, 6, "bash") + seq_events(6, 4, "curl"))
         assert await wait_for(pilot, lambda: len(log.rows) == 10)
         await pilot.press("slash", *"comm=curl", "enter")
-        assert [r[1].fields["seq"] for r in log.rows] == [6, 7, 8, 9]
+        assert seqs(screen, log.rows) == [6, 7, 8, 9]
         stream.feed(seq_events(10, 2, "bash") + seq_events(12, 1, "curl"))
         assert await wait_for(pilot, lambda: screen.total == 13)
         await pilot.pause()
-        assert [r[1].fields["seq"] for r in log.rows] == [6, 7, 8, 9, 12]
+        assert seqs(screen, log.rows) == [6, 7, 8, 9, 12]
         assert "4 match" not in str(screen.query_one("#ev-status").render())
         assert "5 match" in str(screen.query_one("#ev-status").render())
 
@@ -285,7 +293,7 @@ async def test_real_ringbuf_events_through_open_stream():
             producer.emit(50)
             log = screen.query_one(EventLog)
             assert await wait_for(pilot, lambda: len(log.rows) == 50)
-            assert [r[1].fields["seq"] for r in log.rows] == list(range(50))
+            assert seqs(screen, log.rows) == list(range(50))
             assert log.columns == ("#", "seq", "pid", "neg", "comm", "arr")
             assert "struct test_ev" in str(screen.query_one("#ev-status").render())
             await pilot.press("escape")
