@@ -108,18 +108,21 @@ class RingBufReader:
         oldest first, without waiting. Consume mode releases the space chunk by chunk.
 
         The committed region is copied out in one slice (contiguous thanks to the double mapping) and
-        parsed from the copy; a run of records of one length is cut with a single comprehension.
+        parsed from the copy; a run of records of one length is cut with a single comprehension. Reads
+        up to the producer position seen on entry: chasing a producer that keeps writing would turn one
+        call into many tiny reads.
         """
         out: list[bytes] = []
         data = self._data_map
         size = self.size
         mask = self.mask
         cap = self._chunk_cap
+        target = self._prod_q[0]
         while len(out) < max_records:
             if not self.consume:
                 self._catch_up_if_overwritten()
             pos = self.pos
-            avail = self._prod_q[0] - pos
+            avail = target - pos
             if avail <= 0:
                 break
             take = min(avail, cap)
