@@ -534,14 +534,21 @@ class KernelSource:
                 row, self.ncpus, False, note="BTF decoding is not available in this build: raw bytes"
             )
         else:
-            codec = map_codec(info)
-            if codec.has_btf:
+            try:
+                codec = map_codec(info)
+            except (ValueError, OSError) as exc:  # BtfError is a ValueError: a blob we cannot use
+                codec = None
+                note = f"BTF could not be used ({exc}): raw bytes"
+            if codec is not None and codec.has_btf:
                 inner = codec
             else:
                 inner = RawDecoder(info.key_size, info.value_size, self.ncpus)
-                if inner.value_int:
+                if inner.value_int and not note:
                     note = f"no BTF: {info.value_size}-byte values read as little-endian unsigned integers"
-            facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note)
+            if codec is None:
+                facts = MapFacts(row, self.ncpus, False, note=note)
+            else:
+                facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note)
         decoder = TypeAwareDecoder(
             inner, info.type_name, prog_name=self._prog_name, map_name=self._map_name, ksyms=self.ksyms
         )
