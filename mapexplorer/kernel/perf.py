@@ -25,6 +25,7 @@ import select
 import struct
 from ctypes import c_int16, c_int32, c_uint16, c_uint32, c_uint64
 from dataclasses import dataclass
+from itertools import repeat
 
 from mapexplorer.kernel import maps
 from mapexplorer.kernel import syscall as sc
@@ -149,19 +150,7 @@ class PerfRing:
         else:
             chunk = m[base + start : base + end]
         out: list[bytes] = []
-        pos = 0
-        n = len(chunk)
-        unpack = struct.unpack_from
-        while pos + 8 <= n:
-            rtype, _misc, rsize = unpack("<IHH", chunk, pos)
-            if rsize < 8:
-                break  # never produced by the kernel: stop rather than loop
-            if rtype == PERF_RECORD_SAMPLE:
-                (raw_size,) = unpack("<I", chunk, pos + 8)
-                out.append(chunk[pos + 12 : pos + 12 + raw_size])
-            elif rtype == PERF_RECORD_LOST:
-                self.lost += unpack("<Q", chunk, pos + 16)[0]
-            pos += rsize
+        self.lost += parse_perf_records(chunk, out)
         meta[_TAIL_IDX] = head
         return out
 
@@ -170,6 +159,46 @@ class PerfRing:
             self._meta.release()
             self._map.close()
             self._map = None
+
+
+def parse_perf_records(chunk: bytes, out: list[bytes]) -> int:
+    """Append the raw data of every PERF_RECORD_SAMPLE in ``chunk`` (whole records, as copied from a
+    ring between its tail and head) to ``out``; return the count PERF_RECORD_LOST records reported.
+
+    Samples of one size in a row (the usual case: one event struct) are checked with one strided slice
+    of their headers and cut with one comprehension.
+    """
+    n = len(chunk) & ~7
+    q = memoryview(chunk)[:n].cast("Q")
+    unpack = struct.unpack_from
+    pos = 0
+    lost = 0
+    try:
+        while pos + 8 <= n:
+            hdr = q[pos >> 3]
+            rtype = hdr & 0xFFFFFFFF
+            rsize = hdr >> 48
+            if rsize < 8 or rsize & 7 or pos + rsize > n:
+                break  # never produced by the kernel: stop rather than loop
+            if rtype == PERF_RECORD_SAMPLE:
+                (raw_size,) = unpack("<I", chunk, pos + 8)
+                run = (n - pos) // rsize
+                if run > 4:
+                    heads = q[pos >> 3 : (pos + run * rsize) >> 3 : rsize >> 3].tolist()
+                    if heads.count(hdr) != run:
+                        run = next(i for i, x in enumerate(heads) if x != hdr)
+                    # Same header (type, size) means same raw size: only PERF_SAMPLE_RAW is sampled.
+                    first = pos + 12
+                    out.extend([chunk[i : i + raw_size] for i in range(first, first + run * rsize, rsize)])
+                    pos += run * rsize
+                    continue
+                out.append(chunk[pos + 12 : pos + 12 + raw_size])
+            elif rtype == PERF_RECORD_LOST:
+                lost += unpack("<Q", chunk, pos + 16)[0]
+            pos += rsize
+    finally:
+        q.release()
+    return lost
 
 
 def online_cpus() -> tuple[int, ...]:
@@ -306,8 +335,7 @@ class PerfEventArrayReader:
         out: list[tuple[int, bytes]] = []
         for ring in self.rings:
             if ring.pending():
-                cpu = ring.cpu
-                out.extend((cpu, rec) for rec in ring.read())
+                out.extend(zip(repeat(ring.cpu), ring.read()))
         return out
 
     def wait(self, timeout: float) -> bool:
