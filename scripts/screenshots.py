@@ -63,7 +63,7 @@ SCENES = [
     Scene("queue", "Queue: the head by peek, never pop", "demo_queue_exec"),
     Scene("map-of-maps", "Hash of maps: Enter opens the inner map", "demo_hom_tenant"),
     Scene("lpm-trie", "LPM trie: CIDR keys", "demo_lpm_routes"),
-    Scene("stack-trace", "Stack traces, symbolized", "demo_stacks"),
+    Scene("stack-trace", "Stack traces: one frame list per id (user addresses marked)", "demo_stacks"),
     Scene("ringbuf", "Streams explain themselves (w watches)", "demo_ringbuf"),
     Scene("help", "Help (?)", keys=("question_mark",)),
     Scene("80x24", "Usable at 80x24", "fx_pcpu_stats", ("r",), size=(80, 24)),

@@ -268,12 +268,16 @@ class EntryTable(ScrollView, can_focus=True):
         first = int(self.scroll_offset.y)
         rows = list(range(min(self.row_count, 64)))
         rows += list(range(first, min(self.row_count, first + max(self.size.height, 24))))
-        # one or two columns (a queue head, a key and a blob): let the value use the whole width
-        cap = MAX_CELL if len(widths) > 2 else max(MAX_CELL, self.size.width - 2 - sum(widths[:-1]) - SEP * 2)
+        longest = list(widths)
         for v in rows:
             r = self._row(self.snapshot_row(v))
             for j, text in enumerate(r.cells):
-                widths[j] = max(widths[j], min(len(text), cap))
+                longest[j] = max(longest[j], len(text))
+                widths[j] = max(widths[j], min(len(text), MAX_CELL))
+        # the last column (a queue head, stack frames, a blob) may use whatever width is left on screen
+        spare = self.size.width - sum(widths) - SEP * len(widths) - 1
+        if widths and spare > 0 and longest[-1] > widths[-1]:
+            widths[-1] = min(longest[-1], widths[-1] + spare)
         if len(self.widths) == len(widths):
             widths = [max(a, b) for a, b in zip(self.widths, widths, strict=True)]
         self.widths = widths

@@ -77,3 +77,16 @@ def test_integer_fast_path_sorts_like_the_decoded_path() -> None:
     slow = sorted(range(6), key=lambda i: values[i], reverse=True)
     assert fast == slow
     assert compute_order(snap, plan, sort_col=0, reverse=False, filter_text="") == [1, 5, 3, 0, 4, 2]
+
+
+def test_kallsyms_symbolizes_kernel_addresses_and_marks_user_ones(tmp_path) -> None:
+    from mapexplorer.source import Kallsyms
+
+    syms = tmp_path / "kallsyms"
+    syms.write_text(
+        "ffffffff81000000 T _stext\nffffffff81001000 T schedule\nffffffff81002000 t helper [mod]\n"
+    )
+    k = Kallsyms(str(syms))
+    assert k.symbolize(0xFFFFFFFF81001010) == "schedule+0x10"
+    assert k.symbolize(0xFFFFFFFF81002004) == "helper+0x4"
+    assert k.symbolize(0x7F0000001000) == "0x7f0000001000 (user)"
