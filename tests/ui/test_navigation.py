@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
 from mapexplorer.screens.drilldown import DrillDownScreen
@@ -284,7 +285,11 @@ async def test_command_palette_typed_action() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, "ctrl+p", *"toggle hex")
-        await pilot.pause(0.3)  # the palette searches asynchronously
+        commands = app.screen.query_one(CommandList)
+        for _ in range(100):  # the palette searches in the background: wait for its first hit
+            if commands.option_count:
+                break
+            await pilot.pause(0.05)
         await press(pilot, "enter")
         assert isinstance(app.screen, MapViewScreen)
         assert app.screen.query_one("#entries", EntryTable).hex_mode
