@@ -427,12 +427,14 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
         consume: ringbuf: advance the consumer position even when another process reads the map.
         takeover: perf_event_array: also replace slots that hold another reader's perf event.
         tap: ringbuf: never consume, even when nobody else holds the map.
-        ask: perf_event_array held by another process: raise :class:`ConsentNeeded` instead of
-            installing (an interactive caller asks the user, then calls its ``accept()``).
+        ask: perf_event_array held by another process, or with every slot taken: raise
+            :class:`ConsentNeeded` instead of installing (an interactive caller asks the user, then
+            calls its ``accept()``: install into the empty slots, or take every slot over).
 
     Raises:
         FileNotFoundError: no such map.
-        ConsentNeeded: ``ask`` and the perf rings would go into another process's map.
+        ConsentNeeded: ``ask`` and the perf rings would go into another process's map or take its
+            slots over.
         StreamError: not a stream map, every perf slot busy, or ``type_name`` not found.
         OSError: mmap / perf_event_open / bpf() failures.
     """
@@ -463,16 +465,25 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
             mode = "consume"
         fd, reader = ringbuf.open_ringbuf(map_id, consume=mode == "consume")
         return EventStream(map_id, info, reader, fd, decoders, mode, notices)
-    if ask:
+    if ask and not takeover:
+        busy = perf.slot_states(map_id)
+        taken = [c for c, b in busy.items() if b]
+        if busy and len(taken) == len(busy):
+            raise ConsentNeeded(
+                f"Every slot of perf_event_array {map_id} ({info.name}) is used by another reader (cpus "
+                f"{', '.join(map(str, taken))}). Take them over? That reader then receives no events "
+                "until it installs its own perf rings again.",
+                lambda: open_stream(map_id, type_name=type_name, takeover=True),
+            )
         holders = other_holders(map_id)
         if holders:
             who = ", ".join(f"{o.comm}[{o.pid}]" for o in holders[:4])
-            slots = "every slot" if takeover else "the empty slots"
+            free = ", ".join(str(c) for c, b in busy.items() if not b)
             raise ConsentNeeded(
                 f"perf_event_array {map_id} ({info.name}) is held by {who}. Install mapexplorer's perf "
-                f"rings into {slots} of it? Events its programs send to those CPUs then come here"
-                + (", and no longer to their current reader." if takeover else "."),
-                lambda: open_stream(map_id, type_name=type_name, takeover=takeover),
+                f"rings into its empty slots (cpus {free})? Events its programs send on those CPUs then "
+                "come here.",
+                lambda: open_stream(map_id, type_name=type_name),
             )
     try:
         preader = perf.PerfEventArrayReader(map_id, takeover=takeover)

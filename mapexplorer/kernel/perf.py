@@ -207,6 +207,21 @@ def online_cpus() -> tuple[int, ...]:
         return tuple(maps.parse_cpu_list(f.read()))
 
 
+def usable_cpus(info: maps.MapInfo) -> list[int]:
+    """The CPUs whose slot we may fill: possible, online, and below the map's max_entries."""
+    online = set(online_cpus())
+    return [c for c in maps.possible_cpus() if c < info.max_entries and c in online]
+
+
+def slot_states(map_id: int) -> dict[int, bool]:
+    """For each usable CPU's slot of the perf_event_array, whether it is occupied (nothing installed)."""
+    fd = maps.open_map(map_id, write=True)
+    try:
+        return occupied_slots(fd, usable_cpus(maps.map_info(fd)))
+    finally:
+        os.close(fd)
+
+
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
@@ -297,8 +312,7 @@ class PerfEventArrayReader:
             if info.type_name != "perf_event_array":
                 raise ValueError(f"map {map_id} is a {info.type_name}, not a perf_event_array")
             self.info = info
-            online = set(online_cpus())
-            cpus = [c for c in maps.possible_cpus() if c < info.max_entries and c in online]
+            cpus = usable_cpus(info)
             busy = occupied_slots(self.map_fd, cpus)
             free = tuple(c for c in cpus if not busy[c])
             occupied = tuple(c for c in cpus if busy[c])

@@ -242,11 +242,16 @@ def test_perf_takeover_replaces_occupied_slots_and_all_busy_is_an_error(producer
             m.update(cpu.to_bytes(4, "little"), efd.to_bytes(4, "little"))
         with pytest.raises(streams.StreamError, match="--takeover"):
             streams.open_stream(producer.perf_id)
-        with streams.open_stream(producer.perf_id, takeover=True) as s:
+        with pytest.raises(streams.ConsentNeeded, match="Take them over") as asked:
+            streams.open_stream(producer.perf_id, ask=True)  # the TUI asks instead
+        assert all(perf.occupied_slots(map_fd, cpus).values())  # nothing touched before consent
+        with asked.value.accept() as s:
             assert s._reader.plan.taken == tuple(cpus)
             assert any("took over" in n for n in s.take_notices())
             emit_on_cpu(producer, cpus[-1], 2, sp.PERF)
             assert [e.fields["seq"] for e in read_n(s, 2)] == [0, 1]
+        # Taken-over slots stay empty once we close: the previous reader must install its rings again.
+        assert not any(perf.occupied_slots(map_fd, cpus).values())
     finally:
         m.close()
         for efd in owned:
