@@ -442,7 +442,7 @@ class EntryTable(ScrollView, can_focus=True):
             body = Strip.blank(avail, line_style)
         else:
             body = Strip(segs).crop(start_x - first_x, start_x - first_x + avail)
-        strip = Strip.join([pinned, body]).extend_cell_length(width, line_style).crop(0, width)
+        strip = Strip.join([pinned, body]).extend_cell_length(width, line_style).crop(0, width).simplify()
         if len(self._line_cache) > 1024:
             self._line_cache.clear()
         self._line_cache[cache_key] = strip
