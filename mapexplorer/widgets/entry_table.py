@@ -28,7 +28,7 @@ from mapexplorer.widgets.columns import Plan, RowValues, make_plan, moving_paths
 
 MAX_CELL = 48
 """Widest a column gets; longer cells are cut with an ellipsis (Enter shows the whole entry)."""
-CACHE_ROWS = 4096
+CACHE_ROWS = 512
 SEP = 2
 
 
@@ -443,7 +443,7 @@ class EntryTable(ScrollView, can_focus=True):
         else:
             body = Strip(segs).crop(start_x - first_x, start_x - first_x + avail)
         strip = Strip.join([pinned, body]).extend_cell_length(width, line_style).crop(0, width).simplify()
-        if len(self._line_cache) > 1024:
+        if len(self._line_cache) > 256:
             self._line_cache.clear()
         self._line_cache[cache_key] = strip
         return strip
