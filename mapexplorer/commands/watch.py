@@ -16,6 +16,7 @@ from mapexplorer.errors import UserError
 from mapexplorer.streams import EventStream, StreamEnded, StreamError, open_stream
 
 POLL_S = 0.2  # the longest one wait lasts, so --timeout and Ctrl-C are honoured promptly
+LINGER_S = 0.01  # after the first event, gather for this long: one write per batch, few kernel wakeups
 
 
 def _note(msg: str) -> None:
@@ -60,7 +61,7 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
                 if wait <= 0:
                     break
             try:
-                events = stream.read_batch(wait, remaining)
+                events = stream.read_batch(wait, remaining, linger=min(LINGER_S, max(wait, 0.0)))
             except StreamEnded as exc:
                 out.flush()
                 _note(str(exc))
