@@ -90,6 +90,21 @@ def test_ringbuf_type_guessed_from_record_size(producer):
     assert [e.fields for e in events] == [expected(i) for i in range(3)]
 
 
+def test_read_when_ready_returns_every_record_in_order(producer):
+    fd = maps.open_map(producer.ringbuf_id, write=True)
+    try:
+        with ringbuf.RingBufReader(fd, maps.map_info(fd).max_entries, consume=True) as r:
+            assert r.read_when_ready(0.01) == []
+            producer.emit(50)
+            got = r.read_when_ready(1.0)
+            producer.emit(5)
+            got += r.read_when_ready(1.0)
+            assert r.positions().consumer == r.positions().producer == 55 * (sp.EV_SIZE + 8)
+    finally:
+        os.close(fd)
+    assert [int.from_bytes(x[:8], "little") for x in got] == list(range(55))
+
+
 def test_keep_last_decodes_only_the_newest_but_counts_all(producer):
     with streams.open_stream(producer.ringbuf_id, type_name="test_ev") as s:
         producer.emit(100)
