@@ -235,6 +235,11 @@ class MapSource(Protocol):
         """One entry (a one-entry snapshot); ``count`` is 0 when the key is gone."""
         ...
 
+    def refresh_rows(self, snapshot: MapSnapshot, rows: list[int]) -> MapSnapshot:
+        """``snapshot`` with the values of ``rows`` read again (one lookup each), stamped now: how a map too
+        big to re-read every second stays live where the user looks. Keys gone since keep their old value."""
+        ...
+
     def resolve(self, ref: str) -> int:
         """A map id from an id or a unique name. Raises LookupError with a one-line message."""
         ...
@@ -656,6 +661,20 @@ class KernelSource:
                 facts, key, value, 1, info.key_size, len(value), time.time(), decoder, seq=self._next_seq()
             )
 
+    def refresh_rows(self, snapshot: MapSnapshot, rows: list[int]) -> MapSnapshot:
+        m = self._open(snapshot.map_id)
+        with m:
+            values = bytearray(snapshot.values)
+            stride = snapshot.stride
+            for i in rows:
+                try:
+                    value = m.lookup(snapshot.key_raw(i))
+                except FileNotFoundError:
+                    continue  # deleted since the last full read: the next full read drops it
+                if len(value) == stride:
+                    values[i * stride : (i + 1) * stride] = value
+            return replace(snapshot, values=bytes(values), taken_at=time.time(), seq=self._next_seq())
+
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
         try:
             from mapexplorer.streams import open_stream
@@ -887,6 +906,17 @@ class FixtureSource:
         return MapSnapshot(
             snap.facts, b"", b"", 0, snap.key_size, snap.stride, snap.taken_at, snap.decoder, seq=snap.seq
         )
+
+    def refresh_rows(self, snapshot: MapSnapshot, rows: list[int]) -> MapSnapshot:
+        fresh = self.read_map(snapshot.map_id)
+        by_key = {fresh.key_raw(j): j for j in range(fresh.count)}
+        values = bytearray(snapshot.values)
+        stride = snapshot.stride
+        for i in rows:
+            j = by_key.get(snapshot.key_raw(i))
+            if j is not None and fresh.stride == stride:
+                values[i * stride : (i + 1) * stride] = fresh.value_raw(j)
+        return replace(snapshot, values=bytes(values), taken_at=fresh.taken_at, seq=fresh.seq)
 
     def resolve(self, ref: str) -> int:
         if ref.isdigit() and int(ref) in self._maps:

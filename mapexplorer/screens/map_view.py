@@ -7,6 +7,7 @@ empty table.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +28,10 @@ from mapexplorer.widgets.entry_table import EntryTable
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp
 
+PARTIAL_LIMIT = 100_000
+"""Above this many entries, refreshes between two full reads look up only the rows on screen."""
+FULL_READ_EVERY = 10.0
+"""Seconds between two full reads of a map above PARTIAL_LIMIT (new and deleted keys, the entry count)."""
 LIVE_ORDER_LIMIT = 100_000
 """Above this many entries a sort/filter is computed when set (s, /), not again at every refresh."""
 INDEX_LIMIT = 250_000
@@ -68,6 +73,7 @@ class MapViewScreen(Screen):
         self._frames = 0
         self._gone = False
         self._requested_settings: tuple[object, ...] = ()
+        self._full_read_at = 0.0
         self._order_settings: tuple[object, ...] = ()
 
     @property
@@ -104,6 +110,21 @@ class MapViewScreen(Screen):
             return
         table = self.query_one("#entries", EntryTable)
         settings = self._order_request(table)
+        snap = self.snapshot
+        if (
+            snap is not None
+            and snap.kind == "entries"
+            and snap.count > PARTIAL_LIMIT
+            and snap.stride
+            and time.monotonic() - self._full_read_at < FULL_READ_EVERY
+        ):
+            rows = table.visible_rows()
+            cur = table.current_row()
+            if cur is not None and cur not in rows:
+                rows.append(cur)
+            self._refresh_rows(snap, rows, table.order)
+            return
+        self._full_read_at = time.monotonic()
         kept = table.order if table.order is not None and self._order_settings == settings else None
         self._read(
             self.snapshot,
@@ -165,6 +186,21 @@ class MapViewScreen(Screen):
         self._post_frame(
             snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
         )
+
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: list[int] | None) -> None:
+        """A big map between two full reads: read again only the rows on screen (a lookup each)."""
+        worker = get_current_worker()
+        try:
+            fresh = self.explorer.source.refresh_rows(snap, rows)
+        except MapGone as exc:
+            self.post_message(MapVanished(self.map_id, str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(MapFrame(fresh, snap, None, order))
 
     @work(thread=True, exclusive=True, group="map", exit_on_error=False)
     def _reorder(
@@ -324,6 +360,8 @@ class MapViewScreen(Screen):
                 parts.append(f"row {table.cursor_row + 1:,}")
         if self.paused or interval <= 0:
             parts.append("⏸ paused (p)" if self.paused else "manual refresh (r)")
+        elif snap.count > PARTIAL_LIMIT:
+            parts.append(f"⟳ visible rows {interval:g}s, all {FULL_READ_EVERY:g}s")
         else:
             parts.append(f"⟳ {interval:g}s")
         if table.sort_col is not None and table.plan is not None:
@@ -477,6 +515,7 @@ class MapViewScreen(Screen):
         self._update_status()
 
     def action_refresh_now(self) -> None:
+        self._full_read_at = 0.0  # r reads everything, also for a map refreshed row by row
         self.poll()
 
     def action_faster(self) -> None:

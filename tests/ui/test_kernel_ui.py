@@ -125,5 +125,13 @@ async def test_real_million_entry_map_is_virtual() -> None:
             assert entries.cursor_row == n - 1
             cells = entries._row(entries.current_row()).cells
             assert int(cells[1]) == 2 * int(cells[0])
+            # between two full reads a big map refreshes the rows on screen only, one lookup each
+            key = int(cells[0])
+            m.update(key.to_bytes(4, "little"), (777).to_bytes(8, "little"))
+            before = entries.snapshot
+            app.screen.poll()
+            await settle(pilot)
+            assert entries.snapshot is not before and entries.snapshot.keys is before.keys
+            assert entries._row(entries.current_row()).cells[1] == "777"
     finally:
         os.close(fd)
