@@ -118,7 +118,7 @@ def wait_pane(session: str, pred: Any, limit: float = 30.0) -> float:
             return time.perf_counter() - t0
         if time.perf_counter() - t0 > limit:
             raise TimeoutError(f"the TUI did not show the expected change in {limit:g} s:\n{pane(session)}")
-        time.sleep(0.002)
+        time.sleep(0.005)  # each capture-pane is a process: polling faster would load the CPU under test
 
 
 def cpu_seconds(pid: int) -> float:
@@ -145,8 +145,7 @@ class Owner(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            if self.reader.wait(0.05):
-                self.count += len(self.reader.read())
+            self.count += len(self.reader.read_when_ready(0.05))
 
     def close(self) -> None:
         self.stop.set()
