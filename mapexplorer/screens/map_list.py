@@ -123,6 +123,11 @@ class MapListScreen(Screen):
             return
         self._poll_list()
 
+    def on_screen_suspend(self) -> None:
+        # entry counts read every map: only worth it while the list is on screen (a map view needs the CPU)
+        self.workers.cancel_group(self, "counts")
+        self._counting = False
+
     def on_screen_resume(self) -> None:
         if self._stale:
             self._stale = False
