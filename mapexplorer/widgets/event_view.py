@@ -46,7 +46,7 @@ SWITCH_INTERVAL_S = 0.0005
 IDLE_POST_S = 0.5
 """With no events, the counters (events/s falling to 0) are still refreshed this often."""
 MAX_COLUMNS = 40
-LEARN_SAMPLE = 32
+LEARN_SAMPLE = 16
 """Rows of each batch (spread over it) whose fields and widths shape the columns."""
 CELL_MAX = 48
 DATA_MAX = 96
@@ -306,8 +306,8 @@ class EventViewScreen(Screen):
         self.title_text = title
         self.events: deque[Row] = deque(maxlen=KEEP)
         """The newest events received (all of them, unfiltered)."""
-        self.shown: deque[Row] = deque(maxlen=KEEP)
-        """The newest events that pass the filter."""
+        self.shown: deque[Row] = self.events
+        """The newest events that pass the filter (``events`` itself when there is no filter)."""
         self.paused = False
         self.filter_text = ""
         self.total = 0
@@ -449,8 +449,6 @@ class EventViewScreen(Screen):
         if needle:
             make = self.make_event
             self.shown.extend(r for r in rows[-KEEP:] if event_matches(make(*r[1]), needle))
-        else:
-            self.shown.extend(rows)
         self._dirty = True
 
     def _learn_columns(self, rows: list[Row]) -> None:
@@ -515,7 +513,7 @@ class EventViewScreen(Screen):
 
     def action_clear(self) -> None:
         self.events.clear()
-        self.shown.clear()
+        self.shown.clear()  # the same deque when there is no filter: clearing twice is harmless
         self._show()
         self._update_status()
 
@@ -528,10 +526,10 @@ class EventViewScreen(Screen):
         self.filter_text = event.value.strip()
         needle = self.filter_text.lower()
         make = self.make_event
-        self.shown = deque(
-            (r for r in self.events if event_matches(make(*r[1]), needle)) if needle else self.events,
-            maxlen=KEEP,
-        )
+        if needle:
+            self.shown = deque((r for r in self.events if event_matches(make(*r[1]), needle)), maxlen=KEEP)
+        else:
+            self.shown = self.events
         self._show()
         self._update_status()
 
