@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
 
@@ -104,11 +104,13 @@ class MapListScreen(Screen):
         )
         table: DataTable[object] = DataTable(id="maps", cursor_type="row", zebra_stripes=True)
         yield table
+        yield Static("", id="list-empty")
         yield StatusLine("loading maps…", id="status")
         yield Footer()
         yield TooSmall()
 
     def on_mount(self) -> None:
+        self.query_one("#list-empty").display = False
         table = self.query_one("#maps", DataTable)
         for label, key in COLUMNS:
             table.add_column(label, key=key)
@@ -270,6 +272,23 @@ class MapListScreen(Screen):
             elif rows:
                 table.move_cursor(row=min(old_index, len(rows) - 1), animate=False)
         self._update_status(len(rows))
+        self._explain_empty(rows)
+
+    def _explain_empty(self, rows: list[MapRow]) -> None:
+        """Words instead of an empty table: no maps at all, or none matching the filter."""
+        empty = self.query_one("#list-empty", Static)
+        text = ""
+        if self.snapshot is not None and not self.snapshot.rows:
+            text = (
+                "No BPF maps in this kernel right now.\n"
+                "They appear here as soon as a program creates one (try: mapexplorer --demo)."
+            )
+        elif self.snapshot is not None and not rows:
+            needle = self.query_one("#filter", Input).value.strip()
+            text = f"No map matches {needle!r} (name, type, owner, program or pin). Escape clears the filter."
+        empty.update(text)
+        empty.display = bool(text)
+        self.query_one("#maps", DataTable).display = not text
 
     def _cells_key(self, r: MapRow) -> object:
         return self.counts.get(r.id, "pending")

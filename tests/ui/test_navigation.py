@@ -293,3 +293,14 @@ async def test_command_palette_typed_action() -> None:
         await press(pilot, "enter")
         assert isinstance(app.screen, MapViewScreen)
         assert app.screen.query_one("#entries", EntryTable).hex_mode
+
+
+async def test_filter_matching_nothing_says_so() -> None:
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash", *"zzz")
+        empty = app.screen.query_one("#list-empty")
+        assert empty.display and "No map matches 'zzz'" in str(empty.render())
+        await press(pilot, "escape")
+        assert not empty.display and app.screen.query_one("#maps", DataTable).row_count > 0
