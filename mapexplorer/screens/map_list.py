@@ -134,6 +134,8 @@ class MapListScreen(Screen):
         if self._stale:
             self._stale = False
             self.poll()
+        else:
+            self._maybe_count()  # a round cancelled when a map view covered the list
 
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def _poll_list(self) -> None:
@@ -180,19 +182,23 @@ class MapListScreen(Screen):
         alive = {r.id for r in message.snapshot.rows}
         self.counts = {k: v for k, v in self.counts.items() if k in alive}
         self._render_rows()
+        self._maybe_count()
+        self._schedule()
+
+    def _maybe_count(self) -> None:
+        """Start a round of entry counting when one is due (every COUNT_EVERY s, or maps without a count)."""
+        snap = self.snapshot
+        if snap is None or self._counting or not self.is_current:
+            return
         now = time.monotonic()
-        if not self._counting and (
-            now - self._last_count >= COUNT_EVERY
-            or any(r.id not in self.counts for r in message.snapshot.rows)
-        ):
-            ids = [r.id for r in message.snapshot.rows if r.listable]
-            for r in message.snapshot.rows:
+        if now - self._last_count >= COUNT_EVERY or any(r.id not in self.counts for r in snap.rows):
+            ids = [r.id for r in snap.rows if r.listable]
+            for r in snap.rows:
                 if not r.listable:
                     self.counts[r.id] = None
             self._counting = True
             self._last_count = now
             self._count(ids)
-        self._schedule()
 
     def on_entry_counts(self, message: EntryCounts) -> None:
         self.counts.update(message.counts)
