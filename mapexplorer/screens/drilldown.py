@@ -57,6 +57,13 @@ def rates(history: list[Sample], path: str, ncpus: int) -> list[float | None]:
     return out
 
 
+def num(x: float) -> str:
+    """A number as the table shows it: integers without a fraction or exponent."""
+    if float(x).is_integer():
+        return f"{int(x)}"
+    return f"{x:.6g}"
+
+
 def imbalance(values: list[float]) -> float | None:
     """max / mean over CPUs (1.0 is perfectly even); None when everything is zero."""
     if not values:
@@ -228,14 +235,14 @@ class DrillDownScreen(Screen):
         self.query_one("#dd-title", Static).update(title)
         s = Text()
         s.append("sum ", "dim")
-        s.append(cell_text(int(total) if total.is_integer() else total), "bold")
+        s.append(num(total), "bold")
         if nums:
             s.append("  mean ", "dim")
             s.append(f"{total / len(nums):,.1f}")
             s.append("  min ", "dim")
-            s.append(cell_text(min(nums)))
+            s.append(num(min(nums)))
             s.append("  max ", "dim")
-            s.append(cell_text(max(nums)))
+            s.append(num(max(nums)))
         s.append("  imbalance max/mean ", "dim")
         s.append(DASH if imb is None else f"{imb:.2f}", "bold yellow" if imb and imb > 1.5 else "bold")
         s.append("  rate ", "dim")

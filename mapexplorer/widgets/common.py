@@ -148,8 +148,8 @@ class MapHeader(Static):
         if r.frozen:
             t.append(" · frozen", "yellow")
         t.append("\n")
-        owners = ", ".join(r.owners) or "none"
-        progs = ", ".join(r.progs) or "none"
+        owners = _first(r.owners, 3)
+        progs = _first(r.progs, 3)
         t.append("owners ", "dim")
         t.append(owners)
         t.append("  programs ", "dim")
@@ -169,6 +169,14 @@ class MapHeader(Static):
             t.append("\n")
             t.append(facts.note, "italic yellow")
         self.update(t)
+
+
+def _first(items: tuple[str, ...], n: int) -> str:
+    """At most ``n`` items, then how many more (the header stays a few lines high)."""
+    if not items:
+        return "none"
+    more = len(items) - n
+    return ", ".join(items[:n]) + (f" +{more} more" if more > 0 else "")
 
 
 def _one_line(c_text: str) -> str:
