@@ -317,7 +317,10 @@ class EventStream:
         if not reader.wait(timeout):
             self._check_alive()
             return []
-        records = self._read(limit)
+        # Ringbuf records are gathered as bare bytes and paired with their (absent) CPU only once
+        # trimmed to keep_last: at a million records a second the pairs would cost a core's tenth.
+        bare = isinstance(reader, ringbuf.RingBufReader)
+        records: list[Any] = self._read_raw(limit)
         count = len(records)
         if linger > 0:
             # Sleep-and-read rather than wait for each wakeup: at a high rate the kernel would wake us
@@ -332,10 +335,11 @@ class EventStream:
                 remaining = end - now
                 if remaining <= 0:
                     break
-                rate = count * (len(records[-1][1]) + 8 if records else 8) / max(now - start, 1e-4)
+                last = records[-1] if records else b""
+                rate = count * (len(last if bare else last[1]) + 8) / max(now - start, 1e-4)
                 step = min(LINGER_STEP_MAX_S, max(LINGER_STEP_MIN_S, capacity / 4 / max(rate, 1.0)))
                 time.sleep(min(remaining, step))
-                more = self._read(limit - count)
+                more = self._read_raw(limit - count)
                 count += len(more)
                 records += more
                 if trim and len(records) > trim:
@@ -343,7 +347,7 @@ class EventStream:
         self.total += count
         if keep_last is not None and len(records) > keep_last:
             records = records[len(records) - keep_last :]
-        return records
+        return list(zip(repeat(None), records)) if bare else records
 
     def _capacity_bytes(self) -> int:
         """Bytes one ring holds (the smallest ring, for perf)."""
@@ -352,11 +356,11 @@ class EventStream:
             return reader.size
         return min((r.data_size for r in reader.rings), default=perf.DEFAULT_PAGES * perf.PAGE_SIZE)
 
-    def _read(self, limit: int) -> list[tuple[int | None, bytes]]:
-        """Raw records as (cpu, bytes) pairs (cpu None for ringbuf records)."""
+    def _read_raw(self, limit: int) -> list[Any]:
+        """Raw records: bytes (ringbuf) or (cpu, bytes) pairs (perf)."""
         reader = self._reader
         if isinstance(reader, ringbuf.RingBufReader):
-            return list(zip(repeat(None), reader.read(limit)))
+            return reader.read(limit)
         records = reader.read()
         return records[:limit]
 
