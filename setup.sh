@@ -45,6 +45,14 @@ if [ ! -e "$kdir/build" ]; then
         say "no kernel headers found: the BCC demos will not compile"
     fi
 fi
+# Debian splits headers in two: BCC needs source -> the -common half (include/linux/kconfig.h), not -amd64.
+if [ -e "$kdir/build" ] && [ ! -e "$kdir/source/include/linux/kconfig.h" ]; then
+    common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -n "$common" ]; then
+        ln -sfn "$common" "$kdir/source"
+        say "linked $kdir/source -> $common"
+    fi
+fi
 
 mountpoint -q /sys/kernel/tracing || { mount -t tracefs tracefs /sys/kernel/tracing && say "mounted tracefs"; }
 mountpoint -q /sys/fs/bpf || { mount -t bpf bpf /sys/fs/bpf && say "mounted bpffs at /sys/fs/bpf"; }
