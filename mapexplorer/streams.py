@@ -33,7 +33,7 @@ LINGER_STEP_MAX_S = 0.005
 NOTICE_EVERY_S = 5.0  # a repeated state change (tap overtaken) is reported at most this often
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
     """One record read from a stream.
 
@@ -81,6 +81,20 @@ class Event:
         if fields is not None:
             return f"{head} {format_value(fields)}"
         return f"{head} {hex_ascii(self.raw)}"
+
+
+def new_event(cpu: int | None, size: int, raw: bytes, decoder: Callable[[bytes], Any] | None,
+              _new: Callable[[type], Any] = object.__new__) -> Event:
+    """``Event(cpu, size, raw, decoder)``, three times faster: streams build one per record, and a frozen
+    dataclass's generated ``__init__`` goes through ``object.__setattr__`` field by field. (Event has
+    no ``__slots__`` for this reason.)"""
+    ev = _new(Event)
+    d = ev.__dict__
+    d["cpu"] = cpu
+    d["size"] = size
+    d["raw"] = raw
+    d["decoder"] = decoder
+    return ev
 
 
 def format_value(value: Any) -> str:
@@ -300,11 +314,11 @@ class EventStream:
         """
         records = self.read_records(timeout, max_events, keep_last, linger)
         for_size = self._decoders.for_size
-        return [Event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
+        return [new_event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
 
     def make_event(self, cpu: int | None, raw: bytes) -> Event:
         """The :class:`Event` for one record returned by :meth:`read_records`."""
-        return Event(cpu, len(raw), raw, self._decoders.for_size(len(raw)))
+        return new_event(cpu, len(raw), raw, self._decoders.for_size(len(raw)))
 
     def read_records(self, timeout: float, max_events: int | None = None,
                      keep_last: int | None = None, linger: float = 0.0) -> list[tuple[int | None, bytes]]:
