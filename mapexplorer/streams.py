@@ -312,8 +312,10 @@ class EventStream:
         Raises:
             StreamEnded: nothing but this stream holds the map any more: no event can come.
         """
-        records = self.read_records(timeout, max_events, keep_last, linger)
+        bare, records = self._gather(timeout, max_events, keep_last, linger)
         for_size = self._decoders.for_size
+        if bare:
+            return [new_event(None, len(raw), raw, for_size(len(raw))) for raw in records]
         return [new_event(cpu, len(raw), raw, for_size(len(raw))) for cpu, raw in records]
 
     def make_event(self, cpu: int | None, raw: bytes) -> Event:
@@ -324,16 +326,22 @@ class EventStream:
                      keep_last: int | None = None, linger: float = 0.0) -> list[tuple[int | None, bytes]]:
         """Like :meth:`read_batch`, but the records as ``(cpu, raw)`` pairs: a viewer keeping thousands
         of them builds an :class:`Event` (:meth:`make_event`) only for those it shows."""
+        bare, records = self._gather(timeout, max_events, keep_last, linger)
+        return list(zip(repeat(None), records)) if bare else records
+
+    def _gather(self, timeout: float, max_events: int | None, keep_last: int | None,
+                linger: float) -> tuple[bool, list[Any]]:
+        """(True, raw bytes) for a ringbuf, (False, (cpu, raw) pairs) for perf: see :meth:`read_batch`."""
         if self._closed:
             raise StreamEnded(f"stream on map {self.map_id} is closed")
         reader = self._reader
         limit = max_events if max_events is not None else 1 << 30
+        bare = isinstance(reader, ringbuf.RingBufReader)
         if not reader.wait(timeout):
             self._check_alive()
-            return []
+            return bare, []
         # Ringbuf records are gathered as bare bytes and paired with their (absent) CPU only once
         # trimmed to keep_last: at a million records a second the pairs would cost a core's tenth.
-        bare = isinstance(reader, ringbuf.RingBufReader)
         records: list[Any] = self._read_raw(limit)
         count = len(records)
         if linger > 0:
@@ -361,7 +369,7 @@ class EventStream:
         self.total += count
         if keep_last is not None and len(records) > keep_last:
             records = records[len(records) - keep_last :]
-        return list(zip(repeat(None), records)) if bare else records
+        return bare, records
 
     def _capacity_bytes(self) -> int:
         """Bytes one ring holds (the smallest ring, for perf)."""
