@@ -61,23 +61,26 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
                 if wait <= 0:
                     break
             try:
-                events = stream.read_batch(wait, remaining, linger=min(LINGER_S, max(wait, 0.0)))
+                # Records, not events: each event is made, printed and freed in turn (a list of
+                # thousands of live objects would keep the garbage collector busy).
+                records = stream.read_records(wait, remaining, linger=min(LINGER_S, max(wait, 0.0)))
             except StreamEnded as exc:
                 out.flush()
                 _note(str(exc))
                 return 0
             for msg in stream.take_notices():
                 _note(msg)
-            if not events:
+            if not records:
                 continue
+            make = stream.make_event
             if as_json:
-                out.write("".join(ev.to_json() + "\n" for ev in events))
+                out.write("".join(make(cpu, raw).to_json() + "\n" for cpu, raw in records))
             else:
-                out.write("".join(ev.to_text() + "\n" for ev in events))
+                out.write("".join(make(cpu, raw).to_text() + "\n" for cpu, raw in records))
             out.flush()
-            seen += len(events)
+            seen += len(records)
             if remaining is not None:
-                remaining -= len(events)
+                remaining -= len(records)
                 if remaining <= 0:
                     break
     except KeyboardInterrupt:
