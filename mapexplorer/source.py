@@ -165,6 +165,10 @@ class MapSnapshot:
     note: str = ""
     seq: int = 0
 
+    def __repr__(self) -> str:
+        # short on purpose: the default would print megabytes of key and value bytes
+        return f"MapSnapshot(map {self.map_id}, {self.kind}, {self.count} entries, seq {self.seq})"
+
     @property
     def map_id(self) -> int:
         return self.facts.row.id

@@ -137,7 +137,7 @@ class MapListScreen(Screen):
         else:
             self._maybe_count()  # a round cancelled when a map view covered the list
 
-    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False, description="list maps")
     def _poll_list(self) -> None:
         source = self.explorer.source
         worker = get_current_worker()
@@ -149,7 +149,7 @@ class MapListScreen(Screen):
         if not worker.is_cancelled:
             self.post_message(MapListReady(snap))
 
-    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="counts", exit_on_error=False, description="count entries")
     def _count(self, ids: list[int]) -> None:
         source = self.explorer.source
         worker = get_current_worker()

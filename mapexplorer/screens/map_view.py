@@ -152,7 +152,9 @@ class MapViewScreen(Screen):
             self._stale = False
             self.poll()
 
-    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    # description: Textual would otherwise build one from repr() of the arguments (a 12 MB snapshot, a
+    # million-row order): 170 ms of the UI thread per poll.
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="read map")
     def _read(
         self,
         previous: MapSnapshot | None,
@@ -187,7 +189,7 @@ class MapViewScreen(Screen):
             snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
         )
 
-    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="refresh visible rows")
     def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: list[int] | None) -> None:
         """A big map between two full reads: read again only the rows on screen (a lookup each)."""
         worker = get_current_worker()
@@ -202,7 +204,7 @@ class MapViewScreen(Screen):
         if not worker.is_cancelled:
             self.post_message(MapFrame(fresh, snap, None, order))
 
-    @work(thread=True, exclusive=True, group="map", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="sort/filter entries")
     def _reorder(
         self,
         snap: MapSnapshot,
