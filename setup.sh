@@ -32,22 +32,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 
-# BCC compiles against /lib/modules/$(uname -r)/build; this kernel may ship no headers of its own.
+# BCC compiles against /lib/modules/$(uname -r)/build and .../source; this kernel may ship no headers of its
+# own. Debian splits the headers in two: build -> the -amd64 half, source -> the -common half (kconfig.h).
 kdir="/lib/modules/$(uname -r)"
+newest() { ls -d /usr/src/linux-headers-*-"$1" 2>/dev/null | sort -V | tail -n 1 || true; }
 if [ ! -e "$kdir/build" ]; then
-    headers=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+    headers=$(newest amd64)
     if [ -n "$headers" ]; then
         mkdir -p "$kdir"
         ln -sfn "$headers" "$kdir/build"
-        ln -sfn "$headers" "$kdir/source"
         say "no headers for $(uname -r): linked $kdir/build -> $headers (BCC demos only use tracepoint args and helpers)"
     else
         say "no kernel headers found: the BCC demos will not compile"
     fi
 fi
-# Debian splits headers in two: BCC needs source -> the -common half (include/linux/kconfig.h), not -amd64.
 if [ -e "$kdir/build" ] && [ ! -e "$kdir/source/include/linux/kconfig.h" ]; then
-    common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1 || true)
+    common=$(newest common)
     if [ -n "$common" ]; then
         ln -sfn "$common" "$kdir/source"
         say "linked $kdir/source -> $common"
