@@ -304,3 +304,18 @@ async def test_filter_matching_nothing_says_so() -> None:
         assert empty.display and "No map matches 'zzz'" in str(empty.render())
         await press(pilot, "escape")
         assert not empty.display and app.screen.query_one("#maps", DataTable).row_count > 0
+
+
+async def test_watch_key_on_a_stream_map_routes_to_the_event_view_or_says_why() -> None:
+    app = fixture_app(open_map="demo_ringbuf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "w")
+        # the fixture source records no events: the app says so instead of opening an empty view
+        assert isinstance(app.screen, MapViewScreen)
+        assert any("cannot stream" in n.message for n in app._notifications)
+    app = fixture_app(open_map="demo_proc_stats")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "w")
+        assert any("ringbuf and perf_event_array" in n.message for n in app._notifications)
