@@ -7,13 +7,13 @@ blob with func_info (the verifier requires it for callback subprograms).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
 from mapexplorer.btf.build import BtfBuilder
-from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.btf_fetch import load_btf
+from mapexplorer.kernel.progs import insn as _insn
+from mapexplorer.kernel.progs import load_prog
 
 PROG_TYPE_SYSCALL = 31
 HELPER_USER_RINGBUF_DRAIN = 209
@@ -21,10 +21,6 @@ PSEUDO_MAP_FD = 1
 PSEUDO_FUNC = 4
 PSEUDO_KFUNC_CALL = 2
 BPF_F_SLEEPABLE = 1 << 4
-
-
-def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", code, dst | (src << 4), off, imm)
 
 
 def _ld_imm64(dst: int, src: int, imm: int) -> bytes:
@@ -65,31 +61,19 @@ def _main_only_btf(func_name: str) -> bytes:
 def _load_syscall_prog(insns: bytes, name: str, btf: bytes, func_info: bytes) -> tuple[int, int]:
     """BPF_PROG_LOAD a sleepable SYSCALL program with BTF func_info; returns (prog fd, btf fd)."""
     btf_fd = load_btf(btf)
-    ibuf = ctypes.create_string_buffer(insns, len(insns))
-    fbuf = ctypes.create_string_buffer(func_info, len(func_info))
-    lic = ctypes.create_string_buffer(b"GPL")
-    log = ctypes.create_string_buffer(1 << 16)
-    attr = sc.ProgLoadAttr(
-        prog_type=PROG_TYPE_SYSCALL,
-        insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(ibuf),
-        license=ctypes.addressof(lic),
-        log_level=1,
-        log_size=len(log),
-        log_buf=ctypes.addressof(log),
-        prog_name=name.encode()[:15],
-        prog_flags=BPF_F_SLEEPABLE,  # SYSCALL programs must be sleepable
-        prog_btf_fd=btf_fd,
-        func_info_rec_size=8,
-        func_info=ctypes.addressof(fbuf),
-        func_info_cnt=len(func_info) // 8,
-    )
     try:
-        return sc.bpf(sc.BPF_PROG_LOAD, attr), btf_fd
-    except OSError as exc:
+        prog_fd = load_prog(
+            insns,
+            PROG_TYPE_SYSCALL,
+            name=name,
+            prog_flags=BPF_F_SLEEPABLE,  # SYSCALL programs must be sleepable
+            prog_btf_fd=btf_fd,
+            func_info=func_info,
+        )
+    except OSError:
         os.close(btf_fd)
-        tail = log.value.decode(errors="replace").strip().splitlines()[-2:]
-        raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
+        raise
+    return prog_fd, btf_fd
 
 
 def load_arena_allocator(map_fd: int, kfunc_btf_id: int) -> tuple[int, int]:
@@ -130,37 +114,4 @@ def load_user_ringbuf_drainer(map_fd: int) -> tuple[int, int]:
             _insn(EXIT),  # 9
         ]
     )
-    btf_fd = load_btf(_drain_btf())
-    func_info = struct.pack("<4I", 0, 4, cb_idx, 6)
-    ibuf = ctypes.create_string_buffer(insns, len(insns))
-    fbuf = ctypes.create_string_buffer(func_info, len(func_info))
-    lic = ctypes.create_string_buffer(b"GPL")
-    log = ctypes.create_string_buffer(1 << 16)
-    attr = sc.ProgLoadAttr(
-        prog_type=PROG_TYPE_SYSCALL,
-        insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(ibuf),
-        license=ctypes.addressof(lic),
-        log_level=1,
-        log_size=len(log),
-        log_buf=ctypes.addressof(log),
-        prog_name=b"demo_urb_drain",
-        prog_flags=BPF_F_SLEEPABLE,  # SYSCALL programs must be sleepable
-        prog_btf_fd=btf_fd,
-        func_info_rec_size=8,
-        func_info=ctypes.addressof(fbuf),
-        func_info_cnt=2,
-    )
-    try:
-        return sc.bpf(sc.BPF_PROG_LOAD, attr), btf_fd
-    except OSError as exc:
-        os.close(btf_fd)
-        tail = log.value.decode(errors="replace").strip().splitlines()[-2:]
-        raise OSError(exc.errno, f"{exc.strerror}: {' | '.join(tail)}") from None
-
-
-def test_run(prog_fd: int) -> int:
-    """BPF_PROG_TEST_RUN a SYSCALL program once; its return value."""
-    attr = sc.TestRunAttr(prog_fd=prog_fd)
-    sc.bpf(sc.BPF_PROG_TEST_RUN, attr)
-    return attr.retval
+    return _load_syscall_prog(insns, "demo_urb_drain", _drain_btf(), struct.pack("<4I", 0, 4, cb_idx, 6))

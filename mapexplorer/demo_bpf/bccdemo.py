@@ -29,7 +29,7 @@ from mapexplorer.demo_bpf.state import (
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.names import MAP_TYPE_IDS
-from mapexplorer.kernel.progs import prog_info
+from mapexplorer.kernel.progs import load_prog, prog_info
 
 
 class BccMixin(SessionState):
@@ -181,7 +181,7 @@ class BccMixin(SessionState):
         b = self._bpf
         assert b is not None
         hook = vmlinux_id("bpf_lsm_inode_permission", "func")
-        prog = loader.load_raw_prog(b.dump_func(b"demo_lsm_inode_perm"), loader.PROG_TYPE_LSM,
+        prog = load_prog(b.dump_func(b"demo_lsm_inode_perm"), loader.PROG_TYPE_LSM,
                                     name="demo_lsm_inode", expected_attach_type=loader.ATTACH_LSM_MAC,
                                     attach_btf_id=hook)
         self._stack.callback(os.close, prog)
@@ -306,7 +306,7 @@ class BccMixin(SessionState):
                                 ("undo_cwnd", "demo_cc_undo_cwnd")):
             idx, m = vm.member(ops.id, member)
             insns = b.dump_func(fn_name.encode())
-            prog = loader.load_raw_prog(insns, loader.PROG_TYPE_STRUCT_OPS, name=fn_name[:15],
+            prog = load_prog(insns, loader.PROG_TYPE_STRUCT_OPS, name=fn_name[:15],
                                         expected_attach_type=idx, attach_btf_id=ops.id)
             self._stack.callback(os.close, prog)
             self._raw_prog_ids.append(prog_info(prog).id)

@@ -83,13 +83,13 @@ class RawMapsMixin(SessionState):
 
     def _user_rb_tick(self, tick: int) -> None:
         """One record per tick; when the ring is half full, the drainer program consumes it."""
-        from mapexplorer.demo_bpf.asm import test_run
+        from mapexplorer.kernel.progs import run_once
 
         if self._user_rb is None:
             return
         self._user_rb_write(f"tick {tick} from pid {os.getpid()}")
         if self._drainer >= 0 and self._user_rb_fill() > USER_RB_SIZE // 2:
-            self.user_rb_drained += test_run(self._drainer)
+            self.user_rb_drained += run_once(self._drainer)
 
     def _user_rb_fill(self) -> int:
         """Bytes produced and not yet consumed."""
@@ -150,9 +150,9 @@ class RawMapsMixin(SessionState):
         if self._arena is None:
             return
         if self._arena_alloc >= 0 and tick % 10 == 0:
-            from mapexplorer.demo_bpf.asm import test_run
+            from mapexplorer.kernel.progs import run_once
 
-            if test_run(self._arena_alloc):
+            if run_once(self._arena_alloc):
                 self.arena_pages_allocated += 1
             else:
                 self._arena_alloc = -1  # full: stop asking

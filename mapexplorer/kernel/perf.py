@@ -27,7 +27,7 @@ from ctypes import c_int16, c_int32, c_uint16, c_uint32, c_uint64
 from dataclasses import dataclass
 from itertools import repeat
 
-from mapexplorer.kernel import maps
+from mapexplorer.kernel import maps, progs
 from mapexplorer.kernel import syscall as sc
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -222,10 +222,6 @@ def slot_states(map_id: int) -> dict[int, bool]:
         os.close(fd)
 
 
-def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
-
-
 def occupied_slots(map_fd: int, indexes: list[int]) -> dict[int, bool]:
     """For each index, whether that perf_event_array slot holds a perf event.
 
@@ -238,39 +234,22 @@ def occupied_slots(map_fd: int, indexes: list[int]) -> dict[int, bool]:
     """
     insns = b"".join(
         [
-            _insn(0x79, dst=6, src=1),  # r6 = *(u64 *)(r1 + 0)
-            _insn(0x18, dst=1, src=BPF_PSEUDO_MAP_FD, imm=map_fd),  # r1 = map (ld_imm64)
-            _insn(0x00),
-            _insn(0xBF, dst=2, src=6),  # r2 = r6
-            _insn(0x85, imm=BPF_FUNC_PERF_EVENT_READ),  # call bpf_perf_event_read
-            _insn(0x95),  # exit
+            progs.insn(0x79, dst=6, src=1),  # r6 = *(u64 *)(r1 + 0)
+            progs.insn(0x18, dst=1, src=BPF_PSEUDO_MAP_FD, imm=map_fd),  # r1 = map (ld_imm64)
+            progs.insn(0x00),
+            progs.insn(0xBF, dst=2, src=6),  # r2 = r6
+            progs.insn(0x85, imm=BPF_FUNC_PERF_EVENT_READ),  # call bpf_perf_event_read
+            progs.insn(0x95),  # exit
         ]
     )
-    ibuf = ctypes.create_string_buffer(insns, len(insns))
-    lic = ctypes.create_string_buffer(b"GPL")
-    log = ctypes.create_string_buffer(4096)
-    attr = sc.ProgLoadAttr(
-        prog_type=BPF_PROG_TYPE_RAW_TRACEPOINT,
-        insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(ibuf),
-        license=ctypes.addressof(lic),
-        log_level=1,
-        log_size=len(log),
-        log_buf=ctypes.addressof(log),
-        prog_name=b"mx_slot_probe",
-    )
     try:
-        prog_fd = sc.bpf(sc.BPF_PROG_LOAD, attr)
+        prog_fd = progs.load_prog(insns, BPF_PROG_TYPE_RAW_TRACEPOINT, name="mx_slot_probe")
     except OSError as exc:
-        raise OSError(exc.errno, f"perf slot probe refused: {exc.strerror}: "
-                      f"{log.value.decode(errors='replace').strip()[-200:]}") from None
+        raise OSError(exc.errno, f"perf slot probe refused: {exc.strerror}") from None
     try:
         out: dict[int, bool] = {}
         for index in indexes:
-            ctx = (c_uint64 * 1)(index)
-            run = sc.TestRunAttr(prog_fd=prog_fd, ctx_in=ctypes.addressof(ctx), ctx_size_in=8)
-            sc.bpf(sc.BPF_PROG_TEST_RUN, run)
-            ret = ctypes.c_int32(run.retval).value
+            ret = progs.run_once(prog_fd, struct.pack("<Q", index))
             out[index] = ret != -errno.ENOENT
         return out
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -92,3 +93,67 @@ def progs_by_map(progs: list[ProgInfo]) -> dict[int, list[ProgInfo]]:
         for mid in p.map_ids:
             out.setdefault(mid, []).append(p)
     return out
+
+
+def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    """One eBPF instruction (struct bpf_insn, little-endian)."""
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def load_prog(
+    insns: bytes,
+    prog_type: int,
+    *,
+    name: str,
+    license: str = "GPL",
+    expected_attach_type: int = 0,
+    attach_btf_id: int = 0,
+    prog_flags: int = 0,
+    prog_btf_fd: int = 0,
+    func_info: bytes = b"",
+) -> int:
+    """BPF_PROG_LOAD instructions (hand-assembled, or relocated bytecode from BCC's ``dump_func``).
+
+    ``func_info`` is packed ``struct bpf_func_info`` records (insn_off, type_id), needing ``prog_btf_fd``.
+
+    Returns:
+        The program fd (the caller closes it).
+
+    Raises:
+        OSError: the kernel's errno, with the tail of the verifier log in the message.
+    """
+    ibuf = ctypes.create_string_buffer(insns, len(insns))
+    fbuf = ctypes.create_string_buffer(func_info, len(func_info)) if func_info else None
+    lic = ctypes.create_string_buffer(license.encode())
+    log = ctypes.create_string_buffer(1 << 16)
+    attr = sc.ProgLoadAttr(
+        prog_type=prog_type,
+        insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(ibuf),
+        license=ctypes.addressof(lic),
+        log_level=1,
+        log_size=len(log),
+        log_buf=ctypes.addressof(log),
+        prog_name=name.encode()[:15],
+        prog_flags=prog_flags,
+        expected_attach_type=expected_attach_type,
+        attach_btf_id=attach_btf_id,
+        prog_btf_fd=prog_btf_fd,
+        func_info_rec_size=8 if func_info else 0,
+        func_info=sc.addr(fbuf),
+        func_info_cnt=len(func_info) // 8,
+    )
+    try:
+        return sc.bpf(sc.BPF_PROG_LOAD, attr)
+    except OSError as exc:
+        tail = log.value.decode(errors="replace").strip().splitlines()[-3:]
+        detail = f"{exc.strerror}: {' | '.join(tail)}" if tail else exc.strerror
+        raise OSError(exc.errno, detail) from None
+
+
+def run_once(prog_fd: int, ctx: bytes = b"") -> int:
+    """BPF_PROG_TEST_RUN a program once (with ``ctx`` as its context, if any); its return value."""
+    cbuf = ctypes.create_string_buffer(ctx, len(ctx)) if ctx else None
+    attr = sc.TestRunAttr(prog_fd=prog_fd, ctx_in=sc.addr(cbuf), ctx_size_in=len(ctx))
+    sc.bpf(sc.BPF_PROG_TEST_RUN, attr)
+    return ctypes.c_int32(attr.retval).value

@@ -470,7 +470,7 @@ def test_unknown_type_is_refused() -> None:
 def test_user_ringbuf_drainer_consumes_everything(statuses: dict[str, DemoStatus]) -> None:
     """The hand-assembled SYSCALL program drains the records userspace produced."""
     from mapexplorer.demo_bpf.asm import load_user_ringbuf_drainer
-    from mapexplorer.demo_bpf.asm import test_run as run_once
+    from mapexplorer.kernel.progs import run_once
 
     st = statuses["user_ringbuf"]
     if not st.ok:
