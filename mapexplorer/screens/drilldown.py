@@ -11,18 +11,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
+from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.source import MapGone, MapSnapshot
 from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
 from mapexplorer.widgets.common import StatusLine, TooSmall
 
 if TYPE_CHECKING:
-    from mapexplorer.app import MapExplorerApp
+    pass
 
 HISTORY = 60
 
@@ -90,7 +89,7 @@ class CpuRow(Horizontal):
         yield Sparkline([0.0, 0.0], summary_function=max)
 
 
-class DrillDownScreen(Screen):
+class DrillDownScreen(PollingScreen):
     """Per-CPU values of one entry of a per-CPU map, live."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -116,13 +115,6 @@ class DrillDownScreen(Screen):
         cpus = [dict(flatten(v)) for v in (snapshot.value(row) or [])]
         if not self.history or self.history[-1][0] != snapshot.taken_at:
             self.history.append((snapshot.taken_at, cpus))
-        self.paused = False
-        self._timer: Timer | None = None
-        self._gone = False
-
-    @property
-    def explorer(self) -> MapExplorerApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def path(self) -> str:
@@ -171,16 +163,6 @@ class DrillDownScreen(Screen):
             return
         if not worker.is_cancelled:
             self.post_message(EntryFrame(snap))
-
-    def _schedule(self) -> None:
-        if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
-            return
-        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if not self.paused:
-            self.poll()
 
     def on_entry_frame(self, message: EntryFrame) -> None:
         message.stop()
@@ -283,17 +265,8 @@ class DrillDownScreen(Screen):
         self.path_index = (self.path_index + 1) % len(self.paths)
         self._refresh_view()
 
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if not self.paused:
-            self.poll()
+    def show_refresh_state(self) -> None:
         self._refresh_view()
-
-    def action_refresh_now(self) -> None:
-        self.poll()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         return [

@@ -9,19 +9,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
 
 from mapexplorer.messages import EntryCounts, MapListReady, OpenMap, SourceFailed
+from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.source import PEEK_TYPES, ListSnapshot, MapGone, MapRow
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 
 if TYPE_CHECKING:
-    from mapexplorer.app import MapExplorerApp
+    pass
 
 DASH = "\u2013"
 COUNT_EVERY = 5.0
@@ -62,7 +61,7 @@ def _sort_value(row: MapRow, key: str, counts: dict[int, int | None]) -> tuple[i
     return (0, values[key])
 
 
-class MapListScreen(Screen):
+class MapListScreen(PollingScreen):
     """Every map, refreshed live; Enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -86,16 +85,10 @@ class MapListScreen(Screen):
         self.counts: dict[int, int | None] = {}
         self.sort_key = "id"
         self.sort_reverse = False
-        self.paused = False
         self._shown: tuple[tuple[object, ...], ...] = ()
         self._last_count = 0.0
         self._counting = False
-        self._timer: Timer | None = None
         self._stale = False
-
-    @property
-    def explorer(self) -> MapExplorerApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -166,16 +159,6 @@ class MapListScreen(Screen):
                 self.post_message(EntryCounts(batch))
                 batch, last_post = {}, time.monotonic()
         self.post_message(EntryCounts(batch))
-
-    def _schedule(self) -> None:
-        if self.paused or self._timer is not None or self.explorer.refresh_interval <= 0:
-            return
-        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if not self.paused:
-            self.poll()
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         self.snapshot = message.snapshot
@@ -367,24 +350,7 @@ class MapListScreen(Screen):
         self.sort_reverse = not self.sort_reverse
         self._render_rows()
 
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if not self.paused:
-            self.poll()
-        self._update_status(self.query_one("#maps", DataTable).row_count)
-
-    def action_refresh_now(self) -> None:
-        self.poll()
-
-    def action_faster(self) -> None:
-        self.explorer.set_refresh(max(0.25, self.explorer.refresh_interval / 2))
-        self._update_status(self.query_one("#maps", DataTable).row_count)
-
-    def action_slower(self) -> None:
-        self.explorer.set_refresh(min(60.0, (self.explorer.refresh_interval or 0.5) * 2))
+    def show_refresh_state(self) -> None:
         self._update_status(self.query_one("#maps", DataTable).row_count)
 
     def palette_commands(self) -> list[tuple[str, str, str]]:

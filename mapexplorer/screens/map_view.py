@@ -14,19 +14,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
+from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.source import MAP_OF_MAPS_TYPES, STREAM_TYPES, MapGone, MapSnapshot
 from mapexplorer.widgets.columns import compute_order, make_plan
 from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
 from mapexplorer.widgets.entry_table import EntryTable
 
 if TYPE_CHECKING:
-    from mapexplorer.app import MapExplorerApp
+    pass
 
 PARTIAL_LIMIT = 100_000
 """Above this many entries, refreshes between two full reads look up only the rows on screen."""
@@ -43,7 +42,7 @@ HISTORY_KEYS = 512
 History = deque[tuple[float, list[dict[str, Any]]]]
 
 
-class MapViewScreen(Screen):
+class MapViewScreen(PollingScreen):
     """The entries of one map, live."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -66,19 +65,12 @@ class MapViewScreen(Screen):
         super().__init__(name=f"map-{map_id}")
         self.map_id = map_id
         self.snapshot: MapSnapshot | None = None
-        self.paused = False
         self.history: OrderedDict[bytes, History] = OrderedDict()
-        self._timer: Timer | None = None
         self._stale = False
         self._frames = 0
-        self._gone = False
         self._requested_settings: tuple[object, ...] = ()
         self._full_read_at = 0.0
         self._order_settings: tuple[object, ...] = ()
-
-    @property
-    def explorer(self) -> MapExplorerApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -256,16 +248,6 @@ class MapViewScreen(Screen):
         if is_cancelled():
             return
         self.post_message(MapFrame(snap, previous, prev_index, order))
-
-    def _schedule(self) -> None:
-        if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
-            return
-        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if not self.paused:
-            self.poll()
 
     # -- frames --------------------------------------------------------------------------------------
 
@@ -507,25 +489,11 @@ class MapViewScreen(Screen):
         table.sort_col = None
         self._reorder_now()
 
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if not self.paused:
-            self.poll()
-        self._update_status()
-
     def action_refresh_now(self) -> None:
         self._full_read_at = 0.0  # r reads everything, also for a map refreshed row by row
         self.poll()
 
-    def action_faster(self) -> None:
-        self.explorer.set_refresh(max(0.25, self.explorer.refresh_interval / 2))
-        self._update_status()
-
-    def action_slower(self) -> None:
-        self.explorer.set_refresh(min(60.0, (self.explorer.refresh_interval or 0.5) * 2))
+    def show_refresh_state(self) -> None:
         self._update_status()
 
     def action_watch(self) -> None:

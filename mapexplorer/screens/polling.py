@@ -1,0 +1,71 @@
+"""PollingScreen: the refresh loop the live screens share (map list, map view, drill-down).
+
+The next poll is scheduled only when the last one has finished (``_schedule`` is called by the screen's
+frame handler), so polls never overlap; ``p`` pauses, ``r`` polls now, ``+``/``-`` change the interval.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.screen import Screen
+from textual.timer import Timer
+
+if TYPE_CHECKING:
+    from mapexplorer.app import MapExplorerApp
+
+FASTEST, SLOWEST = 0.25, 60.0
+
+
+class PollingScreen(Screen):
+    """A screen that polls its source on a timer; subclasses implement ``poll`` and ``show_refresh_state``."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.paused = False
+        """No timed polls while True (``r`` still polls)."""
+        self._timer: Timer | None = None
+        self._gone = False
+        """The map behind this screen vanished: no more polls."""
+
+    @property
+    def explorer(self) -> MapExplorerApp:
+        return self.app  # type: ignore[return-value]
+
+    def poll(self) -> None:
+        """Start one read of the source (in a worker); its result message calls ``_schedule``."""
+        raise NotImplementedError
+
+    def show_refresh_state(self) -> None:
+        """Redraw whatever shows the pause state and the refresh interval."""
+        raise NotImplementedError
+
+    def _schedule(self) -> None:
+        if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
+            return
+        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.paused:
+            self.poll()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if not self.paused:
+            self.poll()
+        self.show_refresh_state()
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def action_faster(self) -> None:
+        self.explorer.set_refresh(max(FASTEST, self.explorer.refresh_interval / 2))
+        self.show_refresh_state()
+
+    def action_slower(self) -> None:
+        self.explorer.set_refresh(min(SLOWEST, (self.explorer.refresh_interval or 0.5) * 2))
+        self.show_refresh_state()
