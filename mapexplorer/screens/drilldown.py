@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
 from mapexplorer.screens.polling import PollingScreen
-from mapexplorer.source import MapGone, MapSnapshot
+from mapexplorer.source import MapSnapshot
 from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
 from mapexplorer.widgets.common import StatusLine, TooSmall
 
@@ -153,13 +153,8 @@ class DrillDownScreen(PollingScreen):
     @work(thread=True, exclusive=True, group="drill", exit_on_error=False)
     def _lookup(self) -> None:
         worker = get_current_worker()
-        try:
-            snap = self.explorer.source.lookup(self.map_id, self.key_raw)
-        except MapGone as exc:
-            self.post_message(MapVanished(self.map_id, str(exc)))
-            return
-        except OSError as exc:
-            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+        snap = self.read_map(self.map_id, lambda: self.explorer.source.lookup(self.map_id, self.key_raw))
+        if snap is None:
             return
         if not worker.is_cancelled:
             self.post_message(EntryFrame(snap))

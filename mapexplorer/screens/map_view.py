@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
 from mapexplorer.screens.polling import PollingScreen
-from mapexplorer.source import MAP_OF_MAPS_TYPES, STREAM_TYPES, MapGone, MapSnapshot
+from mapexplorer.source import MAP_OF_MAPS_TYPES, STREAM_TYPES, MapSnapshot
 from mapexplorer.widgets.columns import compute_order, make_plan
 from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
 from mapexplorer.widgets.entry_table import EntryTable
@@ -158,13 +158,8 @@ class MapViewScreen(PollingScreen):
         kept_order: list[int] | None = None,
     ) -> None:
         worker = get_current_worker()
-        try:
-            snap = self.explorer.source.read_map(self.map_id)
-        except MapGone as exc:
-            self.post_message(MapVanished(self.map_id, str(exc)))
-            return
-        except OSError as exc:
-            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+        snap = self.read_map(self.map_id, lambda: self.explorer.source.read_map(self.map_id))
+        if snap is None:
             return
         if worker.is_cancelled:
             return
@@ -185,13 +180,8 @@ class MapViewScreen(PollingScreen):
     def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: list[int] | None) -> None:
         """A big map between two full reads: read again only the rows on screen (a lookup each)."""
         worker = get_current_worker()
-        try:
-            fresh = self.explorer.source.refresh_rows(snap, rows)
-        except MapGone as exc:
-            self.post_message(MapVanished(self.map_id, str(exc)))
-            return
-        except OSError as exc:
-            self.post_message(SourceFailed(f"reading map {self.map_id}", exc.strerror or str(exc)))
+        fresh = self.read_map(self.map_id, lambda: self.explorer.source.refresh_rows(snap, rows))
+        if fresh is None:
             return
         if not worker.is_cancelled:
             self.post_message(MapFrame(fresh, snap, None, order))

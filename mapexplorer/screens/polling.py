@@ -6,15 +6,20 @@ frame handler), so polls never overlap; ``p`` pauses, ``r`` polls now, ``+``/``-
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.screen import Screen
 from textual.timer import Timer
+
+from mapexplorer.messages import MapVanished, SourceFailed
+from mapexplorer.source import MapGone
 
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp
 
 FASTEST, SLOWEST = 0.25, 60.0
+T = TypeVar("T")
 
 
 class PollingScreen(Screen):
@@ -39,6 +44,16 @@ class PollingScreen(Screen):
     def show_refresh_state(self) -> None:
         """Redraw whatever shows the pause state and the refresh interval."""
         raise NotImplementedError
+
+    def read_map(self, map_id: int, read: Callable[[], T]) -> T | None:
+        """Worker side: ``read()`` from the source; on failure post MapVanished or SourceFailed, None."""
+        try:
+            return read()
+        except MapGone as exc:
+            self.post_message(MapVanished(map_id, str(exc)))
+        except OSError as exc:
+            self.post_message(SourceFailed(f"reading map {map_id}", exc.strerror or str(exc)))
+        return None
 
     def _schedule(self) -> None:
         if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
