@@ -277,7 +277,13 @@ class MapListScreen(PollingScreen):
             text = f"No map matches {needle!r} (name, type, owner, program or pin). Escape clears the filter."
         empty.update(text)
         empty.display = bool(text)
-        self.query_one("#maps", DataTable).display = not text
+        table = self.query_one("#maps", DataTable)
+        was_hidden = not table.display
+        table.display = not text
+        # Hiding the table (no maps yet: a fresh box starting the demo) moves focus to the filter; take it
+        # back when maps appear, unless the user is typing a filter.
+        if was_hidden and not text and not self.query_one("#filter", Input).value:
+            table.focus()
 
     def _cells_key(self, r: MapRow) -> object:
         return self.counts.get(r.id, "pending")

@@ -319,3 +319,21 @@ async def test_watch_key_on_a_stream_map_routes_to_the_event_view_or_says_why() 
         await settle(pilot)
         await press(pilot, "w")
         assert any("ringbuf and perf_event_array" in n.message for n in app._notifications)
+
+
+async def test_table_takes_focus_back_when_maps_appear_in_an_empty_kernel() -> None:
+    """`mapexplorer --demo` on a fresh box starts with no maps: hiding the empty table moves focus to the
+    filter, and it must come back to the table once maps appear, so `/` focuses the filter again."""
+    app = fixture_app()
+    source = app.source
+    recorded, source._maps = source._maps, {}
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#list-empty").display
+        source._maps = recorded
+        app.screen.poll()  # the next timed refresh (a key would land in the focused filter)
+        await settle(pilot)
+        table = app.screen.query_one("#maps", DataTable)
+        assert table.display and table.has_focus
+        await press(pilot, "slash", *"pcpu")
+        assert app.screen.query_one("#filter", Input).value == "pcpu"
