@@ -1,15 +1,11 @@
-"""bpftool-shaped JSON text for map entries without BTF: keys and values as lists of ``"0xNN"`` strings,
-per-CPU values as ``[{"cpu": n, "value": [...]}, ...]`` over every possible CPU.
+"""bpftool-shaped JSON text pieces for bytes without BTF: lists of ``"0xNN"`` strings, and per-CPU
+``[{"cpu": n, "value": ...}, ...]`` arrays. ``codec.MapCodec.chunk_json`` assembles entries from them.
 
 Built for a million entries: a whole chunk of keys is hex-encoded by one C call (``bytes.hex`` with a
 separator), so the Python loop only slices and joins strings.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-
-from mapexplorer.kernel.maps import EntryChunk, MapInfo, possible_cpu_count, round_up8
 
 _SEP = '","0x'
 
@@ -36,33 +32,3 @@ def percpu_values_json(values: list[str], ncpu: int) -> list[str]:
         cells = ",".join(f'{{"cpu":{c},"value":{values[i + c]}}}' for c in range(ncpu))
         out.append(f"[{cells}]")
     return out
-
-
-def raw_chunk_formatter(info: MapInfo) -> Callable[[EntryChunk], list[str]]:
-    """A function turning an EntryChunk of this map into one JSON object text per entry."""
-    ks, vs = info.key_size, info.value_size
-    if info.percpu:
-        ncpu = possible_cpu_count()
-        slot = round_up8(vs)
-
-        def fmt_percpu(chunk: EntryChunk) -> list[str]:
-            keys = hex_fields(chunk.keys, ks, chunk.count)
-            if slot == vs:
-                cells = hex_fields(chunk.values, vs, chunk.count * ncpu)
-            else:
-                v = chunk.values
-                trimmed = b"".join(v[i : i + vs] for i in range(0, len(v), slot))
-                cells = hex_fields(trimmed, vs, chunk.count * ncpu)
-            values = percpu_values_json(cells, ncpu)
-            return [f'{{"key":{k},"values":{v}}}' for k, v in zip(keys, values, strict=True)]
-
-        return fmt_percpu
-
-    def fmt(chunk: EntryChunk) -> list[str]:
-        keys = hex_fields(chunk.keys, ks, chunk.count)
-        if chunk.stride == 0:
-            return [f'{{"key":{k},"value":null}}' for k in keys]
-        values = hex_fields(chunk.values, chunk.stride, chunk.count)
-        return ['{"key":' + k + ',"value":' + v + "}" for k, v in zip(keys, values, strict=True)]
-
-    return fmt

@@ -480,13 +480,7 @@ class KernelSource:
             return sum(c.count for c in m.read_chunks())
 
     def resolve(self, ref: str) -> int:
-        from mapexplorer.commands import resolve_map
-        from mapexplorer.errors import UserError
-
-        try:
-            return resolve_map(ref)
-        except UserError as exc:
-            raise LookupError(str(exc)) from None
+        return self._maps.find_map(ref)
 
     # -- entries -------------------------------------------------------------------------------------
 

@@ -177,6 +177,34 @@ def map_info_by_id(map_id: int) -> MapInfo:
         os.close(fd)
 
 
+def find_map(ref: str) -> int:
+    """A map id from a user's text: a number, or a name matching exactly one map.
+
+    Raises:
+        LookupError: no map with that id or name, or the name is ambiguous (the message says which).
+    """
+    if ref.isdigit():
+        map_id = int(ref)
+        try:
+            os.close(open_map(map_id))
+        except FileNotFoundError:
+            raise LookupError(f"no map with id {map_id}") from None
+        return map_id
+    found = []
+    for mid in map_ids():
+        try:
+            if map_info_by_id(mid).name == ref:
+                found.append(mid)
+        except FileNotFoundError:
+            continue
+    if not found:
+        raise LookupError(f"no map named {ref!r}")
+    if len(found) > 1:
+        ids = ", ".join(map(str, found))
+        raise LookupError(f"{len(found)} maps are named {ref!r} (ids {ids}): give an id")
+    return found[0]
+
+
 class Map:
     """An open map: an fd plus its info, closed by ``close()`` or a ``with`` block."""
 
