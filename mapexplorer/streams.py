@@ -1,8 +1,8 @@
 """Event streams from ringbuf and perf_event_array maps, decoded with BTF: the one object the ``watch``
 command and the TUI's event view both read from.
 
-:func:`open_stream` picks how to read (ringbuf: tap when another process holds the map, consume when
-nobody else does or when asked; perf_event_array: our perf events in the empty slots, or every slot
+:func:`open_stream` picks how to read (ringbuf: always tap, never moving the consumer position, unless
+``consume`` is asked for; perf_event_array: our perf events in the empty slots, or every slot
 with ``takeover``) and how to decode (``type_name`` looked up in the BTF of the programs using the map,
 then vmlinux; without it, the unique struct whose size is the record size in those programs' BTF;
 otherwise no fields, and the raw bytes shown as hex and ASCII).
@@ -450,9 +450,10 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
     Args:
         map_id: the map.
         type_name: decode records as this struct or union (else guessed by size, else bytes).
-        consume: ringbuf: advance the consumer position even when another process reads the map.
+        consume: ringbuf: advance the consumer position (the records read are gone for every other
+            reader). Without it a ringbuf is always tapped, whoever holds it (nobody included).
         takeover: perf_event_array: also replace slots that hold another reader's perf event.
-        tap: ringbuf: never consume, even when nobody else holds the map.
+        tap: ringbuf: the default; kept so callers can say it explicitly (an error with ``consume``).
         ask: perf_event_array held by another process, or with every slot taken: raise
             :class:`ConsentNeeded` instead of installing (an interactive caller asks the user, then
             calls its ``accept()``: install into the empty slots, or take every slot over).
@@ -477,18 +478,19 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
         who = ", ".join(f"{o.comm}[{o.pid}]" for o in holders[:4])
         if consume and tap:
             raise StreamError("choose tap or consume, not both")
+        # Tap is the default in every case, a ringbuf nobody holds included: its reader may be
+        # restarting (the program keeps the map alive), or it is pinned for a reader that comes later.
+        # Its records are not ours to take unless the user asks (consume).
         if consume:
             mode = "consume"
-            if holders:
-                notices.append(f"consuming a ringbuf that {who} also holds: events we read are gone for it")
-        elif tap or holders:
+            whose = f"{who}, which also holds it" if holders else "whoever reads this ringbuf next"
+            notices.append(f"consume mode: events we read are gone for {whose} (the consumer position advances)")
+        else:
             mode = "tap"
             notices.append(
                 f"tap mode: reading without moving the consumer position (held by {who})" if holders
                 else "tap mode: reading without moving the consumer position"
             )
-        else:
-            mode = "consume"
         fd, reader = ringbuf.open_ringbuf(map_id, consume=mode == "consume")
         return EventStream(map_id, info, reader, fd, decoders, mode, notices)
     if ask and not takeover:

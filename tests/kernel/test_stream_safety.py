@@ -1,0 +1,92 @@
+"""Streams never take what is not theirs: a ringbuf that no process holds (pinned, or kept alive by a
+program while its reader restarts) is tapped by ``watch`` and by the TUI's ``w`` (its consumer position
+stays where it was); only ``watch --consume`` advances it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import needs_root, run_cli
+
+from mapexplorer import streams
+
+pytestmark = [needs_root, pytest.mark.kernel]
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rb_emitter import RECORD, Emitter  # noqa: E402 - lives next to this file
+
+
+@pytest.fixture(params=["pinned", "program-only"])
+def unheld(request: pytest.FixtureRequest) -> Iterator[Emitter]:
+    """A ringbuf with 10 unread records that no process holds an fd to: pinned, or held by a program."""
+    with Emitter() as em:
+        em.emit(10)
+        if request.param == "pinned":
+            em.pin(f"/sys/fs/bpf/hd_rb_{os.getpid()}")
+        em.drop_map_fd()
+        assert not streams.other_holders(em.map_id)
+        yield em
+
+
+def test_watch_taps_a_ringbuf_nobody_holds(unheld: Emitter) -> None:
+    assert unheld.consumer_position() == 0
+    proc = run_cli("watch", str(unheld.map_id), "--json", "--count", "5", "--timeout", "10")
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [int.from_bytes(bytes(int(b, 16) for b in e["data"]), "little") for e in got] == list(range(5))
+    assert "tap mode" in proc.stderr
+    assert unheld.consumer_position() == 0  # the records are still there for the real reader
+    again = run_cli("watch", str(unheld.map_id), "--json", "--count", "10", "--timeout", "10")
+    assert len(again.stdout.splitlines()) == 10
+
+
+def test_watch_consume_is_the_only_way_to_advance(unheld: Emitter) -> None:
+    proc = run_cli("watch", str(unheld.map_id), "--json", "--count", "4", "--timeout", "10", "--consume")
+    assert len(proc.stdout.splitlines()) == 4
+    assert "consume mode" in proc.stderr
+    assert unheld.consumer_position() == 4 * (RECORD + 8)
+
+
+def test_open_stream_taps_by_default(unheld: Emitter) -> None:
+    with streams.open_stream(unheld.map_id) as s:
+        assert s.mode == "tap"
+        got = []
+        for _ in range(50):
+            got += s.read_batch(0.1)
+            if len(got) >= 10:
+                break
+        assert len(got) == 10
+    assert unheld.consumer_position() == 0
+
+
+async def test_tui_w_taps_a_pinned_ringbuf_nobody_holds() -> None:
+    from mapexplorer.app import make_app
+    from mapexplorer.screens.map_view import MapViewScreen
+    from mapexplorer.widgets.event_view import EventViewScreen
+    from tests.ui.helpers import settle
+
+    with Emitter() as em:
+        em.emit(10)
+        em.pin(f"/sys/fs/bpf/hd_rbtui_{os.getpid()}")
+        em.drop_map_fd()
+        app = make_app(refresh=0, open_map=str(em.map_id))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            assert isinstance(app.screen, MapViewScreen)
+            await pilot.press("w")
+            for _ in range(200):  # the reader worker never completes: poll the screen's counter
+                await pilot.pause(0.02)
+                if isinstance(app.screen, EventViewScreen) and app.screen.total >= 10:
+                    break
+            screen = app.screen
+            assert isinstance(screen, EventViewScreen)
+            assert screen.total == 10
+            assert "tap" in str(screen.query_one("#ev-title").render())
+            await pilot.press("escape")
+            await pilot.pause()
+        assert em.consumer_position() == 0
