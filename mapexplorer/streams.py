@@ -484,7 +484,7 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
         if consume:
             mode = "consume"
             whose = f"{who}, which also holds it" if holders else "whoever reads this ringbuf next"
-            notices.append(f"consume mode: events we read are gone for {whose} (the consumer position advances)")
+            notices.append(f"consume mode: events we read are gone for {whose} (the consumer position moves)")
         else:
             mode = "tap"
             notices.append(
