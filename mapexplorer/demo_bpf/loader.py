@@ -10,7 +10,7 @@ import importlib
 import sys
 from types import ModuleType
 
-from mapexplorer.kernel import syscall as sc
+from mapexplorer.kernel.progs import link_create  # noqa: F401  (re-exported for the demos)
 
 DISTRO_PATHS = ("/usr/lib/python3/dist-packages",)
 BCC_PACKAGE_HINT = "install the distro BCC bindings: apt install python3-bpfcc (Debian/Ubuntu)"
@@ -54,8 +54,3 @@ def import_bcc() -> ModuleType:
     except ImportError as exc:
         raise BccUnavailable(f"BCC Python bindings not found ({exc}); {BCC_PACKAGE_HINT}") from None
 
-
-def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) -> int:
-    """BPF_LINK_CREATE; returns the link fd (close it to detach)."""
-    attr = sc.LinkCreateAttr(prog_fd=prog_fd, target_fd=target_fd, attach_type=attach_type, flags=flags)
-    return sc.bpf(sc.BPF_LINK_CREATE, attr)

@@ -151,6 +151,12 @@ def load_prog(
         raise OSError(exc.errno, detail) from None
 
 
+def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) -> int:
+    """BPF_LINK_CREATE; returns the link fd (close it to detach)."""
+    attr = sc.LinkCreateAttr(prog_fd=prog_fd, target_fd=target_fd, attach_type=attach_type, flags=flags)
+    return sc.bpf(sc.BPF_LINK_CREATE, attr)
+
+
 def run_once(prog_fd: int, ctx: bytes = b"") -> int:
     """BPF_PROG_TEST_RUN a program once (with ``ctx`` as its context, if any); its return value."""
     cbuf = ctypes.create_string_buffer(ctx, len(ctx)) if ctx else None

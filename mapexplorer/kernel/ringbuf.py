@@ -281,3 +281,18 @@ def open_ringbuf(map_id: int, *, consume: bool) -> tuple[int, RingBufReader]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def ring_positions(fd: int) -> RingPositions:
+    """The consumer and producer positions of a ringbuf or user_ringbuf, read through two read-only
+    one-page mappings (nothing is consumed, no data page is mapped). ``fd`` must be writable (mmap).
+    """
+    cons = mmap.mmap(fd, PAGE_SIZE, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=0)
+    try:
+        prod = mmap.mmap(fd, PAGE_SIZE, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=PAGE_SIZE)
+        try:
+            return RingPositions(int.from_bytes(cons[:8], "little"), int.from_bytes(prod[:8], "little"))
+        finally:
+            prod.close()
+    finally:
+        cons.close()

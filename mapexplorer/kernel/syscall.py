@@ -214,6 +214,13 @@ class LinkCreateAttr(ctypes.Structure):
     ]
 
 
+class IterCreateAttr(ctypes.Structure):
+    _fields_ = [
+        ("link_fd", c_uint32),
+        ("flags", c_uint32),
+    ]
+
+
 class MapInfoStruct(ctypes.Structure):
     """struct bpf_map_info."""
 

@@ -1,0 +1,219 @@
+"""Per-map entry counts and fill, without reading every map: the numbers behind the map list's
+``entries`` / ``fill`` columns, ``list --json``, ``show`` and ``doctor``.
+
+How each map type is counted (:class:`Counter`):
+
+* the hash family (:data:`~mapexplorer.kernel.counts.KFUNC_COUNTED`): exactly, from the one BPF
+  iterator read of :func:`mapexplorer.kernel.counts.entry_counts`;
+* ``array`` / ``percpu_array``: every slot exists, so entries = max_entries;
+* ``ringbuf`` / ``user_ringbuf``: no entries; their fill is the backlog (producer - consumer position over
+  the ring size), read from two read-only one-page mappings;
+* other listable types (lpm_trie, stack_trace, devmap, prog_array, maps of maps...), and the hash family
+  when the iterator is unavailable: by reading the map, within a budget -- at most ``read_rate`` entries
+  per second per map, at most ``cpu_share`` of a core, never a full walk of a map above ``big`` entries
+  more often than every ``big_interval`` s, and at most ``read_budget_s`` of reading per call. Between
+  reads the last count is reported as approximate ("~"), before the first as pending ("counting");
+* types nothing can count without consuming them (queue, stack, bloom_filter, perf_event_array, the
+  fd-keyed storages, arena): unknown.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from mapexplorer.kernel import counts, maps, ringbuf
+
+ARRAY_TYPES = frozenset({"array", "percpu_array"})
+RING_TYPES = frozenset({"ringbuf", "user_ringbuf"})
+LRU_TYPES = frozenset({"lru_hash", "lru_percpu_hash"})
+# Types whose inserts fail (E2BIG / ENOSPC) once max_entries are in: "full" is an error for them.
+FAILS_WHEN_FULL = frozenset({"hash", "percpu_hash", "hash_of_maps", "lpm_trie", "devmap_hash", "sockhash"})
+MAP_OF_MAPS = frozenset({"array_of_maps", "hash_of_maps"})
+
+# Count methods (EntryCount.method)
+ITERATOR = "iterator"
+SIZE = "max_entries"
+READ = "read"
+BACKLOG = "backlog"
+NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCount:
+    """One map's entry count and fill, and how it was obtained.
+
+    ``entries`` is None when unknown (``pending``: a read will count it; otherwise it cannot be counted).
+    ``approx`` marks a count from an earlier read of the map (it may have changed since).
+    ``fill`` is entries / max_entries, or for rings the backlog over the ring size; None when undefined.
+    """
+
+    entries: int | None
+    method: str
+    fill: float | None = None
+    approx: bool = False
+    pending: bool = False
+    backlog: int | None = None  # rings: bytes produced and not yet consumed
+
+    def entries_text(self) -> str:
+        """``1234``, ``~1234`` (from an earlier read), ``counting`` or ``-``."""
+        if self.entries is not None:
+            return f"~{self.entries}" if self.approx else str(self.entries)
+        return "counting" if self.pending else "-"
+
+    def fill_text(self) -> str:
+        """``87.5%`` (``~87.5%`` when approximate), ``counting`` or ``-``."""
+        if self.fill is not None:
+            return f"{'~' if self.approx else ''}{self.fill * 100:.1f}%"
+        return "counting" if self.pending else "-"
+
+    def to_json(self) -> dict:
+        out: dict = {"entries": self.entries, "fill": None if self.fill is None else round(self.fill, 6),
+                     "count_method": self.method, "count_approx": self.approx}
+        if self.backlog is not None:
+            out["backlog"] = self.backlog
+        return out
+
+
+def fill_of(info: maps.MapInfo, entries: int | None) -> float | None:
+    if entries is None or info.max_entries <= 0:
+        return None
+    return entries / info.max_entries
+
+
+def ring_backlog(map_id: int) -> int:
+    """Bytes a ringbuf's producer is ahead of its consumer (read without consuming anything).
+
+    Raises:
+        OSError: the map is gone (FileNotFoundError) or cannot be mapped (e.g. EPERM when frozen).
+    """
+    fd = maps.open_map(map_id, write=True)
+    try:
+        pos = ringbuf.ring_positions(fd)
+    finally:
+        os.close(fd)
+    return max(pos.producer - pos.consumer, 0)
+
+
+def count_by_reading(map_id: int) -> int:
+    """Entries of a listable map, by reading all of it (batch, or GET_NEXT_KEY + lookup)."""
+    with maps.Map.open(map_id) as m:
+        return sum(c.count for c in m.read_chunks())
+
+
+def inner_map_ids(map_id: int) -> list[int]:
+    """The inner map ids held by an array_of_maps / hash_of_maps (reads the outer map)."""
+    with maps.Map.open(map_id) as m:
+        out: list[int] = []
+        for c in m.read_chunks():
+            if c.stride >= 4:
+                vals, st = c.values, c.stride
+                out.extend(int.from_bytes(vals[i * st : i * st + 4], "little") for i in range(c.count))
+        return [i for i in out if i]
+
+
+@dataclass
+class _ReadState:
+    count: int | None = None
+    due: float = 0.0  # monotonic time before which this map is not read again
+
+
+@dataclass
+class Counter:
+    """Counts every map's entries by the cheapest exact means (see the module docstring).
+
+    One instance per process (or per data source) keeps the fallback reads' schedule; safe to call from
+    one worker thread at a time (a lock serialises calls).
+
+    Attributes:
+        reason: why the iterator is unavailable (None while it works); shown by ``show`` and the UI.
+    """
+
+    read_rate: int = 20_000
+    big: int = 100_000
+    big_interval: float = 30.0
+    min_interval: float = 5.0
+    cpu_share: float = 0.05
+    read_budget_s: float = 0.05
+    use_iterator: bool = True
+    clock: Callable[[], float] = time.monotonic
+    reason: str | None = None
+    _reads: dict[int, _ReadState] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def iterator_counts(self) -> dict[int, int] | None:
+        """The iterator's counts, or None (``reason`` set) when it cannot be used here."""
+        if not self.use_iterator:
+            self.reason = "iterator disabled"
+            return None
+        try:
+            got = counts.entry_counts()
+        except counts.CountsUnavailable as exc:
+            self.reason = exc.reason
+            return None
+        self.reason = None
+        return got
+
+    def count(self, infos: Iterable[maps.MapInfo], *, reads: bool = True) -> dict[int, EntryCount]:
+        """Map id -> EntryCount for each of ``infos``.
+
+        Args:
+            reads: allow fallback reads in this call (False: report what is known, pending otherwise).
+        """
+        with self._lock:
+            infos = list(infos)
+            by_iter = self.iterator_counts()
+            out: dict[int, EntryCount] = {}
+            deadline = self.clock() + self.read_budget_s
+            for info in infos:
+                out[info.id] = self._one(info, by_iter, reads=reads, deadline=deadline)
+            alive = {i.id for i in infos}
+            for mid in [m for m in self._reads if m not in alive]:
+                del self._reads[mid]
+            return out
+
+    def _one(self, info: maps.MapInfo, by_iter: dict[int, int] | None, *, reads: bool,
+             deadline: float) -> EntryCount:
+        t = info.type_name
+        if t in counts.KFUNC_COUNTED and by_iter is not None:
+            n = by_iter.get(info.id)
+            if n is not None:
+                return EntryCount(n, ITERATOR, fill_of(info, n))
+            # created after the iterator ran: the next call sees it
+            return EntryCount(None, ITERATOR, pending=True)
+        if t in ARRAY_TYPES:
+            return EntryCount(info.max_entries, SIZE, 1.0 if info.max_entries else None)
+        if t in RING_TYPES:
+            try:
+                b = ring_backlog(info.id)
+            except OSError:
+                return EntryCount(None, BACKLOG)
+            return EntryCount(None, BACKLOG, b / info.max_entries if info.max_entries else None, backlog=b)
+        if info.iterable and info.type_name not in maps.PEEK_TYPES:
+            return self._read(info, reads=reads, deadline=deadline)
+        return EntryCount(None, NONE)
+
+    def _read(self, info: maps.MapInfo, *, reads: bool, deadline: float) -> EntryCount:
+        st = self._reads.setdefault(info.id, _ReadState())
+        now = self.clock()
+        if reads and now >= st.due and now < deadline:
+            t0 = time.perf_counter()
+            try:
+                n = count_by_reading(info.id)
+            except FileNotFoundError:
+                return EntryCount(None, READ)
+            except OSError:
+                st.due = now + self.big_interval  # not readable after all: retry rarely
+                return EntryCount(st.count, READ, fill_of(info, st.count), approx=st.count is not None)
+            elapsed = time.perf_counter() - t0
+            interval = max(self.min_interval, n / self.read_rate, elapsed / self.cpu_share)
+            if n > self.big:
+                interval = max(interval, self.big_interval)
+            st.count, st.due = n, self.clock() + interval
+            return EntryCount(n, READ, fill_of(info, n))
+        if st.count is None:
+            return EntryCount(None, READ, pending=True)
+        return EntryCount(st.count, READ, fill_of(info, st.count), approx=True)
