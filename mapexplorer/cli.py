@@ -1,5 +1,5 @@
 """The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
-``list``, ``show``, ``dump``, ``watch`` and ``demo``.
+``list``, ``show``, ``dump``, ``watch``, ``demo``, ``record`` and ``diff``.
 
 Each subcommand's work lives in ``mapexplorer.commands.<name>.run(args) -> int``; this module only parses
 arguments and turns expected failures into one line on stderr and exit code 1 (2 for usage errors).
@@ -60,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
     p.add_argument("--list", action="store_true", help="list the demos and whether this host supports them")
     p.add_argument("--duration", type=float, metavar="S", help="stop and clean up after S seconds")
+
+    p = sub.add_parser("record", help="record maps (and stream events) into a file for replay and diff")
+    p.add_argument("maps", nargs="*", metavar="MAP", help="map ids or names (or --all)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the recording (.jsonl, .jsonl.gz)")
+    p.add_argument("--all", action="store_true", help="every map, including maps that appear meanwhile")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between frames (1.0)")
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    stop.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--events", action="append", metavar="MAP",
+                   help="also record this ringbuf / perf_event_array map's events (tap: never consumes)")
     return parser
 
 

@@ -31,8 +31,10 @@ ID_VALUE_TYPES = frozenset({"array_of_maps", "hash_of_maps", "prog_array"})
 __all__ = [
     "EncodeError",
     "MapCodec",
+    "codec_for_map_line",
     "map_codec",
     "program_btf",
+    "recorded_codec",
     "register_kernel_enum_names",
     "vmlinux",
 ]
@@ -105,6 +107,8 @@ class MapCodec:
     value_btf: Btf | None = None
     value_type: int = 0
     raw: bool = False
+    ncpus: int = 0
+    """Possible CPUs of the machine the values come from (0: this machine's)."""
     _key_dec: Callable[[bytes], Any] | None = field(default=None, repr=False)
     _value_dec: Callable[[bytes], Any] | None = field(default=None, repr=False)
     _chunk_fmt: Callable[[EntryChunk], list[str]] | None = field(default=None, repr=False)
@@ -167,7 +171,7 @@ class MapCodec:
         """One decoded value per possible CPU from a per-CPU lookup buffer."""
         slot = round_up8(self.info.value_size)
         return [self._decode_one(b[i * slot : i * slot + self.info.value_size])
-                for i in range(possible_cpu_count())]
+                for i in range(self.ncpus or possible_cpu_count())]
 
     def entry_json(self, key: bytes, value: bytes | None) -> dict[str, Any]:
         """One entry in bpftool's formatted shape (``values`` with cpu numbers for per-CPU maps)."""
@@ -210,7 +214,7 @@ class MapCodec:
         else:
             value_texts = None
         if info.percpu:
-            ncpu = possible_cpu_count()
+            ncpu = self.ncpus or possible_cpu_count()
             slot = round_up8(vs)
 
             def fmt_percpu(chunk: EntryChunk) -> list[str]:
@@ -328,6 +332,51 @@ def map_codec(info: MapInfo, raw: bool = False) -> MapCodec:
         return codec
     except (FileNotFoundError, BtfError):
         return MapCodec(info, raw=False)
+
+
+def recorded_codec(info: MapInfo, blob: bytes | None, key_type: int, value_type: int, ncpus: int) -> MapCodec:
+    """The codec of a recorded map (docs/recording.md): its BTF blob parsed standalone, the recording
+    machine's CPU count. Same decoders as a live map; a blob that cannot be parsed gives bytes."""
+    btf: Btf | None = None
+    if blob:
+        try:
+            btf = Btf.parse(blob)
+        except BtfError:
+            btf = None
+    try:
+        codec = MapCodec(info, btf, key_type if btf else 0, btf if value_type else None,
+                         value_type if btf else 0, ncpus=ncpus)
+        _check_sizes(codec)
+    except BtfError:
+        codec = MapCodec(info, ncpus=ncpus)
+    return codec
+
+
+def recorded_map_info(facts: dict[str, Any]) -> MapInfo:
+    """A :class:`MapInfo` from a recorded map's facts (docs/recording.md)."""
+    return MapInfo(
+        id=int(facts["id"]),
+        type=int(facts.get("map_type", 0)),
+        type_name=str(facts.get("type", "")),
+        name=str(facts.get("name", "")),
+        key_size=int(facts.get("key_size", 0)),
+        value_size=int(facts.get("value_size", 0)),
+        max_entries=int(facts.get("max_entries", 0)),
+        flags=int(facts.get("flags", 0)),
+        btf_id=int(facts.get("btf_id", 0)),
+        btf_key_type_id=int(facts.get("btf_key_type_id", 0)),
+        btf_value_type_id=int(facts.get("btf_value_type_id", 0)),
+        btf_vmlinux_value_type_id=0,
+        map_extra=int(facts.get("map_extra", 0)),
+        ifindex=int(facts.get("ifindex", 0)),
+        memlock=int(facts.get("memlock", 0)),
+        frozen=bool(facts.get("frozen", False)),
+    )
+
+
+def codec_for_map_line(m: Any, ncpus: int) -> MapCodec:
+    """The codec of a recorded map (a :class:`mapexplorer.recording.MapLine`) on a ``ncpus`` machine."""
+    return recorded_codec(recorded_map_info(m.facts), m.btf, m.key_type_id, m.value_type_id, ncpus)
 
 
 def _check_sizes(codec: MapCodec) -> None:
