@@ -1,5 +1,5 @@
 """The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
-``list``, ``show``, ``dump``, ``watch``, ``demo``, ``record`` and ``diff``.
+``list``, ``show``, ``dump``, ``hist``, ``watch``, ``demo``, ``record`` and ``diff``.
 
 Each subcommand's work lives in ``mapexplorer.commands.<name>.run(args) -> int``; this module only parses
 arguments and turns expected failures into one line on stderr and exit code 1 (2 for usage errors).
@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", metavar="NAME", help="decode events as this BTF struct or union")
     p.add_argument("--consume", action="store_true", help="advance the ringbuf consumer position")
     p.add_argument("--takeover", action="store_true", help="replace occupied perf_event_array slots")
+
+    p = sub.add_parser("hist", help="print a histogram map as BCC does, with percentiles")
+    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("--key", metavar="K", help="only the histogram of this key (JSON or its label)")
+    p.add_argument("--sum", action="store_true", help="one histogram: the sum over every key")
+    p.add_argument("--linear", action="store_true", help="linear buckets (BCC print_linear_hist)")
+    p.add_argument("--label", metavar="TEXT", help="the value column's header (default: the unit or 'value')")
+    p.add_argument("--json", action="store_true", help="buckets and percentiles as JSON")
 
     p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
