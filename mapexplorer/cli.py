@@ -1,5 +1,5 @@
 """The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
-``list``, ``show``, ``dump``, ``hist``, ``watch``, ``demo``, ``record`` and ``diff``.
+``list``, ``show``, ``dump``, ``hist``, ``watch``, ``doctor``, ``demo``, ``record`` and ``diff``.
 
 Each subcommand's work lives in ``mapexplorer.commands.<name>.run(args) -> int``; this module only parses
 arguments and turns expected failures into one line on stderr and exit code 1 (2 for usage errors).
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list every BPF map")
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--by", choices=("owner", "pin-dir", "name"),
+                   help="memory by owner: group the maps, with counts and memlock totals")
 
     p = sub.add_parser("show", help="show one map's facts")
     p.add_argument("map", metavar="ID", help="map id (or a unique name)")
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linear", action="store_true", help="linear buckets (BCC print_linear_hist)")
     p.add_argument("--label", metavar="TEXT", help="the value column's header (default: the unit or 'value')")
     p.add_argument("--json", action="store_true", help="buckets and percentiles as JSON")
+
+    p = sub.add_parser("doctor", help="health findings for every map (exit 0 none, 3 warnings, 4 errors)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--sample", type=float, default=1.0, metavar="S",
+                   help="seconds between the two reads of per-CPU arrays (0: skip that check)")
 
     p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")

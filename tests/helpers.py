@@ -85,3 +85,21 @@ class MapHolder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ringbuf_writer(map_fd: int) -> int:
+    """A raw_tracepoint program that writes one 8-byte record to the ringbuf per test run."""
+    from mapexplorer.kernel import progs
+
+    i = progs.insn
+    insns = b"".join(
+        [
+            i(0x7A, 10, 0, -8, 0x1234),  # *(u64 *)(r10 - 8) = 0x1234
+            i(0x18, 1, 1, 0, map_fd), i(0),  # r1 = map
+            i(0xBF, 2, 10), i(0x07, 2, 0, 0, -8),  # r2 = r10 - 8
+            i(0xB7, 3, 0, 0, 8), i(0xB7, 4, 0, 0, 0),  # r3 = 8, r4 = 0
+            i(0x85, 0, 0, 0, 130),  # bpf_ringbuf_output
+            i(0xB7, 0), i(0x95),
+        ]
+    )
+    return progs.load_prog(insns, 17, name="hl_rb_writer")

@@ -8,7 +8,9 @@ import sys
 
 from mapexplorer.codec import register_kernel_enum_names
 from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.commands.list import count_records, record_json
 from mapexplorer.errors import UserError
+from mapexplorer.kernel.health import LRU_TYPES
 from mapexplorer.kernel.inventory import collect
 from mapexplorer.units import human_bytes
 
@@ -21,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
         (record,) = collect([map_id])
     except FileNotFoundError:
         raise UserError(f"map {map_id} is gone") from None
+    counts, reason = count_records([record])
+    c = counts[record.info.id]
     if args.json:
-        json.dump(record.to_json(), sys.stdout)
+        json.dump({**record_json(record, c), "iterator_unavailable": reason}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     i = record.info
@@ -31,6 +35,16 @@ def run(args: argparse.Namespace) -> int:
         f"\tkey {i.key_size}B  value {i.value_size}B  max_entries {i.max_entries}"
         f"  memlock {i.memlock}B ({human_bytes(i.memlock)})",
     ]
+    how = {"iterator": "counted by the kernel (BPF iterator)", "max_entries": "every slot exists",
+           "read": "counted by reading the map", "backlog": "ring backlog", "none": "cannot be counted"}
+    count = f"\tentries {c.entries_text()}  fill {c.fill_text()}  ({how.get(c.method, c.method)})"
+    if c.backlog is not None:
+        count += f"  backlog {c.backlog}B"
+    lines.append(count)
+    if i.type_name in LRU_TYPES:
+        lines.append("\tLRU: when full, evicts the least recently used entries instead of failing")
+    if reason:
+        lines.append(f"\titerator unavailable: {reason}")
     if i.btf_id:
         lines.append(f"\tbtf_id {i.btf_id}  key type {i.btf_key_type_id}  value type {i.btf_value_type_id}")
     if i.frozen:

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from helpers import needs_root
+from helpers import needs_root, ringbuf_writer
 
 from mapexplorer.kernel import counts, health, maps, progs
 
@@ -158,26 +158,10 @@ def test_big_maps_are_not_walked_more_often_than_every_30_s(new_map):
     assert not c.count([m.info])[m.info.id].approx
 
 
-def _ringbuf_writer(map_fd: int) -> int:
-    """A raw_tracepoint program that writes one 8-byte record to the ringbuf per test run."""
-    i = progs.insn
-    insns = b"".join(
-        [
-            i(0x7A, 10, 0, -8, 0x1234),  # *(u64 *)(r10 - 8) = 0x1234
-            i(0x18, 1, 1, 0, map_fd), i(0),  # r1 = map
-            i(0xBF, 2, 10), i(0x07, 2, 0, 0, -8),  # r2 = r10 - 8
-            i(0xB7, 3, 0, 0, 8), i(0xB7, 4, 0, 0, 0),  # r3 = 8, r4 = 0
-            i(0x85, 0, 0, 0, 130),  # bpf_ringbuf_output
-            i(0xB7, 0), i(0x95),
-        ]
-    )
-    return progs.load_prog(insns, 17, name="hl_rb_writer")
-
-
 def test_ringbuf_backlog_is_its_fill(new_map):
     size = os.sysconf("SC_PAGE_SIZE")
     rb = new_map("ringbuf", 0, 0, size, name="hl_cnt_rb")
-    prog = _ringbuf_writer(rb.fd)
+    prog = ringbuf_writer(rb.fd)
     try:
         for _ in range(size // 16 * 3 // 4):  # 16 bytes per record (8 header + 8 data): 75 %
             progs.run_once(prog, struct.pack("<Q", 0))
