@@ -1,5 +1,7 @@
 """The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
 ``list``, ``show``, ``dump``, ``hist``, ``watch``, ``doctor``, ``demo``, ``record`` and ``diff``.
+Also bpftool's map operations: ``lookup``, ``getnext``, ``peek`` and the explicit writes
+``update``, ``delete``, ``push``, ``pop``, ``pin``, ``freeze``.
 
 Each subcommand's work lives in ``mapexplorer.commands.<name>.run(args) -> int``; this module only parses
 arguments and turns expected failures into one line on stderr and exit code 1 (2 for usage errors).
@@ -22,6 +24,52 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS", help="refresh interval (1.0)")
     p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
     p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
+
+
+ITEMS_HELP = (
+    "KEY / VALUE: the JSON that dump --json prints (a number, a string, an object: partial on update, "
+    "an enum name, a CIDR for lpm_trie keys) or bytes as 'hex 01 02 ..'"
+)
+
+
+def _add_map_operations(sub: argparse._SubParsersAction) -> None:
+    """bpftool's map operations, typed with BTF."""
+    def op(name: str, help_: str, items: str, *, aliases: tuple[str, ...] = (), json_: bool = True,
+           dry_run: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, aliases=list(aliases), help=help_, description=f"{help_}. {ITEMS_HELP}.")
+        p.set_defaults(command=name)
+        p.add_argument("map", metavar="MAP", help="map id, unique name, or 'pinned PATH'")
+        if items:
+            p.add_argument("items", nargs="*", metavar=items)
+        if json_:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        if dry_run:
+            p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+        return p
+
+    op("lookup", "print the value of one key", "KEY")
+    op("getnext", "print the key after KEY (the first key without KEY)", "KEY")
+    op("peek", "print the head of a queue or stack without removing it", "")
+    p = op("update", "write one entry, printing it before and after", "KEY VALUE", dry_run=True)
+    cpus = p.add_mutually_exclusive_group()
+    cpus.add_argument("--cpu", type=int, metavar="N", help="per-CPU maps: write only CPU N's value")
+    cpus.add_argument("--all-cpus", action="store_true", help="per-CPU maps: write VALUE to every CPU")
+    exist = p.add_mutually_exclusive_group()
+    exist.add_argument("--noexist", action="store_true", help="only create: fail if the key exists")
+    exist.add_argument("--exist", action="store_true", help="only replace: fail if the key is absent")
+    op("delete", "delete one entry, printing what was removed", "KEY", dry_run=True)
+    op("push", "push VALUE onto a queue or stack (or insert into a bloom filter)", "VALUE",
+       aliases=("enqueue",), dry_run=True)
+    op("pop", "remove and print the head of a queue or stack", "", aliases=("dequeue",), dry_run=True)
+    for name, help_ in (("pin", "pin the map at PATH on bpffs"),
+                        ("freeze", "make the map read-only for user space, for good")):
+        p = op(name, help_, "PATH" if name == "pin" else "", json_=False)
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+
+
+# Subcommands that live in another subcommand's module.
+_MODULE_OF = {"getnext": "lookup", "peek": "lookup", "delete": "update", "push": "update", "pop": "update",
+              "freeze": "pin"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=float, default=1.0, metavar="S",
                    help="seconds between the two reads of per-CPU arrays (0: skip that check)")
 
+    _add_map_operations(sub)
+
     p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
     p.add_argument("--list", action="store_true", help="list the demos and whether this host supports them")
@@ -91,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     command = args.command or "tui"
-    module = importlib.import_module(f"mapexplorer.commands.{command}")
+    module = importlib.import_module(f"mapexplorer.commands.{_MODULE_OF.get(command, command)}")
     return module.run(args)
 
 

@@ -256,56 +256,127 @@ class MapCodec:
     # -- encoding ----------------------------------------------------------------------------------
 
     def encode_key(self, text: str) -> bytes:
-        """Bytes of a key typed by the user. Raises EncodeError naming the field and the reason."""
+        """Bytes of a key typed by the user: the JSON ``dump --json`` prints, ``hex 01 02 ..``, or for an
+        lpm_trie a CIDR (``10.0.0.0/8``). Raises EncodeError naming the field and the reason."""
+        ks = self.info.key_size
+        if is_hex_text(text):
+            return encode_bytes(text.strip()[3:], ks, "key")
+        if self.info.type_name == "lpm_trie" and "/" in text:
+            return encode_cidr(text, ks)
         if self._key_dec is not None and self.btf is not None:
             return encode(self.btf, self.key_type, text, path="key")
-        return encode_bytes(text, self.info.key_size, "key")
+        return encode_bytes(text, ks, "key")
 
-    def encode_value(self, text: str) -> bytes:
-        """Bytes of one value (for per-CPU maps: one CPU's value; the caller replicates it)."""
+    def encode_value(self, text: str, base: bytes | None = None) -> bytes:
+        """Bytes of one value (for per-CPU maps: one CPU's value; the caller places it).
+
+        ``base``: the value's current bytes; struct members the text leaves out keep them.
+        """
+        vs = self.info.value_size
+        if is_hex_text(text):
+            return encode_bytes(text.strip()[3:], vs, "value")
         if self.id_values:
             raise EncodeError("value", f"{self.info.type_name} values are fds of other objects: not editable"
                                        " as text")
         if self._value_dec is not None and self.value_btf is not None:
-            return encode(self.value_btf, self.value_type, text, path="value").ljust(self.info.value_size,
-                                                                                      b"\0")
-        return encode_bytes(text, self.info.value_size, "value")
+            if base is not None:
+                base = base[:vs]
+            return encode(self.value_btf, self.value_type, text, path="value", base=base).ljust(vs, b"\0")
+        return encode_bytes(text, vs, "value")
+
+    @property
+    def spin_lock(self) -> bool:
+        """The value holds a ``struct bpf_spin_lock``: reads and writes take ``BPF_F_LOCK``."""
+        if self.value_btf is None or not self.value_type or self._value_dec is None:
+            return False
+        return _has_spin_lock(self.value_btf, self.value_type, 0)
+
+
+def _has_spin_lock(btf: Btf, type_id: int, depth: int) -> bool:
+    from mapexplorer.btf.types import ARRAY, STRUCT, UNION
+
+    if depth > 32:
+        return False
+    t = btf.type(btf.resolve(type_id))
+    if t.kind in (STRUCT, UNION):
+        if t.name == "bpf_spin_lock":
+            return True
+        return any(_has_spin_lock(btf, m.type, depth + 1) for m in t.members)
+    if t.kind == ARRAY:
+        return _has_spin_lock(btf, t.ref, depth + 1)
+    return False
+
+
+def is_hex_text(text: str) -> bool:
+    """``hex 01 02 ..`` (bpftool's way of giving raw bytes)."""
+    s = text.strip()
+    return s == "hex" or s.startswith(("hex ", "hex\t"))
+
+
+def encode_cidr(text: str, size: int) -> bytes:
+    """An LPM trie key ``{u32 prefixlen; u8 data[]}`` from ``ADDR/LEN`` (IPv4 in 8 bytes, IPv6 in 20)."""
+    import ipaddress
+
+    addr_text, _, plen_text = text.strip().partition("/")
+    try:
+        addr = ipaddress.ip_address(addr_text.strip())
+    except ValueError:
+        raise EncodeError("key", f"{addr_text.strip()!r} is not an IPv4 or IPv6 address") from None
+    data = addr.packed
+    if size != 4 + len(data):
+        want = "IPv4" if size == 8 else "IPv6" if size == 20 else f"{size - 4}-byte data"
+        raise EncodeError("key", f"this trie's keys hold {want}, not IPv{addr.version}")
+    try:
+        plen = int(plen_text.strip())
+    except ValueError:
+        raise EncodeError("key.prefixlen", f"{plen_text.strip()!r} is not a prefix length") from None
+    if not 0 <= plen <= 8 * len(data):
+        raise EncodeError("key.prefixlen", f"{plen} out of range (0..{8 * len(data)})")
+    return plen.to_bytes(4, "little") + data
 
 
 def encode_bytes(text: str, size: int, path: str) -> bytes:
     """Bytes without BTF: hex bytes ("01 02 ff", "0x01 0x02"), a JSON list of bytes as bpftool prints them,
-    or an integer (little-endian) when the size is 1, 2, 4 or 8."""
+    or one integer (decimal or 0x hex, little-endian) when the size is 1, 2, 4 or 8."""
     s = text.strip()
     items: list[Any]
     if s.startswith("["):
         try:
             items = json.loads(s)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise EncodeError(path, f"not valid JSON: {exc}") from None
         if not isinstance(items, list):
             raise EncodeError(path, "expected a list of bytes")
     else:
         items = s.replace(",", " ").split()
-        if len(items) == 1 and size in (1, 2, 4, 8) and len(items[0]) > 4 - (not items[0].startswith("0x")):
-            try:
-                n = parse_int(items[0])
-            except ValueError:
-                raise EncodeError(path, f"{items[0]!r} is neither bytes nor an integer") from None
+        if len(items) == 1 and size in (1, 2, 4, 8) and _int_token(items[0]):
+            n = parse_int(items[0])
             if not -(1 << (8 * size - 1)) <= n < 1 << (8 * size):
                 raise EncodeError(path, f"{n} does not fit in {size} bytes")
             return (n & ((1 << 8 * size) - 1)).to_bytes(size, "little")
     out = bytearray()
     for i, item in enumerate(items):
         try:
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise ValueError
             b = item if isinstance(item, int) else int(str(item), 16)
         except ValueError:
-            raise EncodeError(f"{path}[{i}]", f"{item!r} is not a hex byte") from None
+            raise EncodeError(f"{path}[{i}]", f"{str(item)[:20]!r} is not a hex byte") from None
         if not 0 <= b <= 255:
             raise EncodeError(f"{path}[{i}]", f"{item!r} is not a byte")
         out.append(b)
     if len(out) != size:
         raise EncodeError(path, f"{len(out)} bytes given, {size} needed")
     return bytes(out)
+
+
+def _int_token(token: str) -> bool:
+    """A decimal or 0x/0o/0b integer (``01`` is not: that is a hex byte)."""
+    try:
+        parse_int(token)
+    except ValueError:
+        return False
+    return True
 
 
 def map_codec(info: MapInfo, raw: bool = False) -> MapCodec:

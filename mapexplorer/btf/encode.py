@@ -3,7 +3,8 @@
 Accepted text: a JSON value in the shape the decoder prints (objects for structs and unions, lists for
 arrays, strings for char arrays and enums, numbers), or a bare token for a scalar type: an int in decimal,
 hex (0x..), octal (0o..) or binary (0b..), an enumerator name, a float, or an unquoted string for a char
-array. Members missing from an object are zero; unknown members are an error. Every error is an
+array. Members missing from an object are zero (or, given the current bytes as ``base``, unchanged);
+unknown members are an error. Every error is an
 :class:`EncodeError` naming the field path ("value.stats[2].count") and the reason.
 """
 
@@ -48,26 +49,36 @@ def parse_int(text: str) -> int:
     return int(text.strip().replace("_", ""), 0)
 
 
-def encode(btf: Btf, type_id: int, text: str, *, path: str = "value") -> bytes:
+def encode(btf: Btf, type_id: int, text: str, *, path: str = "value", base: bytes | None = None) -> bytes:
     """The bytes of ``text`` as a value of ``type_id``.
+
+    ``base``: the current bytes of the value. Struct members (and trailing array elements) that the text
+    leaves out keep their bytes from ``base``; without it they are zero.
 
     Raises:
         EncodeError: the text does not parse or does not fit (names the field path and the reason).
         BtfError: the type itself is malformed.
     """
     size = btf.type_size(type_id)
-    value = _parse_text(text)
+    value = _parse_text(text, path)
     buf = bytearray(size)
-    _Encoder(btf).put(buf, 0, type_id, value, path, 0)
+    if base is not None:
+        buf[: min(size, len(base))] = base[:size]
+    try:
+        _Encoder(btf).put(buf, 0, type_id, value, path, 0)
+    except RecursionError:
+        raise EncodeError(path, "nested too deeply") from None
     return bytes(buf)
 
 
-def _parse_text(text: str) -> Any:
+def _parse_text(text: str, path: str = "value") -> Any:
     s = text.strip()
     if not s:
         return ""
     try:
         return json.loads(s)
+    except RecursionError:
+        raise EncodeError(path, "JSON nested too deeply") from None
     except ValueError:
         return _Bare(s)
 

@@ -24,3 +24,61 @@ def resolve_map(ref: str) -> int:
         return maps.find_map(ref)
     except LookupError as exc:
         raise UserError(str(exc)) from None
+
+
+def resolve_map_items(ref: str, items: list[str]) -> tuple[int, list[str]]:
+    """The map id and the remaining positional items; ``pinned PATH`` takes the first item as the path.
+
+    Raises:
+        UserError: no such map / pin, or the name is ambiguous.
+    """
+    if ref != "pinned":
+        return resolve_map(ref), items
+    if not items:
+        raise UserError("pinned: give the bpffs path of the map (pinned /sys/fs/bpf/NAME)")
+    path, rest = items[0], items[1:]
+    try:
+        fd = maps.obj_get(path)
+    except FileNotFoundError:
+        raise UserError(f"nothing is pinned at {path}") from None
+    except PermissionError:
+        raise UserError(f"{path} is not a pinned BPF object (or not on a bpffs mount)") from None
+    try:
+        return maps.map_info(fd).id, rest
+    except OSError:
+        raise UserError(f"{path} is not a pinned map") from None
+    finally:
+        os.close(fd)
+
+
+def _is_hex_byte(token: str) -> bool:
+    t = token[2:] if token.lower().startswith("0x") else token
+    return 1 <= len(t) <= 2 and all(c in "0123456789abcdefABCDEF" for c in t)
+
+
+def split_items(tokens: list[str], sizes: list[int], names: list[str]) -> list[str]:
+    """Group command-line tokens into the KEY / VALUE texts a command takes.
+
+    An item is one token (JSON, a number, a quoted ``"hex 01 02"``), or ``hex`` followed by as many byte
+    tokens as the item's size (bpftool's ``key hex 01 00 00 00``).
+
+    Raises:
+        UserError: too few or too many items (the message names them).
+    """
+    out: list[str] = []
+    i = 0
+    for size, name in zip(sizes, names, strict=True):
+        if i >= len(tokens):
+            raise UserError(f"missing {name} ({'/'.join(names)})")
+        if tokens[i] == "hex":
+            j = i + 1
+            while j < len(tokens) and j - i - 1 < size and _is_hex_byte(tokens[j]):
+                j += 1
+            out.append(" ".join(tokens[i:j]))
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    if i < len(tokens):
+        raise UserError(f"unexpected {tokens[i]!r} after {' '.join(names)} (quote JSON that has spaces)")
+    return out

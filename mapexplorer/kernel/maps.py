@@ -234,11 +234,14 @@ class Map:
 
     # -- single-element operations -------------------------------------------------------------
 
-    def lookup(self, key: bytes | None) -> bytes:
-        """The value for ``key`` (``None`` for queue/stack peek). Raises FileNotFoundError if absent."""
+    def lookup(self, key: bytes | None, flags: int = 0) -> bytes:
+        """The value for ``key`` (``None`` for queue/stack peek). Raises FileNotFoundError if absent.
+
+        ``flags``: ``BPF_F_LOCK`` reads a value holding a ``struct bpf_spin_lock`` under that lock.
+        """
         value = ctypes.create_string_buffer(max(self.info.value_stride, 1))
         kbuf = None if key is None else ctypes.create_string_buffer(key, len(key))
-        attr = sc.MapElemAttr(map_fd=self.fd, key=sc.addr(kbuf), value=ctypes.addressof(value))
+        attr = sc.MapElemAttr(map_fd=self.fd, key=sc.addr(kbuf), value=ctypes.addressof(value), flags=flags)
         sc.bpf(sc.BPF_MAP_LOOKUP_ELEM, attr)
         return value.raw[: self.info.value_stride]
 
@@ -261,7 +264,12 @@ class Map:
         return out.raw[: self.info.key_size]
 
     def update(self, key: bytes | None, value: bytes, flags: int = sc.BPF_ANY) -> None:
-        """Write one entry (``key`` None for queue/stack push and bloom-filter insert)."""
+        """Write one entry (``key`` None for queue/stack push and bloom-filter insert).
+
+        ``flags``: ``BPF_ANY``, ``BPF_NOEXIST`` (EEXIST when present), ``BPF_EXIST`` (ENOENT when absent;
+        on a queue/stack: replace the oldest element when full), optionally ``| BPF_F_LOCK``. A per-CPU
+        value is the whole per-CPU buffer (``value_stride`` bytes) unless ``BPF_F_CPU`` is set.
+        """
         kbuf = None if key is None else ctypes.create_string_buffer(key, len(key))
         vbuf = ctypes.create_string_buffer(value, len(value))
         attr = sc.MapElemAttr(map_fd=self.fd, key=sc.addr(kbuf), value=ctypes.addressof(vbuf), flags=flags)
@@ -274,13 +282,20 @@ class Map:
 
     def pop(self) -> bytes | None:
         """Remove and return the head of a queue or stack (destructive; write mode only)."""
-        value = ctypes.create_string_buffer(max(self.info.value_size, 1))
-        attr = sc.MapElemAttr(map_fd=self.fd, key=0, value=ctypes.addressof(value))
         try:
-            sc.bpf(sc.BPF_MAP_LOOKUP_AND_DELETE_ELEM, attr)
+            return self.lookup_and_delete(None)
         except FileNotFoundError:
             return None
-        return value.raw[: self.info.value_size]
+
+    def lookup_and_delete(self, key: bytes | None, flags: int = 0) -> bytes:
+        """Remove ``key`` and return the value it had, atomically (hash-family maps since 5.14; ``None``
+        pops a queue/stack). Raises FileNotFoundError when absent, OSError(EOPNOTSUPP/ENOTSUPP/EINVAL)
+        where the map type cannot do it."""
+        value = ctypes.create_string_buffer(max(self.info.value_stride, 1))
+        kbuf = None if key is None else ctypes.create_string_buffer(key, len(key))
+        attr = sc.MapElemAttr(map_fd=self.fd, key=sc.addr(kbuf), value=ctypes.addressof(value), flags=flags)
+        sc.bpf(sc.BPF_MAP_LOOKUP_AND_DELETE_ELEM, attr)
+        return value.raw[: self.info.value_stride]
 
     def update_batch(self, keys: bytes, values: bytes, count: int, flags: int = sc.BPF_ANY) -> int:
         """BPF_MAP_UPDATE_BATCH ``count`` entries from contiguous buffers; returns how many were written."""
@@ -294,7 +309,12 @@ class Map:
         return attr.count
 
     def freeze(self) -> None:
+        """Make the map read-only for user space from now on (for good; programs still write)."""
         sc.bpf(sc.BPF_MAP_FREEZE, sc.MapElemAttr(map_fd=self.fd))
+
+    def pin(self, path: str) -> None:
+        """Pin the map at ``path`` on a bpffs mount."""
+        obj_pin(self.fd, path)
 
     # -- whole-map reads -------------------------------------------------------------------------
 
@@ -462,3 +482,29 @@ def obj_get(path: str, *, flags: int = sc.BPF_F_RDONLY) -> int:
     """An fd for the object pinned at ``path``."""
     p = ctypes.create_string_buffer(os.fsencode(path))
     return sc.bpf(sc.BPF_OBJ_GET, sc.ObjAttr(pathname=ctypes.addressof(p), file_flags=flags))
+
+
+@cache
+def has_cpu_flag() -> bool:
+    """Whether this kernel takes ``BPF_F_CPU`` on per-CPU map updates (write one CPU's slot, not all).
+
+    Probed once per process on a throwaway one-entry percpu_array; 6.18 and older answer EINVAL.
+    """
+    from mapexplorer.kernel.names import map_type_id
+
+    try:
+        fd = create_map(map_type_id("percpu_array"), 4, 8, 1, name="mapexp_probe")
+    except OSError:
+        return False
+    try:
+        key = ctypes.create_string_buffer(4)
+        value = ctypes.create_string_buffer(8)
+        attr = sc.MapElemAttr(map_fd=fd, key=ctypes.addressof(key), value=ctypes.addressof(value),
+                              flags=sc.BPF_F_CPU)  # cpu 0 in the upper 32 bits
+        try:
+            sc.bpf(sc.BPF_MAP_UPDATE_ELEM, attr)
+        except OSError:
+            return False
+        return True
+    finally:
+        os.close(fd)

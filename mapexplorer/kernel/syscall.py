@@ -64,10 +64,21 @@ BPF_F_WRONLY = 1 << 4
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_MMAPABLE = 1 << 10
 
-# update flags
+# update / lookup element flags
 BPF_ANY = 0
 BPF_NOEXIST = 1
 BPF_EXIST = 2
+BPF_F_LOCK = 4  # copy the value under its struct bpf_spin_lock
+# Newer kernels (not 6.18): one CPU's slot of a per-CPU value, the CPU number in flags bits 32..63,
+# or one value written to every CPU. :func:`mapexplorer.kernel.maps.has_cpu_flag` probes for them.
+BPF_F_CPU = 8
+BPF_F_ALL_CPUS = 16
+
+# The commands that change kernel state (what the read-only proof counts).
+WRITE_COMMANDS = frozenset({
+    BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_AND_DELETE_ELEM, BPF_MAP_FREEZE,
+    BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_UPDATE_BATCH, BPF_MAP_DELETE_BATCH, BPF_OBJ_PIN,
+})
 
 
 class MapCreateAttr(ctypes.Structure):
