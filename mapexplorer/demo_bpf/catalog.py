@@ -26,8 +26,8 @@ def _d(type_: str, name: str, how: str, *needs: str) -> DemoSpec:
 
 
 CATALOG: tuple[DemoSpec, ...] = (
-    _d("hash", "demo_proc_stats", "syscall/read/write/open counts per live process (raw_syscalls)",
-       "bcc"),
+    _d("hash", "demo_proc_stats", "syscall/read/write/open counts per live process (raw_syscalls); "
+       "demo_sys_lat_us: syscall latency log2 histogram per syscall number", "bcc"),
     _d("array", "demo_read_log2", "log2 histogram of read() sizes (sys_exit_read)", "bcc"),
     _d("prog_array", "demo_tail_calls", "two tail-call targets, chosen by thread id parity", "bcc"),
     _d("perf_event_array", "demo_perf_evts", "openat events via perf_submit, consumed by the demo", "bcc"),
@@ -86,7 +86,7 @@ BY_TYPE: dict[str, DemoSpec] = {spec.type: spec for spec in CATALOG}
 EXTRA_MAP_NAMES = (
     "demo_inner0", "demo_inner1", "demo_inner2", "demo_inner3",
     "demo_tenant0", "demo_tenant1", "demo_tenant2", "demo_tenant3",
-    "demo_stack_cnt", "demo_last_event",
+    "demo_stack_cnt", "demo_last_event", "demo_sys_lat_us", "demo_sys_start",
 )
 
 

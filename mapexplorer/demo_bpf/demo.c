@@ -146,6 +146,13 @@ enum pcpu_event {
 
 #if W_HASH
 BPF_HASH(demo_proc_stats, u32, struct proc_stats, 1024);
+/* Syscall latency (usecs) per syscall number: a BCC per-key log2 histogram (key ends with `slot`). */
+struct demo_lat_key {
+    u32 nr;
+    u64 slot;
+};
+BPF_HISTOGRAM(demo_sys_lat_us, struct demo_lat_key, 4096);
+BPF_TABLE("lru_hash", u32, u64, demo_sys_start, 4096);
 #endif
 #if W_ARRAY
 BPF_ARRAY(demo_read_log2, u64, 32);
@@ -299,6 +306,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         if (tid != tgid)
             ps->threads_seen = 1;
     }
+    demo_sys_start.update(&tid, &now);
 #endif
 
 #if W_PERCPU_HASH
@@ -368,6 +376,19 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 #endif
 
 #if W_HASH
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u64 *start = demo_sys_start.lookup(&tid);
+    if (!start)
+        return 0;
+    u64 delta_us = (bpf_ktime_get_ns() - *start) / 1000;
+    demo_sys_start.delete(&tid);
+    struct demo_lat_key key = {.nr = (u32)args->id, .slot = bpf_log2l(delta_us)};
+    demo_sys_lat_us.increment(key);
+    return 0;
+}
+
 /* A process that exits leaves the per-process table: it shows live processes only. */
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {

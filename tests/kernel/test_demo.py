@@ -285,6 +285,33 @@ def test_demo_map_has_btf(statuses: dict[str, DemoStatus], spec) -> None:
     assert info.btf_value_type_id or info.btf_vmlinux_value_type_id
 
 
+def test_demo_histograms_are_detected_with_live_samples(session: DemoSession) -> None:
+    """The syscall latency histogram (per syscall number) and the read-size histogram are recognised as
+    histograms and fill up with samples."""
+    from mapexplorer.codec import map_codec
+    from mapexplorer.histread import hist_spec, read_hists
+
+    ids = session.map_ids()
+    for name, kind in (("demo_sys_lat_us", "struct_slot_key"), ("demo_read_log2", "slot_key")):
+        if name not in ids:
+            pytest.skip(f"no {name} on this host")
+        with km.Map.open(ids[name]) as m:
+            codec = map_codec(m.info)
+            spec = hist_spec(codec)
+            assert spec is not None and spec.kind == kind, name
+
+            def filled(m=m, codec=codec, spec=spec):
+                h = read_hists(m, codec, spec)
+                return h if h.sum().total else None
+
+            hists = eventually(filled)
+            assert hists is not None, f"{name} has no samples"
+            if kind == "struct_slot_key":
+                assert spec.group_fields == ("nr",) and spec.unit == "usecs"
+                assert len(hists.groups) > 1  # several syscall numbers
+                assert hists.sum().percentiles() is not None
+
+
 def test_event_struct_is_in_the_programs_btf(session: DemoSession) -> None:
     """struct demo_event (ringbuf/perf records) is reachable from a typed map, so streams decode."""
     from mapexplorer.btf import Btf
