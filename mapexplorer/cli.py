@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--events", action="append", metavar="MAP",
                    help="also record this ringbuf / perf_event_array map's events (tap: never consumes)")
+
+    p = sub.add_parser("diff", help="what changed between two states of a map (exit 0 equal, 1 different)")
+    p.add_argument("a", metavar="A",
+                   help="map id/name, recording (FILE, FILE@SECONDS, FILE@frameN) or dump --json file")
+    p.add_argument("b", metavar="B", help="the same kinds as A")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--map", metavar="MAP", help="in recordings of several maps, only this one (id or name)")
     return parser
 
 
