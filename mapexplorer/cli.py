@@ -1,5 +1,5 @@
 """The ``mapexplorer`` command line: the TUI (no subcommand, or ``tui``) and the scriptable subcommands
-``list``, ``show``, ``dump``, ``hist``, ``watch``, ``doctor``, ``demo``, ``record`` and ``diff``.
+``list``, ``show``, ``progs``, ``dump``, ``hist``, ``watch``, ``doctor``, ``demo``, ``record`` and ``diff``.
 Also bpftool's map operations: ``lookup``, ``getnext``, ``peek`` and the explicit writes
 ``update``, ``delete``, ``push``, ``pop``, ``pin``, ``freeze``.
 
@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="show one map's facts")
     p.add_argument("map", metavar="ID", help="map id (or a unique name)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+
+    p = sub.add_parser("progs", help="list every BPF program and the maps it reads and writes")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = sub.add_parser("dump", help="print every entry of a map")
     p.add_argument("map", metavar="ID", help="map id (or a unique name)")

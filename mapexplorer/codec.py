@@ -79,11 +79,13 @@ def register_kernel_enum_names() -> None:
         data = vmlinux_bytes()
         map_types = find_enum_fast(data, "bpf_map_type")
         prog_types = find_enum_fast(data, "bpf_prog_type")
+        attach_types = find_enum_fast(data, "bpf_attach_type")
     except (OSError, BtfError):
         return
     if map_types and prog_types:
+        attach = {k: v for k, v in enum_to_names(attach_types or {}, "BPF_").items() if not v.startswith("_")}
         set_kernel_names(enum_to_names(map_types, "BPF_MAP_TYPE_"),
-                         enum_to_names(prog_types, "BPF_PROG_TYPE_"))
+                         enum_to_names(prog_types, "BPF_PROG_TYPE_"), attach)
 
 
 def _hex_key_texts(size: int) -> Callable[[bytes], list[str]]:

@@ -12,6 +12,7 @@ from mapexplorer.commands.list import count_records, record_json
 from mapexplorer.errors import UserError
 from mapexplorer.kernel.health import LRU_TYPES
 from mapexplorer.kernel.inventory import collect
+from mapexplorer.kernel.programs import default_catalog
 from mapexplorer.units import human_bytes
 
 
@@ -25,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"map {map_id} is gone") from None
     counts, reason = count_records([record])
     c = counts[record.info.id]
+    users = default_catalog().map_users(map_id)
     if args.json:
-        json.dump({**record_json(record, c), "iterator_unavailable": reason}, sys.stdout)
+        json.dump({**record_json(record, c), "iterator_unavailable": reason, **users.to_json()}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     i = record.info
@@ -55,5 +57,12 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"\tpid {o.pid} ({o.comm})")
     for p in record.progs:
         lines.append(f"\tprog {p.id} {p.name} ({p.type})")
+    if users.writers:
+        names = ", ".join(r.name + ("" if a.write else " (probably)") for r, a in users.writers)
+        lines.append(f"\twritten by {names}")
+    if users.readers:
+        lines.append(f"\tread by {', '.join(r.name for r, _ in users.readers)}")
+    for r, why in users.unknown:
+        lines.append(f"\tprog {r.id} {r.name}: reads/writes unknown ({why})")
     print("\n".join(lines))
     return 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mapexplorer.kernel import maps, owners, progs
+from mapexplorer.kernel import maps, owners, programs, progs
 
 
 @dataclass(frozen=True, slots=True)
 class ProgRef:
+    """A program using a map: its id, full name (BTF func_info when the kernel's is cut) and type."""
+
     id: int
     name: str
     type: str
@@ -48,6 +50,7 @@ class MapRecord:
             "pids": [{"pid": o.pid, "comm": o.comm} for o in self.owners],
             "progs": [p.id for p in self.progs],
             "prog_names": [p.name for p in self.progs],
+            "programs": [{"id": p.id, "name": p.name, "type": p.type} for p in self.progs],
         }
 
 
@@ -70,7 +73,11 @@ def collect(ids: list[int] | None = None) -> list[MapRecord]:
         FileNotFoundError: one of the explicitly requested ids does not exist.
     """
     infos = _infos(ids)
-    by_map = progs.progs_by_map(progs.all_progs())
+    all_progs = progs.all_progs()
+    by_map = progs.progs_by_map(all_progs)
+    wanted = {i.id for i in infos}
+    used = [p for p in all_progs if not wanted.isdisjoint(p.map_ids)]
+    names = programs.default_catalog().full_names(used)
     owner_map = owners.map_owners()
     pin_map = owners.map_pins()
     return [
@@ -78,7 +85,7 @@ def collect(ids: list[int] | None = None) -> list[MapRecord]:
             info=i,
             pinned=tuple(pin_map.get(i.id, ())),
             owners=tuple(owner_map.get(i.id, ())),
-            progs=tuple(ProgRef(p.id, p.name, p.type_name) for p in by_map.get(i.id, ())),
+            progs=tuple(ProgRef(p.id, names.get(p.id, p.name), p.type_name) for p in by_map.get(i.id, ())),
         )
         for i in sorted(infos, key=lambda x: x.id)
     ]

@@ -1,8 +1,10 @@
-"""Which processes hold which BPF maps, and where maps are pinned.
+"""Which processes hold which BPF maps and programs, and where maps are pinned.
 
 Owners: every process's fds that are ``anon_inode:bpf-map``, resolved to a map id through
-/proc/PID/fdinfo (``map_id:``). Pins: every file under each bpffs mount of /proc/mounts, opened with
-BPF_OBJ_GET and, when it is a map, resolved to its id.
+/proc/PID/fdinfo (``map_id:``). Program owners (:func:`prog_owners`): fds that are ``anon_inode:bpf-prog``
+or ``anon_inode:bpf_link`` (fdinfo ``prog_id:``), and perf events carrying a program (BPF_TASK_FD_QUERY,
+which also says where the program is attached). Pins: every file under each bpffs mount of /proc/mounts,
+opened with BPF_OBJ_GET and, when it is a map, resolved to its id.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from mapexplorer.kernel import maps
+from mapexplorer.kernel import links, maps
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -53,6 +55,50 @@ def map_owners() -> dict[int, list[Owner]]:
         for mid in ids:
             out.setdefault(mid, set()).add(owner)
     return {mid: sorted(owners) for mid, owners in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ProgOwners:
+    """Programs' owner processes, and the attachments found through perf_event fds."""
+
+    owners: dict[int, list[Owner]]
+    """Program id -> processes holding its fd, a link to it or a perf event running it."""
+    perf_attachments: list[links.Attachment]
+
+
+def prog_owners() -> ProgOwners:
+    """One walk of every process's fds for programs (see the module docstring)."""
+    found: dict[int, set[Owner]] = {}
+    attached: dict[tuple[int, str, str], links.Attachment] = {}
+    for proc in psutil.process_iter(["pid", "name"]):
+        pid = proc.info["pid"]
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        owner: Owner | None = None
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            prog_id = 0
+            if target in ("anon_inode:bpf-prog", "anon_inode:bpf_link"):
+                try:
+                    prog_id = int(maps.read_fdinfo(int(fd), pid).get("prog_id", "0") or 0)
+                except (OSError, ValueError):
+                    continue
+            elif target == "anon_inode:[perf_event]":
+                att = links.task_fd_query(pid, int(fd))
+                if att is None:
+                    continue
+                prog_id = att.prog_id
+                attached.setdefault((att.prog_id, att.kind, att.target), att)
+            if prog_id:
+                owner = owner or Owner(pid, proc.info["name"] or "?")
+                found.setdefault(prog_id, set()).add(owner)
+    return ProgOwners({p: sorted(o) for p, o in found.items()}, list(attached.values()))
 
 
 def bpffs_mounts() -> list[str]:

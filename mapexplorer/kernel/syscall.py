@@ -232,6 +232,24 @@ class IterCreateAttr(ctypes.Structure):
     ]
 
 
+class EnableStatsAttr(ctypes.Structure):
+    _fields_ = [("type", c_uint32)]
+
+
+class TaskFdQueryAttr(ctypes.Structure):
+    _fields_ = [
+        ("pid", c_uint32),
+        ("fd", c_uint32),
+        ("flags", c_uint32),
+        ("buf_len", c_uint32),
+        ("buf", c_uint64),
+        ("prog_id", c_uint32),
+        ("fd_type", c_uint32),
+        ("probe_offset", c_uint64),
+        ("probe_addr", c_uint64),
+    ]
+
+
 class MapInfoStruct(ctypes.Structure):
     """struct bpf_map_info."""
 
