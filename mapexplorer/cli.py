@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("map", metavar="ID", help="map id (or a unique name)")
     p.add_argument("--json", action="store_true", help="print a JSON array like bpftool -j")
     p.add_argument("--raw", action="store_true", help="bytes only, even when the map has BTF")
+    p.add_argument("--bpftool", action="store_true",
+                   help="bpftool's -j shape: hex key/value plus formatted (scripts written for bpftool)")
 
     p = sub.add_parser("watch", help="stream events from a ringbuf or perf_event_array map")
     p.add_argument("map", metavar="ID", help="map id (or a unique name)")

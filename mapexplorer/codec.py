@@ -23,6 +23,7 @@ from mapexplorer.dumpjson import hex_fields, hex_list, percpu_values_json
 from mapexplorer.kernel.btf_fetch import btf_by_id
 from mapexplorer.kernel.maps import EntryChunk, MapInfo, possible_cpu_count, round_up8
 from mapexplorer.kernel.names import enum_to_names, set_kernel_names
+from mapexplorer.semantics import btf_kinds
 
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 # Map types whose values (as lookups return them) are ids of other objects.
@@ -143,6 +144,18 @@ class MapCodec:
     @property
     def value_name(self) -> str | None:
         return type_ref(self.value_btf, self.value_type) if self._value_dec and self.value_btf else None
+
+    @property
+    def key_kinds(self) -> dict[str, str]:
+        """What the key's fields mean (:mod:`mapexplorer.semantics`): ``{path: kind}``, {} without BTF."""
+        return btf_kinds(self.btf, self.key_type) if self._key_dec is not None else {}
+
+    @property
+    def value_kinds(self) -> dict[str, str]:
+        """What the value's fields mean, like :attr:`key_kinds`."""
+        if self._value_dec is None or self.id_values:
+            return {}
+        return btf_kinds(self.value_btf, self.value_type)
 
     @property
     def id_values(self) -> bool:

@@ -25,6 +25,7 @@ from mapexplorer import codec
 from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.decode import compile_decoder
 from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
+from mapexplorer.semantics import Clock, btf_kinds, humanize
 
 STREAM_TYPES = ("ringbuf", "perf_event_array")
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
@@ -73,9 +74,13 @@ class Event:
         return json.dumps(out, separators=(",", ":"))
 
     def to_text(self) -> str:
-        """One readable line: ``cpu=1 size=32 seq=7 comm=bash`` or the bytes as hex and ASCII."""
+        """One readable line: ``cpu=1 size=32 seq=7 comm=bash`` (times, addresses and errnos in their
+        friendly forms, :mod:`mapexplorer.semantics`) or the bytes as hex and ASCII."""
         head = f"size={self.size}" if self.cpu is None else f"cpu={self.cpu} size={self.size}"
         fields = self.fields
+        kinds = getattr(self.decoder, "kinds", None)
+        if kinds and fields is not None:
+            fields = humanize(fields, kinds, Clock.now())
         if isinstance(fields, dict):
             return head + " " + " ".join(f"{k}={format_value(v)}" for k, v in fields.items())
         if fields is not None:
@@ -125,6 +130,18 @@ class StreamError(Exception):
 # -- decoding --------------------------------------------------------------------------------------
 
 
+def kinded_decoder(btf: Btf, tid: int) -> Callable[[bytes], Any]:
+    """The BTF decoder of ``tid``, carrying ``kinds`` (what its fields mean, for :func:`event_kinds`)."""
+    fn = compile_decoder(btf, tid)
+    fn.kinds = btf_kinds(btf, tid)  # type: ignore[attr-defined]
+    return fn
+
+
+def event_kinds(event: Event) -> dict[str, str]:
+    """``{path: kind}`` of the event's decoded fields (:mod:`mapexplorer.semantics`); {} when unknown."""
+    return getattr(event.decoder, "kinds", None) or {}
+
+
 class Decoders:
     """Decoders by record size, chosen as the issue says: ``type_name`` when given, else the unique
     struct of the record's size in the BTF of the programs that use the map."""
@@ -165,7 +182,7 @@ class Decoders:
             if len(found) == 1:
                 name, (btf, tid) = next(iter(found.items()))
                 try:
-                    return f"struct {name}", compile_decoder(btf, tid)
+                    return f"struct {name}", kinded_decoder(btf, tid)
                 except BtfError:
                     return None
             if len(found) > 1:
@@ -224,7 +241,7 @@ def build_decoders(map_id: int, info: maps.MapInfo, type_name: str | None) -> De
         )
     btf, tid = hit
     label = type_name if " " in type_name else f"{btf.type(btf.resolve(tid)).kind_name} {type_name}"
-    return Decoders(btfs, (label, compile_decoder(btf, tid), btf.type_size(tid)), padded)
+    return Decoders(btfs, (label, kinded_decoder(btf, tid), btf.type_size(tid)), padded)
 
 
 # -- the stream ------------------------------------------------------------------------------------

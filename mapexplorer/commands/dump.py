@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 import sys
+from typing import Any
 
 from mapexplorer.codec import MapCodec, map_codec
 from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.dumpjson import hex_list
 from mapexplorer.errors import UserError
-from mapexplorer.kernel.maps import PEEK_TYPES, Map, MapInfo
+from mapexplorer.kernel.maps import PEEK_TYPES, Map, MapInfo, possible_cpu_count, round_up8
+from mapexplorer.semantics import Clock, bytes_ascii, humanize, lpm_cidr
+from mapexplorer.symbols import Kallsyms, Mapping, frame_text, process_maps
+
+MAX_OWNER_SCAN = 100_000  # entries read from sibling maps to find which process a user stack belongs to
 
 WHY_NOT = {
     "ringbuf": "a ringbuf is a stream: use mapexplorer watch {id}",
@@ -41,24 +48,140 @@ def _dump_peek(m: Map, codec: MapCodec, as_json: bool) -> int:
     elif head is None:
         print("(empty)")
     elif codec.has_btf:
-        print("head: " + json.dumps(codec.decode_value(head)))
+        print("head: " + _text(humanize(codec.decode_value(head), codec.value_kinds, Clock.now())))
     else:
-        print(f"head: {head.hex(' ')}")
+        print(f"head: {bytes_ascii(head, limit=1 << 20)}")
     return 0
 
 
+def _text(v: Any) -> str:
+    """A humanized leaf or tree as one line: strings bare at the top, JSON inside."""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def _key_text(codec: MapCodec, key: bytes) -> str:
+    if codec.info.type_name == "lpm_trie":
+        cidr = lpm_cidr(key)
+        if cidr is not None:
+            return cidr
+    if codec.key_name is not None:
+        return _text(humanize(codec.decode_key(key), codec.key_kinds, Clock.now()))
+    return bytes_ascii(key, limit=1 << 20)
+
+
+def _value_text(codec: MapCodec, value: bytes | None, clock: Clock) -> str:
+    if value is None or (not value and codec.info.value_size):
+        return "<not readable>"
+    if codec.id_values:
+        return str(codec.decode_value(value))
+    if codec.value_type:
+        kinds = codec.value_kinds
+        if codec.info.percpu:
+            return "  ".join(f"cpu{c}: {_text(humanize(v, kinds, clock))}"
+                             for c, v in enumerate(codec.decode_percpu(value)))
+        return _text(humanize(codec.decode_value(value), kinds, clock))
+    if codec.info.percpu:
+        slot = round_up8(codec.info.value_size)
+        return "  ".join(f"cpu{c}: {bytes_ascii(value[c * slot : c * slot + codec.info.value_size])}"
+                         for c in range(possible_cpu_count()))
+    return bytes_ascii(value, limit=1 << 20)
+
+
 def _dump_lines(m: Map, codec: MapCodec) -> int:
+    if m.info.type_name == "stack_trace":
+        return _dump_stacks(m)
     n = 0
+    clock = Clock.now()
     for key, value in m.entries():
-        if codec.has_btf or codec.id_values:
-            e = codec.entry_json(key, value)
-            k = json.dumps(e["key"])
-            v = json.dumps(e["values"] if "values" in e else e["value"])
-            print(f"key: {k}  value: {v}")
-        else:
-            print(f"key: {key.hex(' ')}  value: {value.hex(' ') if value else '<not readable>'}")
+        print(f"key: {_key_text(codec, key)}  value: {_value_text(codec, value, clock)}")
         n += 1
     print(f"Found {n} element{'s' if n != 1 else ''}")
+    return 0
+
+
+def stack_owners(map_id: int) -> dict[int, int]:
+    """User stack id -> the pid whose stack it is, from the other maps of the programs using this stack
+    map whose BTF key or value has a ``*user_stack_id`` field next to a ``tgid`` or ``pid`` field (how
+    profilers like bcc's offcputime and the demo record whose stack an id is)."""
+    from mapexplorer.kernel import progs
+    from mapexplorer.kernel.maps import map_info_by_id
+
+    siblings: set[int] = set()
+    for p in progs.progs_by_map(progs.all_progs()).get(map_id, []):
+        siblings.update(p.map_ids)
+    siblings.discard(map_id)
+    out: dict[int, int] = {}
+    for sid in sorted(siblings):
+        try:
+            info = map_info_by_id(sid)
+        except OSError:
+            continue
+        if not info.btf_id or not info.iterable or info.percpu:
+            continue
+        codec = map_codec(info)
+        if not codec.has_btf:
+            continue
+        try:
+            with Map.open(sid) as sm:
+                for i, (k, v) in enumerate(sm.entries()):
+                    if i >= MAX_OWNER_SCAN:
+                        break
+                    for part in (codec.decode_key(k), codec.decode_value(v) if v else None):
+                        if isinstance(part, dict):
+                            pid = part.get("tgid", part.get("pid"))
+                            sid_ = part.get("user_stack_id")
+                            if isinstance(pid, int) and isinstance(sid_, int) and sid_ >= 0 and pid > 0:
+                                out.setdefault(sid_, pid)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _dump_stacks(m: Map) -> int:
+    """One block per stack: its id and depth, then a frame per line (kernel symbols ``[k]``; user
+    addresses resolved in the owning process's /proc/PID/maps when it is known and alive)."""
+    ksyms = Kallsyms()
+    owners = stack_owners(m.info.id)
+    maps_of: dict[int, list[Mapping] | None] = {}
+    n = 0
+    for key, value in m.entries():
+        sid = int.from_bytes(key[:4], "little")
+        addrs = [a for (a,) in struct.iter_unpack("<Q", (value or b"")[: len(value or b"") // 8 * 8]) if a]
+        pid = owners.get(sid)
+        where = ""
+        pmaps = None
+        if pid is not None and any(a < 0xFFFF_8000_0000_0000 for a in addrs):
+            if pid not in maps_of:
+                maps_of[pid] = process_maps(pid)
+            pmaps = maps_of[pid]
+            where = f"  user pid {pid}" + ("" if pmaps is not None else " (exited: addresses only)")
+        print(f"stack {sid}: {len(addrs)} frame{'s' if len(addrs) != 1 else ''}{where}")
+        for a in addrs:
+            print(f"    {frame_text(a, ksyms, pmaps)}")
+        n += 1
+    print(f"Found {n} stack{'s' if n != 1 else ''}")
+    return 0
+
+
+def _dump_bpftool(m: Map, codec: MapCodec) -> int:
+    """bpftool's ``-j map dump`` shape: hex ``key`` and ``value`` (per-CPU: ``values`` of ``{cpu, value}``),
+    plus ``formatted`` (the decoded entry) when the map has BTF."""
+    info = m.info
+    vs = info.value_size
+    ncpu = possible_cpu_count()
+    slot = round_up8(vs)
+    out = []
+    for key, value in m.entries():
+        e: dict[str, Any] = {"key": hex_list(key)}
+        if info.percpu:
+            v = value or b""
+            e["values"] = [{"cpu": c, "value": hex_list(v[c * slot : c * slot + vs])} for c in range(ncpu)]
+        else:
+            e["value"] = hex_list(value) if value is not None else None
+        if codec.has_btf:
+            e["formatted"] = codec.entry_json(key, value)
+        out.append(json.dumps(e, separators=(",", ":")))
+    sys.stdout.write("[" + ",".join(out) + "]\n")
     return 0
 
 
@@ -93,4 +216,6 @@ def run(args: argparse.Namespace) -> int:
         if m.info.type_name in PEEK_TYPES:
             return _dump_peek(m, codec, args.json)
         check_dumpable(m.info)
+        if getattr(args, "bpftool", False):
+            return _dump_bpftool(m, codec)
         return _dump_json(m, codec) if args.json else _dump_lines(m, codec)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 
 from mapexplorer.codec import register_kernel_enum_names
@@ -37,8 +39,23 @@ COLUMNS = (
 )
 
 
-def table_row(r: MapRecord, c: EntryCount) -> tuple[str, ...]:
+LIST_COLUMNS = ("OWNERS", "PROGS", "PINNED")
+"""Columns holding lists: shortened to their first items and ``+N`` when the table is wider than the
+terminal."""
+
+
+def first_items(items: list[str], n: int) -> str:
+    """``a,b`` then ``+3`` for the rest; ``-`` for none."""
+    if not items:
+        return "-"
+    more = len(items) - n
+    return ",".join(items[:n]) + (f",+{more}" if more > 0 else "")
+
+
+def table_row(r: MapRecord, c: EntryCount, keep: int | None = None) -> tuple[str, ...]:
+    """One line's cells; ``keep``: at most this many owners / programs / pins, then ``+N``."""
     i = r.info
+    k = 1 << 30 if keep is None else keep
     return (
         str(i.id),
         i.type_name,
@@ -51,9 +68,9 @@ def table_row(r: MapRecord, c: EntryCount) -> tuple[str, ...]:
         hex(i.flags),
         human_bytes(i.memlock),
         str(i.btf_id) if i.btf_id else "-",
-        ",".join(f"{o.comm}[{o.pid}]" for o in r.owners) or "-",
-        ",".join(p.name or str(p.id) for p in r.progs) or "-",
-        ",".join(r.pinned) or "-",
+        first_items([f"{o.comm}[{o.pid}]" for o in r.owners], k),
+        first_items([p.name or str(p.id) for p in r.progs], k),
+        first_items(list(r.pinned), k),
     )
 
 
@@ -90,6 +107,26 @@ def run_groups(records: list[MapRecord], counts: dict[int, EntryCount], by: str,
     return 0
 
 
+def terminal_width() -> int | None:
+    """The terminal's width when stdout is one (or $COLUMNS is set); None for a pipe (full lines)."""
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def fitted_table(records: list[MapRecord], counts: dict[int, EntryCount], width: int | None) -> str:
+    """The table, its list columns shortened (3, 2, then 1 item and ``+N``) until it fits ``width``;
+    lines still too wide end with ``…``."""
+    text = format_table([table_row(r, counts[r.info.id]) for r in records], COLUMNS)
+    if width is None:
+        return text
+    for keep in (3, 2, 1):
+        if max(map(len, text.splitlines())) <= width:
+            return text
+        text = format_table([table_row(r, counts[r.info.id], keep) for r in records], COLUMNS)
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in text.splitlines())
+
+
 def run(args: argparse.Namespace) -> int:
     require_root()
     register_kernel_enum_names()
@@ -101,5 +138,5 @@ def run(args: argparse.Namespace) -> int:
         json.dump([record_json(r, counts[r.info.id]) for r in records], sys.stdout)
         sys.stdout.write("\n")
     else:
-        print(format_table([table_row(r, counts[r.info.id]) for r in records], COLUMNS))
+        print(fitted_table(records, counts, terminal_width()))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from mapexplorer.codec import register_kernel_enum_names
+from mapexplorer.codec import map_codec, register_kernel_enum_names
 from mapexplorer.commands import require_root, resolve_map
 from mapexplorer.commands.list import count_records, record_json
 from mapexplorer.errors import UserError
@@ -47,8 +47,14 @@ def run(args: argparse.Namespace) -> int:
         lines.append("\tLRU: when full, evicts the least recently used entries instead of failing")
     if reason:
         lines.append(f"\titerator unavailable: {reason}")
-    if i.btf_id:
-        lines.append(f"\tbtf_id {i.btf_id}  key type {i.btf_key_type_id}  value type {i.btf_value_type_id}")
+    if i.btf_id or i.btf_vmlinux_value_type_id:
+        codec = map_codec(i)
+        lines.append(f"\tbtf_id {i.btf_id}")
+        for label, ctext in (("key", codec.key_c), ("value", codec.value_c)):
+            if ctext:
+                body = ctext.splitlines()
+                lines.append(f"\t{label}: {body[0]}")
+                lines.extend(f"\t{' ' * len(label)}  {line}" for line in body[1:])
     if i.frozen:
         lines.append("\tfrozen")
     for path in record.pinned:
