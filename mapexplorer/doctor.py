@@ -215,23 +215,22 @@ def read_inner_maps(records: Sequence[MapRecord]) -> dict[int, list[int]]:
     return out
 
 
-def _percpu_sample(map_id: int) -> tuple[maps.MapInfo, list[bytes]] | None:
+def _percpu_sample(map_id: int) -> tuple[maps.MapInfo, bytes] | None:
     try:
         with maps.Map.open(map_id) as m:
             if m.info.max_entries * m.info.value_stride > PERCPU_SAMPLE_MAX:
                 return None
-            return m.info, [c.values for c in m.read_chunks()]
+            return m.info, b"".join(c.values for c in m.read_chunks())
     except OSError:
         return None
 
 
-def percpu_activity(before: tuple[maps.MapInfo, list[bytes]], after: list[bytes],
+def percpu_activity(value_size: int, ncpus: int, a: bytes, b: bytes,
                     online: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(CPUs whose values changed between two reads, online CPUs whose values are all zero in both)."""
-    info, first = before
-    a, b = b"".join(first), b"".join(after)
-    slot = maps.round_up8(info.value_size)
-    stride = info.value_stride
+    """(CPUs whose values changed between two reads ``a`` and ``b`` of a per-CPU array, online CPUs whose
+    values are all zero in both). Each entry's value is ``ncpus`` slots of round_up8(value_size) bytes."""
+    slot = maps.round_up8(value_size)
+    stride = slot * ncpus
     n = min(len(a), len(b)) // stride if stride else 0
     moved, zero = [], []
     for cpu in online:
@@ -266,8 +265,9 @@ def gather(sample_s: float = 1.0, counter: health.Counter | None = None) -> Fact
         if first:
             time.sleep(sample_s)
             online = perf.online_cpus()
-            for mid, before in first.items():
+            ncpus = maps.possible_cpu_count()
+            for mid, (info, before) in first.items():
                 again = _percpu_sample(mid)
                 if again is not None:
-                    idle[mid] = percpu_activity(before, again[1], online)
+                    idle[mid] = percpu_activity(info.value_size, ncpus, before, again[1], online)
     return Facts(records, counts, inner, slots, idle, counter.reason)

@@ -12,14 +12,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mapexplorer.kernel.health import EntryCount
-from mapexplorer.kernel.inventory import MapRecord
+if TYPE_CHECKING:
+    from mapexplorer.kernel.health import EntryCount
+    from mapexplorer.kernel.inventory import MapRecord
 
 GROUPINGS = ("owner", "pin-dir", "name")
 NO_OWNER = "(no process)"
 NOT_PINNED = "(not pinned)"
 NO_NAME = "(no name)"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """What grouping needs to know about one map (built from an inventory record or a map-list row)."""
+
+    id: int
+    name: str
+    memlock: int
+    owners: tuple[str, ...] = ()  # "comm[pid]"
+    pinned: tuple[str, ...] = ()
+    entries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,47 +51,54 @@ class Group:
                 "memlock": self.memlock, "entries": self.entries}
 
 
-def _keys(r: MapRecord, by: str) -> list[str]:
+def members_from_records(records: Sequence[MapRecord], counts: Mapping[int, EntryCount]) -> list[Member]:
+    out = []
+    for r in records:
+        c = counts.get(r.info.id)
+        out.append(Member(r.info.id, r.info.name, r.info.memlock,
+                          tuple(f"{o.comm}[{o.pid}]" for o in r.owners), tuple(r.pinned),
+                          None if c is None else c.entries))
+    return out
+
+
+def _keys(m: Member, by: str) -> list[str]:
     if by == "owner":
-        return [f"{o.comm}[{o.pid}]" for o in r.owners] or [NO_OWNER]
+        return list(m.owners) or [NO_OWNER]
     if by == "pin-dir":
-        return sorted({os.path.dirname(p) for p in r.pinned}) or [NOT_PINNED]
+        return sorted({os.path.dirname(p) for p in m.pinned}) or [NOT_PINNED]
     if by == "name":
-        return [r.info.name or NO_NAME]
+        return [m.name or NO_NAME]
     raise ValueError(f"unknown grouping {by!r} (one of {', '.join(GROUPINGS)})")
 
 
 def group_maps(
-    records: Sequence[MapRecord],
+    members: Sequence[Member],
     by: str,
-    counts: Mapping[int, EntryCount] | None = None,
     inner: Mapping[int, Sequence[int]] | None = None,
 ) -> list[Group]:
-    """Groups of ``records`` by ``by`` ("owner", "pin-dir" or "name"), largest memlock first.
+    """Groups of ``members`` by ``by`` ("owner", "pin-dir" or "name"), largest memlock first.
 
     Args:
-        counts: map id -> entry count (for the entry totals).
         inner: outer map id -> inner map ids it holds now.
 
     Raises:
         ValueError: an unknown ``by``.
     """
-    counts = counts or {}
     inner = inner or {}
-    by_id = {r.info.id: r for r in records}
-    members: dict[str, set[int]] = {}
-    for r in records:
-        ids = {r.info.id, *(i for i in inner.get(r.info.id, ()) if i in by_id)}
-        for key in _keys(r, by):
-            members.setdefault(key, set()).update(ids)
+    by_id = {m.id: m for m in members}
+    groups: dict[str, set[int]] = {}
+    for m in members:
+        ids = {m.id, *(i for i in inner.get(m.id, ()) if i in by_id)}
+        for key in _keys(m, by):
+            groups.setdefault(key, set()).update(ids)
     out = []
-    for key, ids in members.items():
-        known = (counts[i].entries for i in ids if i in counts)
+    for key, ids in groups.items():
+        known = (by_id[i].entries for i in ids)
         out.append(Group(
             by=by,
             key=key,
             map_ids=tuple(sorted(ids)),
-            memlock=sum(by_id[i].info.memlock for i in ids),
+            memlock=sum(by_id[i].memlock for i in ids),
             entries=sum(e for e in known if e is not None),
         ))
     out.sort(key=lambda g: (-g.memlock, g.key))

@@ -15,7 +15,7 @@ from mapexplorer.commands import require_root
 from mapexplorer.doctor import read_inner_maps
 from mapexplorer.kernel.health import Counter, EntryCount
 from mapexplorer.kernel.inventory import MapRecord, collect
-from mapexplorer.memory import group_maps
+from mapexplorer.memory import group_maps, members_from_records
 from mapexplorer.units import human_bytes
 
 # A one-shot command may read the maps the iterator cannot count for this long in total.
@@ -96,7 +96,7 @@ def count_records(records: list[MapRecord]) -> tuple[dict[int, EntryCount], str 
 
 
 def run_groups(records: list[MapRecord], counts: dict[int, EntryCount], by: str, as_json: bool) -> int:
-    groups = group_maps(records, by, counts, read_inner_maps(records))
+    groups = group_maps(members_from_records(records, counts), by, read_inner_maps(records))
     if as_json:
         json.dump([g.to_json() for g in groups], sys.stdout)
         sys.stdout.write("\n")
