@@ -12,16 +12,30 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
+from typing import NoReturn
 
+from mapexplorer import argtypes
 from mapexplorer.errors import UserError
 
-NOT_ROOT = "mapexplorer needs root (CAP_BPF, CAP_SYS_ADMIN): try sudo mapexplorer"
+STDOUT_CLOSED = "mapexplorer: standard output is closed: nothing can be printed"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on at most two lines: what is wrong, and where the help is (the full
+    usage of a subcommand with many options runs to four lines and buries the error)."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse quotes some of the user's text raw (unrecognized arguments): keep it on one line
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.exit(2, f"{self.prog}: error: {message}\ntry '{self.prog} --help'\n")
 
 
 def _add_tui_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--map", metavar="ID|NAME", help="open this map directly")
-    p.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS", help="refresh interval (1.0)")
+    p.add_argument("--map", type=argtypes.map_ref, metavar="ID|NAME", help="open this map directly")
+    p.add_argument("--refresh", type=argtypes.refresh_seconds, default=1.0, metavar="SECONDS",
+                   help="refresh interval: 0 (manual) or 0.25..60 (1.0)")
     p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
     p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
 
@@ -73,7 +87,7 @@ _MODULE_OF = {"getnext": "lookup", "peek": "lookup", "delete": "update", "push":
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mapexplorer",
         description="Explore the eBPF maps of the running kernel. Without a subcommand, opens the TUI.",
     )
@@ -89,24 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory by owner: group the maps, with counts and memlock totals")
 
     p = sub.add_parser("show", help="show one map's facts")
-    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("map", type=argtypes.map_ref, metavar="ID", help="map id (or a unique name)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
     p = sub.add_parser("progs", help="list every BPF program and the maps it reads and writes")
     p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = sub.add_parser("dump", help="print every entry of a map")
-    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("map", type=argtypes.map_ref, metavar="ID", help="map id (or a unique name)")
     p.add_argument("--json", action="store_true", help="print a JSON array like bpftool -j")
     p.add_argument("--raw", action="store_true", help="bytes only, even when the map has BTF")
     p.add_argument("--bpftool", action="store_true",
                    help="bpftool's -j shape: hex key/value plus formatted (scripts written for bpftool)")
 
     p = sub.add_parser("watch", help="stream events from a ringbuf or perf_event_array map")
-    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("map", type=argtypes.map_ref, metavar="ID", help="map id (or a unique name)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--count", type=int, metavar="N", help="exit after N events")
-    p.add_argument("--timeout", type=float, metavar="S", help="exit after S seconds")
+    p.add_argument("--count", type=argtypes.positive_int, metavar="N", help="exit after N events")
+    p.add_argument("--timeout", type=argtypes.seconds, metavar="S", help="exit after S seconds")
     p.add_argument("--type", metavar="NAME", help="decode events as this BTF struct or union")
     p.add_argument("--consume", action="store_true", help="advance the ringbuf consumer position")
     p.add_argument("--takeover", action="store_true", help="replace occupied perf_event_array slots")
@@ -129,17 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
     p.add_argument("--list", action="store_true", help="list the demos and whether this host supports them")
-    p.add_argument("--duration", type=float, metavar="S", help="stop and clean up after S seconds")
+    p.add_argument("--duration", type=argtypes.seconds, metavar="S", help="stop and clean up after S seconds")
 
     p = sub.add_parser("record", help="record maps (and stream events) into a file for replay and diff")
-    p.add_argument("maps", nargs="*", metavar="MAP", help="map ids or names (or --all)")
+    p.add_argument("maps", nargs="*", type=argtypes.map_ref, metavar="MAP",
+                   help="map ids or names (or --all)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the recording (.jsonl, .jsonl.gz)")
     p.add_argument("--all", action="store_true", help="every map, including maps that appear meanwhile")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between frames (1.0)")
+    p.add_argument("--interval", type=argtypes.positive_seconds, default=1.0, metavar="S",
+                   help="seconds between frames (1.0)")
     stop = p.add_mutually_exclusive_group()
-    stop.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    stop.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--events", action="append", metavar="MAP",
+    stop.add_argument("--duration", type=argtypes.seconds, metavar="S", help="stop after S seconds")
+    stop.add_argument("--frames", type=argtypes.positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--events", action="append", type=argtypes.map_ref, metavar="MAP",
                    help="also record this ringbuf / perf_event_array map's events (tap: never consumes)")
 
     p = sub.add_parser("diff", help="what changed between two states of a map (exit 0 equal, 1 different)")
@@ -157,19 +173,64 @@ def run(args: argparse.Namespace) -> int:
     return module.run(args)
 
 
+def _stdout_usable() -> bool:
+    """Whether fd 1 is open (Python sets ``sys.stdout`` to None when it was closed at startup, and print()
+    then writes nothing and succeeds)."""
+    if sys.stdout is None:
+        return False
+    try:
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail a second time (and print
+    "Exception ignored" on stderr)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _permission_line(exc: PermissionError) -> str:
+    from mapexplorer.kernel import caps
+
+    missing = caps.missing_caps()
+    if missing:
+        return f"mapexplorer: {caps.permission_message(missing)}"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (f"mapexplorer: {exc.strerror or 'operation not permitted'}{where}, although this process has "
+            "CAP_BPF and CAP_SYS_ADMIN (a security module or kernel lockdown may refuse it)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not _stdout_usable():
+        print(STDOUT_CLOSED, file=sys.stderr)
+        return 1
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # a write error must surface here, not in the interpreter's last flush
+        return code
     except UserError as exc:
         print(f"mapexplorer: {exc}", file=sys.stderr)
         return 1
-    except PermissionError:
-        print(NOT_ROOT, file=sys.stderr)
+    except PermissionError as exc:
+        print(_permission_line(exc), file=sys.stderr)
         return 1
     except OSError as exc:
-        if exc.errno == errno.EPIPE:
+        if exc.errno == errno.EPIPE:  # the reader went away (| head): not an error
+            _silence_stdout()
             return 0
+        if exc.errno in (errno.EBADF, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and \
+                getattr(exc, "filename", None) is None:
+            _silence_stdout()
+            print(f"mapexplorer: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"mapexplorer: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

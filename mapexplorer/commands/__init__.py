@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import os
-
-from mapexplorer.errors import UserError
-from mapexplorer.kernel import maps
+from mapexplorer.errors import NoPermission, UserError
+from mapexplorer.kernel import caps, maps
 
 
-def require_root() -> None:
-    """Fail early with the one-line message when the bpf() syscall cannot work for us."""
-    if os.geteuid() != 0:
-        raise PermissionError
+def require_caps() -> None:
+    """Fail early, naming the missing capabilities, when the bpf() calls cannot work for us.
+
+    The effective capabilities decide, not the user id (container root may lack them; a non-root user
+    may have them).
+
+    Raises:
+        NoPermission: CAP_SYS_ADMIN (or CAP_BPF and CAP_SYS_ADMIN) missing.
+    """
+    missing = caps.missing_caps()
+    if missing:
+        raise NoPermission(caps.permission_message(missing))
+
+
+require_root = require_caps  # the name the subcommands use
 
 
 def resolve_map(ref: str) -> int:

@@ -8,6 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from mapexplorer.kernel import caps
 from mapexplorer.kernel.names import MAP_TYPE_IDS
 
 
@@ -148,8 +149,9 @@ def host_support(spec: DemoSpec, *, bcc_ok: bool, kernel_types: frozenset[str]) 
         return False, "the kernel has no cgroup2 filesystem"
     if "net" in spec.needs and shutil.which("ip") is None:
         return False, "the ip tool (iproute2) is missing"
-    if os.geteuid() != 0:
-        return False, "needs root"
+    missing = caps.missing_caps()
+    if missing:
+        return False, f"needs {' and '.join(missing)}"
     refused = probe_map_type(spec.type)
     if refused:
         return False, refused

@@ -183,8 +183,10 @@ def find_map(ref: str) -> int:
     Raises:
         LookupError: no map with that id or name, or the name is ambiguous (the message says which).
     """
-    if ref.isdigit():
-        map_id = int(ref)
+    if ref.isascii() and ref.isdigit():  # str.isdigit() alone also takes '²', which int() refuses
+        map_id = int(ref) if len(ref.lstrip("0")) <= 10 else 0
+        if not 0 < map_id < 2**32:  # bpf() takes a u32: a larger id would be silently truncated
+            raise LookupError(f"no map with id {ref}: ids are 1..{2**32 - 1}")
         try:
             os.close(open_map(map_id))
         except FileNotFoundError:
