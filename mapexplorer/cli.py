@@ -52,7 +52,8 @@ def _add_map_operations(sub: argparse._SubParsersAction) -> None:
            dry_run: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, aliases=list(aliases), help=help_, description=f"{help_}. {ITEMS_HELP}.")
         p.set_defaults(command=name)
-        p.add_argument("map", metavar="MAP", help="map id, unique name, or 'pinned PATH'")
+        p.add_argument("map", type=argtypes.map_ref, metavar="MAP",
+                       help="map id, unique name, or 'pinned PATH'")
         if items:
             p.add_argument("items", nargs="*", metavar=items)
         if json_:
@@ -66,7 +67,8 @@ def _add_map_operations(sub: argparse._SubParsersAction) -> None:
     op("peek", "print the head of a queue or stack without removing it", "")
     p = op("update", "write one entry, printing it before and after", "KEY VALUE", dry_run=True)
     cpus = p.add_mutually_exclusive_group()
-    cpus.add_argument("--cpu", type=int, metavar="N", help="per-CPU maps: write only CPU N's value")
+    cpus.add_argument("--cpu", type=argtypes.non_negative_int, metavar="N",
+                      help="per-CPU maps: write only CPU N's value")
     cpus.add_argument("--all-cpus", action="store_true", help="per-CPU maps: write VALUE to every CPU")
     exist = p.add_mutually_exclusive_group()
     exist.add_argument("--noexist", action="store_true", help="only create: fail if the key exists")
@@ -126,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--takeover", action="store_true", help="replace occupied perf_event_array slots")
 
     p = sub.add_parser("hist", help="print a histogram map as BCC does, with percentiles")
-    p.add_argument("map", metavar="ID", help="map id (or a unique name)")
+    p.add_argument("map", type=argtypes.map_ref, metavar="ID", help="map id (or a unique name)")
     p.add_argument("--key", metavar="K", help="only the histogram of this key (JSON or its label)")
     p.add_argument("--sum", action="store_true", help="one histogram: the sum over every key")
     p.add_argument("--linear", action="store_true", help="linear buckets (BCC print_linear_hist)")
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="health findings for every map (exit 0 none, 3 warnings, 4 errors)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.add_argument("--sample", type=float, default=1.0, metavar="S",
+    p.add_argument("--sample", type=argtypes.seconds, default=1.0, metavar="S",
                    help="seconds between the two reads of per-CPU arrays (0: skip that check)")
 
     _add_map_operations(sub)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mapexplorer.errors import NoPermission, UserError
 from mapexplorer.kernel import caps, maps
 
