@@ -278,9 +278,14 @@ class MapEditor:
         after = self._build(before, text, cpu, all_cpus)
         note = ""
         if info.percpu and cpu is not None and self.ncpus > 1:
-            note = ("this kernel has BPF_F_CPU: only that CPU's slot is written" if maps.has_cpu_flag() else
-                    "no BPF_F_CPU on this kernel: the other CPUs' values are read again just before the "
-                    "write and rewritten with what was read")
+            # the probe writes to a throwaway map of its own: only when this editor may write at all
+            if self.write and maps.has_cpu_flag():
+                note = "this kernel has BPF_F_CPU: only that CPU's slot is written"
+            else:
+                note = ("other CPUs' values are read again just before the write and rewritten with what was "
+                        "read" + ("" if self.write else " (unless the kernel has BPF_F_CPU)"))
+                if self.write:
+                    note = "no BPF_F_CPU on this kernel: " + note
         flags = mode | self.lock
         return self._plan("update", key, before, after, read_at, flags=flags, value_text=text, cpu=cpu,
                           all_cpus=all_cpus, note=note, seen=seen)
