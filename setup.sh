@@ -21,6 +21,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 apt_packages=(bpfcc-tools python3-bpfcc bpftool linux-headers-amd64 tmux python3-venv)
+# The test suite scrapes `mapexplorer export` with a real Prometheus server (started by the tests on a
+# loopback port): only `setup.sh test` installs it.
+if [ "${1:-}" = test ]; then apt_packages+=(prometheus); fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

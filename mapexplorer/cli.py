@@ -142,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_map_operations(sub)
 
+    p = sub.add_parser("export", help="serve map health and values to Prometheus (OpenMetrics)")
+    p.add_argument("--listen", default="127.0.0.1:9435", metavar="HOST:PORT", help="(127.0.0.1:9435)")
+    p.add_argument("--no-listen", action="store_true", help="serve nothing over HTTP (with --textfile)")
+    p.add_argument("--textfile", metavar="DIR", help="also write DIR/mapexplorer.prom atomically")
+    p.add_argument("--interval", type=float, default=5.0, metavar="S", help="kernel read interval (5)")
+    p.add_argument("--scrape-timeout", type=float, default=5.0, metavar="S",
+                   help="longest a scrape waits for the first snapshot (5)")
+    p.add_argument("--values", action="append", metavar="SPEC",
+                   help="a map's numeric field: 'MAP[:FIELD] as METRIC [counter|gauge] [by key=LABEL]'")
+    p.add_argument("--max-series", type=int, default=10000, metavar="N",
+                   help="value series per map at most (10000)")
+    p.add_argument("--once", action="store_true", help="read once (write the textfile) and exit")
+
     p = sub.add_parser("demo", help="load demo BPF programs that populate every map type")
     p.add_argument("types", nargs="*", metavar="TYPE", help="only these map types")
     p.add_argument("--list", action="store_true", help="list the demos and whether this host supports them")
