@@ -146,12 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:9435", metavar="HOST:PORT", help="(127.0.0.1:9435)")
     p.add_argument("--no-listen", action="store_true", help="serve nothing over HTTP (with --textfile)")
     p.add_argument("--textfile", metavar="DIR", help="also write DIR/mapexplorer.prom atomically")
-    p.add_argument("--interval", type=float, default=5.0, metavar="S", help="kernel read interval (5)")
-    p.add_argument("--scrape-timeout", type=float, default=5.0, metavar="S",
+    p.add_argument("--interval", type=argtypes.refresh_seconds, default=5.0, metavar="S",
+                   help="kernel read interval (5; 0.25-60)")
+    p.add_argument("--scrape-timeout", type=argtypes.seconds, default=5.0, metavar="S",
                    help="longest a scrape waits for the first snapshot (5)")
     p.add_argument("--values", action="append", metavar="SPEC",
                    help="a map's numeric field: 'MAP[:FIELD] as METRIC [counter|gauge] [by key=LABEL]'")
-    p.add_argument("--max-series", type=int, default=10000, metavar="N",
+    p.add_argument("--max-series", type=argtypes.positive_int, default=10000, metavar="N",
                    help="value series per map at most (10000)")
     p.add_argument("--once", action="store_true", help="read once (write the textfile) and exit")
 
