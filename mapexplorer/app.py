@@ -17,10 +17,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from mapexplorer.messages import OpenMap
+from mapexplorer.caps import explain_refusal
+from mapexplorer.messages import NoPermission, OpenMap
 from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
+from mapexplorer.screens.no_permission import NoPermissionScreen
 from mapexplorer.source import MapSource
 
 
@@ -76,7 +78,18 @@ class MapExplorerApp(App[int]):
         except LookupError as exc:
             self.call_from_thread(self.notify, str(exc.args[0] if exc.args else exc), severity="error")
             return
+        except PermissionError as exc:
+            self.post_message(NoPermission(explain_refusal(exc.strerror)))
+            return
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"opening {ref}: {exc.strerror or exc}", severity="error")
+            return
         self.post_message(OpenMap(map_id))
+
+    def on_no_permission(self, message: NoPermission) -> None:
+        """The kernel refuses us: one screen says why (shown once, whatever asked), q quits."""
+        if not any(isinstance(s, NoPermissionScreen) for s in self.screen_stack):
+            self.push_screen(NoPermissionScreen(message.explanation))
 
     def map_vanished(self, screen: Screen, reason: str) -> None:
         """A viewed map is gone: say so and return to the map list."""

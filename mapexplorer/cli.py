@@ -213,7 +213,7 @@ def _silence_stdout() -> None:
 
 
 def _permission_line(exc: PermissionError) -> str:
-    from mapexplorer.kernel import caps
+    from mapexplorer import caps
 
     missing = caps.missing_caps()
     if missing:

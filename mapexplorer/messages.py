@@ -69,6 +69,13 @@ class SourceFailed(Message):
 
 
 @dataclass
+class NoPermission(Message):
+    """The kernel refused a read with EPERM: the explorer cannot work here (``explanation`` says why)."""
+
+    explanation: str
+
+
+@dataclass
 class OpenMap(Message):
     """Ask the app to open the map view of ``map_id``."""
 

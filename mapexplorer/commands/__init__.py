@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from mapexplorer import caps
 from mapexplorer.errors import NoPermission, UserError
-from mapexplorer.kernel import caps, maps
+from mapexplorer.kernel import maps
 
 
 def require_caps() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mapexplorer.commands import require_root
+from mapexplorer import caps
 from mapexplorer.errors import UserError
 
 
@@ -19,9 +19,11 @@ def _demo_session() -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_root()
-    if args.refresh is not None and args.refresh < 0:
-        raise UserError("--refresh must be 0 (manual) or a positive number of seconds")
+    if caps.missing_caps():
+        # One screen that says why and quits on q, rather than an explorer failing every second.
+        from mapexplorer.screens.no_permission import NoPermissionApp
+
+        return NoPermissionApp(caps.explain_refusal()).run() or 1
     from mapexplorer.app import make_app
 
     demo = _demo_session() if getattr(args, "demo", False) else None

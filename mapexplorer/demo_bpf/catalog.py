@@ -8,7 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from mapexplorer.kernel import caps
+from mapexplorer import caps
 from mapexplorer.kernel.names import MAP_TYPE_IDS
 
 

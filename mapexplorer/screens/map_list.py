@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
 
-from mapexplorer.messages import EntryCounts, MapListReady, OpenMap, SourceFailed
+from mapexplorer.caps import explain_refusal
+from mapexplorer.messages import EntryCounts, MapListReady, NoPermission, OpenMap, SourceFailed
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.source import PEEK_TYPES, ListSnapshot, MapGone, MapRow
 from mapexplorer.units import human_bytes
@@ -136,6 +137,9 @@ class MapListScreen(PollingScreen):
         worker = get_current_worker()
         try:
             snap = source.list_maps()
+        except PermissionError as exc:  # one screen explains it; no further polls (and no toasts)
+            self.post_message(NoPermission(explain_refusal(exc.strerror)))
+            return
         except OSError as exc:
             self.post_message(SourceFailed("listing maps", exc.strerror or str(exc)))
             return

@@ -7,8 +7,7 @@ import argparse
 
 import pytest
 
-from mapexplorer import argtypes
-from mapexplorer.kernel import caps
+from mapexplorer import argtypes, caps
 
 
 @pytest.mark.parametrize("text", ["1", "007", "4294967295", "1210"])

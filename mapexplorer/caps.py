@@ -6,6 +6,8 @@ refused, and a non-root user given both (``setpriv --ambient-caps +bpf,+sys_admi
 ``BPF_MAP_GET_FD_BY_ID`` (opening any map by id) needs CAP_SYS_ADMIN; every bpf() command needs
 CAP_BPF or CAP_SYS_ADMIN (the kernel's ``bpf_capable()``, with ``unprivileged_bpf_disabled`` set), and
 CAP_SYS_ADMIN also covers perf_event_open for perf_event_array readers.
+
+Plain stdlib (no kernel layer, no textual): the CLI, the demos and the UI's permission screen share it.
 """
 
 from __future__ import annotations
@@ -49,4 +51,24 @@ def permission_message(missing: list[str]) -> str:
     return (
         f"needs CAP_BPF and CAP_SYS_ADMIN, and this process lacks {' and '.join(missing)}: run it as root "
         "with them (sudo mapexplorer; a container needs --cap-add BPF --cap-add SYS_ADMIN)"
+    )
+
+
+def explain_refusal(strerror: str | None = None, mask: int | None = None) -> str:
+    """A few lines for a screen: why the kernel refuses us and what to do about it."""
+    missing = missing_caps(mask)
+    if missing:
+        return (
+            f"This process lacks {' and '.join(missing)} in its effective capabilities, so the kernel "
+            "refuses to open BPF maps (BPF_MAP_GET_FD_BY_ID needs CAP_SYS_ADMIN; bpf() needs CAP_BPF or "
+            "CAP_SYS_ADMIN).\n\n"
+            "Run it as root with those capabilities: sudo mapexplorer. In a container, root needs them "
+            "granted (--cap-add BPF --cap-add SYS_ADMIN); a non-root user can be given both "
+            "(setpriv --inh-caps +bpf,+sys_admin --ambient-caps +bpf,+sys_admin)."
+        )
+    reason = strerror or "Operation not permitted"
+    return (
+        f"The kernel refused bpf(): {reason}, although this process has CAP_BPF and CAP_SYS_ADMIN.\n\n"
+        "A Linux security module (SELinux, AppArmor, the lockdown LSM) or a seccomp filter may block "
+        "bpf() here: check the kernel log (dmesg) and the container's security profile."
     )
