@@ -66,8 +66,12 @@ def _infos(ids: list[int] | None) -> list[maps.MapInfo]:
     return out
 
 
-def collect(ids: list[int] | None = None) -> list[MapRecord]:
+def collect(ids: list[int] | None = None, *,
+            owner_map: dict[int, list[owners.Owner]] | None = None) -> list[MapRecord]:
     """Records for the given map ids (every map when None), ordered by id.
+
+    ``owner_map`` (map id -> holders, from :func:`owners.map_owners`) replaces the walk of every
+    process's fds, for a caller that refreshes it on its own schedule.
 
     Raises:
         FileNotFoundError: one of the explicitly requested ids does not exist.
@@ -78,7 +82,8 @@ def collect(ids: list[int] | None = None) -> list[MapRecord]:
     wanted = {i.id for i in infos}
     used = [p for p in all_progs if not wanted.isdisjoint(p.map_ids)]
     names = programs.default_catalog().full_names(used)
-    owner_map = owners.map_owners()
+    if owner_map is None:
+        owner_map = owners.map_owners()
     pin_map = owners.map_pins()
     return [
         MapRecord(

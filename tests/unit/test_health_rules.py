@@ -111,3 +111,20 @@ def test_entry_count_texts():
     assert EntryCount(None, "none").fill_text() == "-"
     assert EntryCount(None, "backlog", 0.5, backlog=8).to_json() == {
         "entries": None, "fill": 0.5, "count_method": "backlog", "count_approx": False, "backlog": 8}
+
+
+def test_throttled_runs_within_its_budget():
+    from mapexplorer.kernel.budget import Throttled
+
+    now = [0.0]
+    calls = []
+    t = Throttled(lambda: calls.append(now[0]) or len(calls), min_interval=5.0, cpu_share=0.01,
+                  clock=lambda: now[0])
+    assert t.get() == 1
+    now[0] = 4.9
+    assert t.get() == 1  # not due: the last result
+    now[0] = 5.0
+    assert t.get() == 2
+    t.invalidate()
+    assert t.get() == 3
+    assert calls == [0.0, 5.0, 5.0]
