@@ -52,24 +52,25 @@ def run(args: argparse.Namespace) -> int:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(poller))
 
+    server = None
+    if listen is not None and not args.once:
+        try:  # bind first: a port in use is the first and only thing said
+            server = serve(make_app(registry, poller, [s.text for s in specs], args.scrape_timeout), *listen)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = None
+    http: threading.Thread | None = None
     try:
         poller.poll_once()  # fail here, with one line, if the kernel cannot be read at all
         if args.once:
             if args.textfile:
                 _write_textfile(registry, args.textfile)
             return 0
-        if listen is not None:
-            try:
-                server = serve(
-                    make_app(registry, poller, [s.text for s in specs], args.scrape_timeout), *listen
-                )
-            except OSError as exc:
-                raise UserError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-            threading.Thread(target=server.serve_forever, name="mapexplorer-export-http", daemon=True).start()
-            logging.info("serving http://%s:%d/metrics", *listen)
+        if server is not None:
+            http = threading.Thread(target=server.serve_forever, name="mapexplorer-export-http", daemon=True)
+            http.start()
+            logging.info("serving http://%s:%d/metrics", *(listen or ()))
         poller.start()
         while not stop.wait(args.interval if args.textfile else 3600):
             if args.textfile:
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         if server is not None:
-            server.shutdown()
+            if http is not None:
+                server.shutdown()
             server.server_close()
         poller.stop()

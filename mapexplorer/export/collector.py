@@ -29,7 +29,10 @@ def map_labels(m: MapSample) -> list[str]:
 
 
 class Poller:
-    """Takes a snapshot every ``interval`` seconds in a daemon thread; :attr:`latest` is the newest one."""
+    """Takes a snapshot every ``interval`` seconds in a daemon thread; :attr:`latest` is the newest one.
+
+    Call :meth:`poll_once` before :meth:`start` (the thread's first read is one interval later).
+    """
 
     def __init__(self, taker: SnapshotTaker, interval: float) -> None:
         self.taker = taker
@@ -46,13 +49,14 @@ class Poller:
         return snap
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        delay = self.interval  # start() follows a poll_once(): the next read is one interval later
+        while not self._stop.wait(delay):
             started = time.monotonic()
             try:
                 self.poll_once()
             except OSError as exc:
                 log.warning("reading the kernel failed: %s", exc.strerror or exc)
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            delay = max(0.0, self.interval - (time.monotonic() - started))
 
     def start(self) -> None:
         self._thread.start()
