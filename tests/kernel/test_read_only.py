@@ -140,8 +140,10 @@ def every_map() -> Iterator[dict[str, int]]:
 
 
 def run(*argv: object) -> int:
-    """``mapexplorer ARGV`` in this process (so the wrapped syscall sees it); output discarded."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    """``mapexplorer ARGV`` in this process (so the wrapped syscall sees it); output to /dev/null (the CLI
+    refuses a stdout without a file descriptor)."""
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
+            contextlib.redirect_stderr(io.StringIO()):
         return cli.main([str(a) for a in argv])
 
 
