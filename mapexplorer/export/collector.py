@@ -120,9 +120,25 @@ def prog_families(snap: ExportSnapshot) -> Iterator[Metric]:
     info = GaugeMetricFamily(
         "bpf_prog_info", "A loaded BPF program (always 1)", labels=["prog", "prog_id", "type", "tag"]
     )
+    runs = CounterMetricFamily(
+        "bpf_prog_runs",
+        "Times the program ran while stats were on (--prog-stats)",
+        labels=["prog", "prog_id"],
+    )
+    run_time = CounterMetricFamily(
+        "bpf_prog_run_time_seconds",
+        "Time the program spent running while stats were on (--prog-stats)",
+        labels=["prog", "prog_id"],
+    )
     for p in snap.progs:
         info.add_metric([p.name, str(p.id), p.type, p.tag], 1)
+        if p.run_cnt is not None and p.run_time_ns is not None:
+            runs.add_metric([p.name, str(p.id)], p.run_cnt)
+            run_time.add_metric([p.name, str(p.id)], p.run_time_ns / 1e9)
     yield info
+    if any(p.run_cnt is not None for p in snap.progs):
+        yield runs
+        yield run_time
 
 
 def value_families(snap: ExportSnapshot) -> Iterator[Metric]:

@@ -46,6 +46,9 @@ class ProgSample:
     name: str
     type: str
     tag: str
+    run_cnt: int | None
+    run_time_ns: int | None
+    """Both None unless run stats are on (``--prog-stats``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +86,11 @@ def _map_sample(r: MapRecord, count: EntryCount | None, duplicate: bool) -> MapS
 class SnapshotTaker:
     """Builds :class:`ExportSnapshot` values; holds the per-map value readers between intervals."""
 
-    def __init__(self, specs: list[ValueSpec], *, max_series: int) -> None:
+    def __init__(self, specs: list[ValueSpec], *, max_series: int, prog_stats: bool = False) -> None:
         self.specs = specs
         self.max_series = max_series
+        self.prog_stats = prog_stats
+        self._prog_names: dict[int, str] = {}
         self._readers: dict[tuple[int, int], ValueReader] = {}
         self._dropped_total = 0
         self._errors_total = 0
@@ -134,8 +139,33 @@ class SnapshotTaker:
             del self._readers[gone]
         return out
 
+    def _full_name(self, p: progs.ProgInfo) -> str:
+        name = self._prog_names.get(p.id)
+        if name is None:
+            try:
+                name = progs.full_name_by_id(p.id) if p.name_truncated else p.name
+            except OSError:
+                name = p.name
+            self._prog_names[p.id] = name
+        return name
+
     def _progs(self) -> list[ProgSample]:
-        return [ProgSample(p.id, p.name, p.type_name, p.tag) for p in progs.all_progs()]
+        stats = self.prog_stats
+        out = [
+            ProgSample(
+                p.id,
+                self._full_name(p),
+                p.type_name,
+                p.tag,
+                p.run_cnt if stats else None,
+                p.run_time_ns if stats else None,
+            )
+            for p in progs.all_progs(with_maps=False)
+        ]
+        alive = {p.id for p in out}
+        for gone in [i for i in self._prog_names if i not in alive]:
+            del self._prog_names[gone]
+        return out
 
     def take(self) -> ExportSnapshot:
         """Read everything once (blocking: call from the poller thread)."""

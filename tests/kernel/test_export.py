@@ -286,3 +286,29 @@ def test_listen_in_use_is_one_line_error() -> None:
             timeout=60,
         )
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "cannot listen" in proc.stderr
+
+
+def test_prog_stats_count_runs_while_exporting(ex_maps: ExportMaps) -> None:
+    with exporter("--interval", "0.25", "--prog-stats") as (_, url):
+        plain = get(url + "/metrics")[1]
+        assert 'prog="ex_count"' in plain
+        run_counter(ex_maps.prog_fd, 500)
+
+        def runs() -> float | None:
+            found = [
+                v
+                for k, v in samples(get(url + "/metrics")[1], "bpf_prog_runs_total").items()
+                if 'prog="ex_count"' in k
+            ]
+            return found[0] if found and found[0] >= 500 else None
+
+        assert wait_for("500 runs counted", runs) >= 500
+        seconds = samples(get(url + "/metrics")[1], "bpf_prog_run_time_seconds_total")
+        assert any('prog="ex_count"' in k and v > 0 for k, v in seconds.items())
+
+
+def test_no_run_series_without_prog_stats(ex_maps: ExportMaps) -> None:
+    with exporter("--interval", "0.25") as (_, url):
+        text = get(url + "/metrics")[1]
+    assert 'bpf_prog_info{prog="ex_count"' in text
+    assert "bpf_prog_runs_total" not in text
