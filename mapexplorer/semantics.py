@@ -130,8 +130,9 @@ def _walk(btf: Btf, tid: int, path: str, name: str, out: list[Field], depth: int
     t = btf.type(rid)
     if t.kind in (STRUCT, UNION):
         for m in t.members:
-            if not m.name:
-                continue  # anonymous members decode under "": left as they are
+            if not m.name:  # an anonymous struct/union: its fields decode as the parent's own
+                _walk(btf, m.type, path, name, out, depth + 1)
+                continue
             _walk(btf, m.type, f"{path}.{m.name}" if path else m.name, m.name, out, depth + 1)
         return
     if t.kind == ARRAY:

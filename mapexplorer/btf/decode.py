@@ -5,13 +5,16 @@ readers (:func:`compile_plan`). The plan decodes one value into Python objects (
 and, for bulk dumps, is flattened into generated code that turns a whole buffer of packed values into JSON
 texts with one ``struct.iter_unpack`` pass (:func:`compile_json_chunk`).
 
-bpftool's rules, followed here: ints as numbers (bitfields too, unsigned as bpftool reads them; bpftool
-prints them as hex strings, we print the number), enums by enumerator name (the number when none
-matches), char arrays as strings when NUL-terminated and printable up to the NUL (else a list of numbers),
-``char``-encoded ints as one-character strings, bool as true/false, arrays as lists, structs/unions as
-objects (anonymous members under the key ""), pointers as numbers, VAR as ``{name: value}`` and DATASEC as
-``{section: [vars...]}``. Beyond bpftool: floats as numbers (NaN/infinities as the strings "nan", "inf",
-"-inf"), and a string containing '"' or '\\' is valid JSON.
+bpftool's rules, followed here: ints as numbers (bitfields and 128-bit ints too, where bpftool prints hex
+strings of the raw bits; signed ones sign-extended, as their BTF encoding says), enums by enumerator name
+(the number when none matches), char arrays as strings when NUL-terminated and printable up to the NUL
+(else a list of numbers), ``char``-encoded ints as one-character strings, bool as true/false, arrays as
+lists, structs/unions as objects, pointers as numbers, VAR as ``{name: value}`` and DATASEC as
+``{section: [vars...]}``. Unlike bpftool, the fields of an anonymous struct/union member are keys of the
+enclosing object, as C names them (bpftool prints several ``""`` keys in one object, of which a JSON
+parser keeps only the last); a clashing name gets a number (``name#2``). Beyond bpftool: floats as
+numbers (NaN/infinities as the strings "nan", "inf", "-inf"), and a string containing '"' or '\\' is
+valid JSON.
 """
 
 from __future__ import annotations
@@ -97,24 +100,28 @@ class IntNode(Node):
 
 
 class BitsNode(Node):
-    """An integer of any width at a bit offset: bitfields, 128-bit ints, odd-sized ints (unsigned).
+    """An integer of any width at a bit offset: bitfields, 128-bit ints, odd-sized ints; sign-extended
+    when ``signed`` (a signed bitfield ``int e:5`` holding -3 reads -3, not 29).
 
     Bit offsets count from the least significant bit of the first byte on little-endian BTF and from
     the most significant one on big-endian BTF (as compilers lay bitfields out).
     """
 
-    __slots__ = ("byte", "byteorder", "mask", "nbytes", "shift")
+    __slots__ = ("byte", "byteorder", "half", "mask", "nbytes", "shift", "signed")
 
-    def __init__(self, bit_offset: int, bits: int, order: str = "<") -> None:
+    def __init__(self, bit_offset: int, bits: int, order: str = "<", signed: bool = False) -> None:
         self.byte, first = divmod(bit_offset, 8)
         self.nbytes = (first + bits + 7) // 8
         self.byteorder = "little" if order == "<" else "big"
         self.shift = first if order == "<" else self.nbytes * 8 - first - bits
         self.mask = (1 << bits) - 1
+        self.signed = signed and bits > 0
+        self.half = 1 << (bits - 1) if self.signed else 0
 
     def value(self, buf: bytes, off: int) -> int:
         o = off + self.byte
-        return (int.from_bytes(buf[o : o + self.nbytes], self.byteorder) >> self.shift) & self.mask
+        v = (int.from_bytes(buf[o : o + self.nbytes], self.byteorder) >> self.shift) & self.mask
+        return (v ^ self.half) - self.half if self.signed else v
 
 
 class BoolNode(IntNode):
@@ -318,10 +325,11 @@ class _Compiler:
             fields: list[tuple[str, int, Node]] = []
             for m in t.members:
                 byte, bit = divmod(m.bit_offset, 8)
-                if m.bitfield_size:
-                    fields.append((m.name, byte, BitsNode(bit, m.bitfield_size, self.o)))
-                    continue
                 mt = btf.type(btf.resolve(m.type))
+                if m.bitfield_size:
+                    signed = mt.kind == INT and bool(mt.encoding & INT_SIGNED)
+                    fields.append((m.name, byte, BitsNode(bit, m.bitfield_size, self.o, signed=signed)))
+                    continue
                 if bit:
                     if mt.kind == INT:
                         if byte + (bit + mt.int_offset + mt.bits + 7) // 8 > t.size:
@@ -334,8 +342,14 @@ class _Compiler:
                 if mt.kind not in (FWD, FUNC, FUNC_PROTO, 0) and byte + btf.type_size(m.type) > t.size:
                     raise BtfError(f"type [{t.id}] member '{m.name}' lies outside the {t.size}-byte"
                                    f" {t.kind_name}")
-                fields.append((m.name, byte, self.node(m.type, depth + 1)))
-            return ObjNode(fields)
+                sub = self.node(m.type, depth + 1)
+                if not m.name and mt.kind in (STRUCT, UNION) and isinstance(sub, ObjNode):
+                    # An anonymous struct/union: its fields belong to this object, as C names them
+                    # (bpftool prints each under a key "", and a JSON reader keeps only the last).
+                    fields.extend((name, byte + o, n) for name, o, n in sub.fields)
+                    continue
+                fields.append((m.name, byte, sub))
+            return ObjNode(_unique_keys(fields))
         if k == ARRAY:
             elem_id = btf.resolve(t.ref)
             stride = btf.type_size(t.ref)
@@ -368,12 +382,29 @@ class _Compiler:
 
     def int_node(self, size: int, encoding: int, int_offset: int, bits: int, bit: int) -> Node:
         if bit or int_offset or bits % 8 or bits not in (8, 16, 32, 64):
-            return BitsNode(bit + int_offset, bits, self.o)
+            return BitsNode(bit + int_offset, bits, self.o, signed=bool(encoding & INT_SIGNED))
         if encoding & INT_BOOL:
             return BoolNode(bits // 8, False, self.o)
         if encoding & INT_CHAR and bits == 8:
             return CharNode()
         return IntNode(bits // 8, bool(encoding & INT_SIGNED), self.o)
+
+
+def _unique_keys(fields: list[tuple[str, int, Node]]) -> list[tuple[str, int, Node]]:
+    """The fields with every key distinct: a repeated name (an anonymous member's field clashing with
+    another, or unnamed members in hand-made BTF) gets a number, ``name#2``, ``name#3``..., so that no
+    JSON reader drops a value."""
+    seen: set[str] = set()
+    out = []
+    for name, off, node in fields:
+        key = name
+        n = 1
+        while key in seen:
+            n += 1
+            key = f"{name}#{n}"
+        seen.add(key)
+        out.append((key, off, node))
+    return out
 
 
 def _skip_cv(btf: Btf, type_id: int) -> int:
@@ -449,7 +480,8 @@ class _Flat:
             self.hole(self.read(off, node.size, node.code))
         elif isinstance(node, BitsNode):
             r = self.read(off + node.byte, node.nbytes, f"{node.nbytes}s")
-            self.hole(f"(_ifb({r}, '{node.byteorder}') >> {node.shift}) & {node.mask}")
+            bits = f"(_ifb({r}, '{node.byteorder}') >> {node.shift}) & {node.mask}"
+            self.hole(f"(({bits}) ^ {node.half}) - {node.half}" if node.signed else bits)
         elif isinstance(node, CharNode):
             self.hole(f"_CHAR[{self.read(off, 1, 'B')}]")
         elif isinstance(node, FloatNode):

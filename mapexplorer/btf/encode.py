@@ -217,7 +217,7 @@ class _Encoder:
                 at = btf.type(btf.resolve(am.type))
                 if at.kind not in (STRUCT, UNION):
                     continue
-                inner = {m.name for m in at.members}
+                inner = _c_names(btf, at.id)
                 mine = {k: v for k, v in leftovers.items() if k in inner}
                 if mine:
                     self.put_member(buf, off, am, mine, path, depth)
@@ -249,6 +249,21 @@ class _Encoder:
             inner = {x.name for x in mt.members} if mt.kind in (STRUCT, UNION) else set()
             item = {k: v for k, v in item.items() if k in inner or not inner}
         self.put(buf, off + byte, m.type, item, path, depth + 1)
+
+
+def _c_names(btf: Any, type_id: int, depth: int = 0) -> set[str]:
+    """The member names C reaches directly in a struct/union: its named members and, recursively, those
+    of its anonymous struct/union members (as the decoder merges them)."""
+    t = btf.type(btf.resolve(type_id))
+    names: set[str] = set()
+    for m in t.members:
+        if m.name:
+            names.add(m.name)
+        elif depth < 32:
+            mt = btf.type(btf.resolve(m.type))
+            if mt.kind in (STRUCT, UNION):
+                names |= _c_names(btf, mt.id, depth + 1)
+    return names
 
 
 def _what(value: Any) -> str:

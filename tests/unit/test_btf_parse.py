@@ -98,7 +98,8 @@ def test_decode_and_text() -> None:
     btf = Btf.parse(b.blob())
     flags = 5 | (300 << 3) | (0xFFFFF << 12)
     raw = struct.pack("<Ii8sI", 7, 5, b"init\0\0\0\0", flags) + bytes(4)
-    want = {"pid": 7, "color": "GREEN", "name": "init", "f": {"a": 5, "b": 300, "c": 0xFFFFF}}
+    # c is an int bitfield: all ones is -1
+    want = {"pid": 7, "color": "GREEN", "name": "init", "f": {"a": 5, "b": 300, "c": -1}}
     assert compile_decoder(btf, ids["ev_t"])(raw) == want
     assert [json.loads(t) for t in compile_json_texts(btf, ids["ev_t"])(raw * 2)] == [want, want]
     with pytest.raises(BtfError, match="shorter"):
@@ -147,7 +148,7 @@ def test_encode_roundtrip_and_errors() -> None:
         "pid": 16,
         "color": "GREEN",
         "name": "sh",
-        "f": {"a": 7, "b": 0, "c": 0xFFFFF},
+        "f": {"a": 7, "b": 0, "c": -1},  # a signed bitfield reads back as written
     }
     assert encode(btf, ids["u32"], "0xff") == b"\xff\0\0\0"
     assert encode(btf, ids["color"], "GREEN") == struct.pack("<I", 5)
@@ -210,7 +211,8 @@ def test_big_endian_btf_decodes_big_endian_data() -> None:
     btf = Btf.parse(b.blob(big_endian=True))
     flags = (5 << 29) | (300 << 20) | 0xFFFFF  # a:3, b:9, c:20 from the top of the 32-bit unit
     raw = struct.pack(">Ii8sI", 7, 5, b"init\0\0\0\0", flags) + bytes(4)
-    want = {"pid": 7, "color": "GREEN", "name": "init", "f": {"a": 5, "b": 300, "c": 0xFFFFF}}
+    # c is an int bitfield: all ones is -1
+    want = {"pid": 7, "color": "GREEN", "name": "init", "f": {"a": 5, "b": 300, "c": -1}}
     assert compile_decoder(btf, ids["ev_t"])(raw) == want
     assert [json.loads(t) for t in compile_json_texts(btf, ids["ev_t"])(raw)] == [want]
     assert encode(btf, ids["ev_t"], json.dumps(want)) == raw

@@ -400,14 +400,38 @@ def bpftool_formatted(map_id: int) -> dict[bytes, dict]:
         timeout=60,
     )
     out = {}
-    for e in json.loads(proc.stdout):
+    for e in json.loads(proc.stdout, object_pairs_hook=merge_anonymous):
         out[bytes(int(x, 16) for x in e["key"])] = e["formatted"]
+    return out
+
+
+def merge_anonymous(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object from bpftool with its anonymous members (each printed under a key "", so that a
+    plain JSON reader keeps only the last) merged into it as C names their fields, a clashing name
+    numbered ``name#2`` as our decoder does."""
+    out: dict[str, object] = {}
+
+    def put(key: str, value: object) -> None:
+        k, n = key, 1
+        while k in out:
+            n += 1
+            k = f"{key}#{n}"
+        out[k] = value
+
+    for key, value in pairs:
+        if key == "" and isinstance(value, dict):
+            for k, v in value.items():
+                put(k, v)
+        else:
+            put(key, value)
     return out
 
 
 def normalize(theirs: object, ours: object) -> object:
     """bpftool's formatted value with its hex-string numbers (bitfields, 128-bit ints) read as numbers,
-    guided by our value (only where we print a number)."""
+    guided by our value (only where we print a number). bpftool prints the raw bits: where ours is
+    negative (a signed bitfield or __int128), the bits are read as two's complement in the width their
+    top set bit gives, so equality still checks every bit."""
     if isinstance(theirs, dict) and isinstance(ours, dict):
         return {k: normalize(v, ours.get(k)) for k, v in theirs.items()}
     if isinstance(theirs, list) and isinstance(ours, list) and len(theirs) == len(ours):
@@ -418,5 +442,6 @@ def normalize(theirs: object, ours: object) -> object:
         and isinstance(ours, int)
         and not isinstance(ours, bool)
     ):
-        return int(theirs, 16)
+        v = int(theirs, 16)
+        return v - (1 << v.bit_length()) if ours < 0 < v else v
     return theirs
