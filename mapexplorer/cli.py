@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=argtypes.positive_int, metavar="N", help="exit after N events")
     p.add_argument("--timeout", type=argtypes.seconds, metavar="S", help="exit after S seconds")
     p.add_argument("--type", metavar="NAME", help="decode events as this BTF struct or union")
+    p.add_argument("--type-force", action="store_true",
+                   help="decode as --type even when its size is not the records' size")
     p.add_argument("--consume", action="store_true", help="advance the ringbuf consumer position")
     p.add_argument("--takeover", action="store_true", help="replace occupied perf_event_array slots")
 

@@ -127,6 +127,10 @@ class StreamError(Exception):
     """The map cannot be streamed (not a stream type, every perf slot busy, no such BTF type)."""
 
 
+class TypeMismatch(StreamError):
+    """A record's size is not the size of the type it was asked to be decoded as."""
+
+
 # -- decoding --------------------------------------------------------------------------------------
 
 
@@ -147,10 +151,11 @@ class Decoders:
     struct of the record's size in the BTF of the programs that use the map."""
 
     def __init__(self, program_btfs: list[Btf], forced: tuple[str, Callable[[bytes], Any], int] | None,
-                 padded: bool) -> None:
+                 padded: bool, force: bool = False) -> None:
         self._btfs = program_btfs
         self._forced = forced
         self._padded = padded
+        self._force = force
         self._by_size: dict[int, tuple[str, Callable[[bytes], Any]] | None] = {}
 
     @property
@@ -162,8 +167,22 @@ class Decoders:
         return ", ".join(sorted(names)) if names else None
 
     def for_size(self, size: int) -> Callable[[bytes], Any] | None:
+        """The decoder for records of ``size`` bytes (None: shown as bytes).
+
+        Raises:
+            TypeMismatch: a type was given, its size is not the record's, and ``force`` is off.
+        """
         if self._forced is not None:
-            _name, fn, type_size = self._forced
+            name, fn, type_size = self._forced
+            if size == type_size or (self._padded and ((type_size + 4 + 7) & ~7) - 4 == size):
+                return fn
+            if not self._force:
+                how = (f"would drop its last {size - type_size} bytes (--type-force decodes its first "
+                       f"{type_size} anyway)" if size > type_size else
+                       "would run past its end (--type-force decodes the records long enough anyway)")
+                raise TypeMismatch(
+                    f"a record of {size} bytes is not a {name} ({type_size} bytes): decoding it as one {how}"
+                )
             return fn if size >= type_size else None
         if size not in self._by_size:
             self._by_size[size] = self._guess(size)
@@ -223,8 +242,9 @@ def program_btfs_for_map(map_id: int, map_btf_id: int = 0) -> list[Btf]:
     return out
 
 
-def build_decoders(map_id: int, info: maps.MapInfo, type_name: str | None) -> Decoders:
-    """Decoders for this map's records.
+def build_decoders(map_id: int, info: maps.MapInfo, type_name: str | None,
+                   type_force: bool = False) -> Decoders:
+    """Decoders for this map's records (``type_force``: decode as ``type_name`` whatever the records' size).
 
     Raises:
         StreamError: ``type_name`` is in neither the programs' BTF nor vmlinux.
@@ -241,7 +261,7 @@ def build_decoders(map_id: int, info: maps.MapInfo, type_name: str | None) -> De
         )
     btf, tid = hit
     label = type_name if " " in type_name else f"{btf.type(btf.resolve(tid)).kind_name} {type_name}"
-    return Decoders(btfs, (label, kinded_decoder(btf, tid), btf.type_size(tid)), padded)
+    return Decoders(btfs, (label, kinded_decoder(btf, tid), btf.type_size(tid)), padded, type_force)
 
 
 # -- the stream ------------------------------------------------------------------------------------
@@ -460,13 +480,16 @@ class ConsentNeeded(StreamError):
         self.accept = accept
 
 
-def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = False,
+def open_stream(map_id: int, *, type_name: str | None = None, type_force: bool = False, consume: bool = False,
                 takeover: bool = False, tap: bool = False, ask: bool = False) -> EventStream:
     """Open a stream of decoded events from a ringbuf or perf_event_array map.
 
     Args:
         map_id: the map.
-        type_name: decode records as this struct or union (else guessed by size, else bytes).
+        type_name: decode records as this struct or union (else guessed by size, else bytes); a record
+            whose size differs raises :class:`TypeMismatch` when it is read, unless ``type_force``.
+        type_force: decode as ``type_name`` even when the sizes differ (the first bytes of a longer
+            record; a shorter one as bytes).
         consume: ringbuf: advance the consumer position (the records read are gone for every other
             reader). Without it a ringbuf is always tapped, whoever holds it (nobody included).
         takeover: perf_event_array: also replace slots that hold another reader's perf event.
@@ -488,7 +511,7 @@ def open_stream(map_id: int, *, type_name: str | None = None, consume: bool = Fa
             f"map {map_id} is a {info.type_name}, not a stream: watch reads ringbuf and "
             "perf_event_array maps"
         )
-    decoders = build_decoders(map_id, info, type_name)
+    decoders = build_decoders(map_id, info, type_name, type_force)
     notices: list[str] = []
     if info.type_name == "ringbuf":
         holders = other_holders(map_id)

@@ -31,13 +31,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--timeout must be zero or more seconds")
     map_id = resolve_map(args.map)
     try:
-        stream = open_stream(map_id, type_name=args.type, consume=args.consume, takeover=args.takeover)
+        stream = open_stream(map_id, type_name=args.type, type_force=getattr(args, "type_force", False),
+                             consume=args.consume, takeover=args.takeover)
     except StreamError as exc:
         raise UserError(str(exc)) from None
     except FileNotFoundError:
         raise UserError(f"no map with id {map_id}") from None
     try:
         return _watch(stream, args)
+    except StreamError as exc:  # a record that does not fit --type
+        sys.stdout.flush()
+        raise UserError(str(exc)) from None
     finally:
         stream.close()
 
@@ -49,7 +53,8 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
     out = sys.stdout
     for msg in stream.take_notices():
         _note(msg)
-    kind = f", decoded as {args.type}" if args.type else ""
+    forced = " (forced: whatever the record size)" if getattr(args, "type_force", False) else ""
+    kind = f", decoded as {args.type}{forced}" if args.type else ""
     _note(f"watching {stream.describe()}{kind}; Ctrl-C to stop")
     seen = 0
     interrupted = False

@@ -138,3 +138,20 @@ def test_a_non_root_user_with_both_capabilities_is_not_refused(objs: dict[str, i
     proc = _setpriv("--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                     args=["show", str(objs["hash"])])
     assert "lacks CAP_BPF and CAP_SYS_ADMIN" in _one_line_error(proc)
+
+
+# -- watch --type ------------------------------------------------------------------------------------
+
+
+def test_watch_type_of_another_size_is_one_line_unless_forced(objs: dict[str, int]) -> None:
+    """The ringbuf's records are 8 bytes; vmlinux's struct list_head is 16, struct hlist_head 8."""
+    rb = str(objs["ringbuf"])
+    proc = run_cli("watch", rb, "--count", "2", "--timeout", "5", "--type", "list_head", check=False)
+    line = _one_line_error(proc)
+    assert "a record of 8 bytes is not a struct list_head (16 bytes)" in line and "--type-force" in line
+    assert proc.stdout == ""  # nothing printed "decoded as" a type it is not
+    forced = run_cli("watch", rb, "--count", "2", "--timeout", "5", "--type", "list_head", "--type-force")
+    assert [x.split(" ", 1)[0] for x in forced.stdout.splitlines()] == ["size=8", "size=8"]  # as bytes
+    fits = run_cli("watch", rb, "--count", "2", "--timeout", "5", "--type", "hlist_head", "--json")
+    assert [__import__("json").loads(x)["event"] for x in fits.stdout.splitlines()] == [{"first": 0},
+                                                                                      {"first": 1}]
