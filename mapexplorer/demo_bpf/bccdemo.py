@@ -29,6 +29,7 @@ from mapexplorer.demo_bpf.state import (
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.names import MAP_TYPE_IDS
+from mapexplorer.kernel.perf import claim_own_reader, release_own_reader
 from mapexplorer.kernel.progs import load_prog, prog_info
 
 
@@ -336,8 +337,13 @@ class BccMixin(SessionState):
             self.events_lost += count
 
         if self._wanted("perf_event_array"):
-            b[b"demo_perf_evts"].open_perf_buffer(on_event, page_cnt=8, lost_cb=on_lost)
+            table = b[b"demo_perf_evts"]
+            table.open_perf_buffer(on_event, page_cnt=8, lost_cb=on_lost)
             self._stack.callback(self._close_perf_buffers)
+            # The TUI (--demo) runs in this process: it must never take these slots over.
+            perf_id = km.map_info(table.get_fd() if hasattr(table, "get_fd") else table.map_fd).id
+            claim_own_reader(perf_id)
+            self._stack.callback(release_own_reader, perf_id)
         if self._wanted("ringbuf"):
             b[b"demo_ringbuf"].open_ring_buffer(on_ring)
         thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)

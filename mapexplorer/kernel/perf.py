@@ -11,7 +11,11 @@ a counter, it emits nothing) and runs it with ``BPF_PROG_TEST_RUN``.
 
 Our slots empty themselves when our map fd is closed (the kernel's perf_event_fd_array_release drops
 every entry installed through that file), so ``close()`` leaves no dangling entry behind; a slot taken
-over stays empty afterwards: the owner must reinstall its own.
+over stays empty afterwards, and its previous reader gets nothing until it restarts (bcc and libbpf
+install their perf events once, at start; nothing reinstalls them).
+
+:func:`claim_own_reader` records the perf_event_array maps that another part of this process (the
+in-process demo) reads, so that nothing here takes their slots over.
 """
 
 from __future__ import annotations
@@ -77,6 +81,23 @@ class PerfEventAttr(ctypes.Structure):
         ("reserved3", c_uint32),
         ("sig_data", c_uint64),
     ]
+
+
+_OWN_READERS: set[int] = set()
+
+
+def claim_own_reader(map_id: int) -> None:
+    """This process reads ``map_id``'s slots through another library (the in-process demo's BCC)."""
+    _OWN_READERS.add(map_id)
+
+
+def release_own_reader(map_id: int) -> None:
+    _OWN_READERS.discard(map_id)
+
+
+def own_readers() -> frozenset[int]:
+    """The perf_event_array maps this process reads through another library (never taken over)."""
+    return frozenset(_OWN_READERS)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -271,7 +292,7 @@ class PerfEventArrayReader:
 
     Args:
         map_id: the map.
-        takeover: replace occupied slots too (the owner stops receiving events on those CPUs).
+        takeover: replace occupied slots too (the owner gets nothing from those CPUs until it restarts).
         pages: data pages per CPU ring (a power of two).
 
     Raises:

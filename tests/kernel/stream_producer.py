@@ -3,6 +3,8 @@ process only, writes ``struct test_ev`` records into a ringbuf or a perf_event_a
 
 Run as a script it is "another process" that owns the maps: it prints the two map ids as JSON, emits
 ``N`` events for each ``N`` line on stdin (answering ``ok``), and exits (freeing everything) at EOF.
+With the argument ``perf-owner`` it also reads its perf_event_array as bcc tools do (``open_perf_buffer``
+once at start) and answers ``count`` with the number of events it received.
 """
 
 from __future__ import annotations
@@ -105,7 +107,36 @@ class Producer:
         self.bpf.cleanup()
 
 
+def perf_owner() -> None:
+    """A BCC perf reader like any bcc tool: ``open_perf_buffer`` once, then poll. Lines on stdin: ``N``
+    emits N perf events and answers ``ok``; ``count`` polls until nothing more comes and answers the
+    number of events its callback received."""
+    p = Producer()
+    received = 0
+
+    def on_event(_cpu: int, _data: Any, _size: int) -> None:
+        nonlocal received
+        received += 1
+
+    p.table("test_perf").open_perf_buffer(on_event, page_cnt=64, lost_cb=lambda _n: None)
+    print(json.dumps({"ringbuf": p.ringbuf_id, "perf": p.perf_id}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            before = -1
+            while before != received:  # drain what is pending in every ring
+                before = received
+                p.bpf.perf_buffer_poll(timeout=200)
+            print(received, flush=True)
+        else:
+            p.emit(int(line), PERF)
+            print("ok", flush=True)
+    p.close()
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "perf-owner":
+        perf_owner()
+        return
     mode = PERF if (len(sys.argv) > 1 and sys.argv[1] == "perf") else RINGBUF
     p = Producer()
     print(json.dumps({"ringbuf": p.ringbuf_id, "perf": p.perf_id}), flush=True)

@@ -1,12 +1,15 @@
 """Streams never take what is not theirs: a ringbuf that no process holds (pinned, or kept alive by a
 program while its reader restarts) is tapped by ``watch`` and by the TUI's ``w`` (its consumer position
-stays where it was); only ``watch --consume`` advances it.
+stays where it was); only ``watch --consume`` advances it. A perf takeover says what happens to the
+owner, and that is what happens (a BCC reader gets nothing after we exit); this process's own demo's
+perf map is never taken over.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 from helpers import needs_root, run_cli
 
 from mapexplorer import streams
+from mapexplorer.kernel import maps, perf
 
 pytestmark = [needs_root, pytest.mark.kernel]
 
@@ -90,3 +94,83 @@ async def test_tui_w_taps_a_pinned_ringbuf_nobody_holds() -> None:
             await pilot.press("escape")
             await pilot.pause()
         assert em.consumer_position() == 0
+
+
+# -- perf takeover -----------------------------------------------------------------------------------
+
+
+class PerfOwner:
+    """A bcc-style perf reader in another process (stream_producer.py perf-owner)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "stream_producer.py"), "perf-owner"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # stderr: BCC's own clean-up raises KeyError on the slots we emptied (that is the point)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("perf owner failed to start")
+        self.perf_id = json.loads(line)["perf"]
+
+    def ask(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def emit(self, n: int) -> None:
+        assert self.ask(str(n)) == "ok"
+
+    def received(self) -> int:
+        return int(self.ask("count"))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+@pytest.mark.bcc
+def test_perf_takeover_message_is_what_happens_to_the_owner() -> None:
+    pytest.importorskip("bcc")
+    owner = PerfOwner()
+    try:
+        owner.emit(100)
+        assert owner.received() == 100  # the owner reads its own events
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "mapexplorer", "watch", str(owner.perf_id), "--takeover", "--json",
+             "--count", "10", "--timeout", "30"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        notes = []
+        while not notes or "watching" not in notes[-1]:
+            line = watch.stderr.readline()
+            assert line, "".join(notes)
+            notes.append(line)
+        owner.emit(10)
+        out, err = watch.communicate(timeout=60)
+        assert watch.returncode == 0, err
+        assert len(out.splitlines()) == 10  # every event of the takeover came to us
+        said = "".join(notes)
+        assert "took over the slots" in said
+        assert "even after mapexplorer stops, until it restarts" in said
+        # What the message says: our reader has exited, and still the owner gets nothing.
+        owner.emit(4000)
+        assert owner.received() == 100
+    finally:
+        owner.close()
+
+
+def test_perf_of_this_process_s_own_demo_is_never_taken_over(new_map) -> None:
+    m = new_map("perf_event_array", 4, 4, len(maps.possible_cpus()), name="hd_own_perf")
+    perf.claim_own_reader(m.info.id)
+    try:
+        for kw in ({"ask": True}, {"takeover": True}, {}):
+            with pytest.raises(streams.StreamError, match="this process's own demo") as info:
+                streams.open_stream(m.info.id, **kw)
+            assert not isinstance(info.value, streams.ConsentNeeded)  # refused, not offered
+        assert not any(perf.occupied_slots(m.fd, perf.usable_cpus(m.info)).values())
+    finally:
+        perf.release_own_reader(m.info.id)
+    with streams.open_stream(m.info.id) as s:  # once released: our readers go into the empty slots
+        assert s.mode == "perf"
