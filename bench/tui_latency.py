@@ -33,7 +33,7 @@ from pathlib import Path
 
 from mapexplorer.kernel import maps
 from mapexplorer.kernel.names import map_type_id
-from mapexplorer.source import KernelSource
+from mapexplorer.kernel_source import KernelSource
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION = f"bench_tui_{os.getpid()}"

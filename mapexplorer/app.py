@@ -1,6 +1,6 @@
 """The Textual application: composition and routing between the screens, nothing else.
 
-``make_app(source=...)`` builds it over any :class:`mapexplorer.source.MapSource`: the live kernel for users,
+``make_app(source=...)`` builds it over any :class:`mapexplorer.model.MapSource`: the live kernel for users,
 recorded fixtures for snapshot tests and screenshots.
 """
 
@@ -19,11 +19,11 @@ from textual.worker import Worker, WorkerState
 
 from mapexplorer.caps import explain_refusal
 from mapexplorer.messages import NoPermission, OpenMap
+from mapexplorer.model import MapSource
 from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.screens.no_permission import NoPermissionScreen
-from mapexplorer.source import MapSource
 
 
 class MapExplorerApp(App[int]):
@@ -169,7 +169,7 @@ def make_app(
 ) -> MapExplorerApp:
     """The app over ``source`` (the live kernel when None)."""
     if source is None:
-        from mapexplorer.source import KernelSource
+        from mapexplorer.kernel_source import KernelSource
 
         source = KernelSource(write=write)
     return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo)

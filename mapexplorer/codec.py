@@ -23,11 +23,10 @@ from mapexplorer.dumpjson import hex_fields, hex_list, percpu_values_json
 from mapexplorer.kernel.btf_fetch import btf_by_id
 from mapexplorer.kernel.maps import EntryChunk, MapInfo, possible_cpu_count, round_up8
 from mapexplorer.kernel.names import enum_to_names, set_kernel_names
+from mapexplorer.maptypes import ID_VALUE_TYPES
 from mapexplorer.semantics import btf_kinds
 
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
-# Map types whose values (as lookups return them) are ids of other objects.
-ID_VALUE_TYPES = frozenset({"array_of_maps", "hash_of_maps", "prog_array"})
 
 __all__ = [
     "EncodeError",

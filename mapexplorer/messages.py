@@ -1,6 +1,6 @@
 """Every message that crosses widgets or comes back from a worker, as dataclasses.
 
-Workers post these with immutable payloads (snapshots from :mod:`mapexplorer.source`); "latest value"
+Workers post these with immutable payloads (snapshots from :mod:`mapexplorer.model`); "latest value"
 messages implement ``can_replace`` so that a slow UI drops stale frames instead of queueing them.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from mapexplorer.source import ListSnapshot, MapSnapshot
+from mapexplorer.model import ListSnapshot, MapSnapshot
 
 
 @dataclass

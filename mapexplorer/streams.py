@@ -25,9 +25,9 @@ from mapexplorer import codec
 from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.decode import compile_decoder
 from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
+from mapexplorer.maptypes import STREAM_TYPES
 from mapexplorer.semantics import Clock, btf_kinds, humanize
 
-STREAM_TYPES = ("ringbuf", "perf_event_array")
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
 LINGER_STEP_MIN_S = 0.0005  # read_batch(linger=...): shortest and longest sleep between two reads
 LINGER_STEP_MAX_S = 0.005

@@ -1,9 +1,9 @@
 """Record tests/fixtures/maps.json from real maps: the demo's maps (run ``mapexplorer demo`` first) plus a
 per-CPU array with a BTF struct value that this script creates, fills and removes.
 
-Every map is read through :class:`mapexplorer.source.KernelSource` ``FRAMES`` times, one second apart, and
-stored as raw bytes plus the decoded form the UI shows, so :class:`mapexplorer.source.FixtureSource` can
-replay it without a kernel. Run as root:
+Every map is read through :class:`mapexplorer.kernel_source.KernelSource` ``FRAMES`` times, one second
+apart, and stored as raw bytes plus the decoded form the UI shows, so
+:class:`mapexplorer.fixture_source.FixtureSource` can replay it without a kernel. Run as root:
 ``DEMO_PID=<pid of mapexplorer demo> .venv/bin/python scripts/record_fixtures.py``
 (DEMO_PID picks that demo's maps when other demos run too).
 """
@@ -21,7 +21,8 @@ from typing import Any
 from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.kernel import maps
 from mapexplorer.kernel.btf_fetch import load_btf
-from mapexplorer.source import KernelSource, MapGone, MapSnapshot
+from mapexplorer.kernel_source import KernelSource
+from mapexplorer.model import MapGone, MapSnapshot
 
 FRAMES = 6
 MAX_ENTRIES_PER_FRAME = 24

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mapexplorer.app import MapExplorerApp, make_app
-from mapexplorer.source import FixtureSource, KernelSource
+from mapexplorer.fixture_source import FixtureSource
+from mapexplorer.kernel_source import KernelSource
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "maps.json"
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ SCENES = [
 
 
 async def shoot(scene: Scene, live: bool) -> str:
-    source = KernelSource() if live else FixtureSource(ncpus=scene.ncpus)
+    source = KernelSource() if live else FixtureSource(FIXTURE, ncpus=scene.ncpus)
     app: MapExplorerApp = make_app(source, refresh=0, open_map=scene.open_map)
     async with app.run_test(size=scene.size) as pilot:
         for key in ("", *scene.keys):

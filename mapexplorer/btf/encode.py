@@ -15,6 +15,7 @@ import math
 import struct
 from typing import Any
 
+from mapexplorer.btf.cprint import type_ref
 from mapexplorer.btf.types import (
     ARRAY,
     DATASEC,
@@ -114,7 +115,7 @@ class _Encoder:
                 names = {v.name: v.value for v in t.values}
                 if value not in names:
                     some = ", ".join(list(names)[:8])
-                    raise EncodeError(path, f"{value!r} is not an enumerator of {btf.type_name(t.id)}"
+                    raise EncodeError(path, f"{value!r} is not an enumerator of {type_ref(btf, t.id)}"
                                             f" (one of: {some}{', ...' if len(names) > 8 else ''})")
                 n = names[value]
             else:
@@ -186,7 +187,7 @@ class _Encoder:
             buf[off : off + t.nelems] = data.ljust(t.nelems, b"\0")
             return
         if not isinstance(value, list):
-            raise EncodeError(path, f"expected a JSON list for {btf.type_name(type_id)}, got {_what(value)}")
+            raise EncodeError(path, f"expected a JSON list for {type_ref(btf, type_id)}, got {_what(value)}")
         if len(value) > t.nelems:
             raise EncodeError(path, f"{len(value)} elements given, the array holds {t.nelems}")
         for i, item in enumerate(value):
@@ -196,7 +197,7 @@ class _Encoder:
         btf = self.btf
         t = btf.type(type_id)
         if not isinstance(value, dict):
-            want = btf.type_name(type_id)
+            want = type_ref(btf, type_id)
             raise EncodeError(path, f"expected a JSON object for {want}, got {_what(value)}")
         named = {m.name: m for m in t.members if m.name}
         anon = [m for m in t.members if not m.name]
@@ -226,7 +227,7 @@ class _Encoder:
         if leftovers:
             key = next(iter(leftovers))
             names = ", ".join(named) or "(none)"
-            where = btf.type_name(type_id)
+            where = type_ref(btf, type_id)
             raise EncodeError(f"{path}.{key}", f"no such member in {where} (members: {names})")
 
     def put_member(self, buf: bytearray, off: int, m: Any, item: Any, path: str, depth: int,

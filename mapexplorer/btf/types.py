@@ -482,12 +482,6 @@ class Btf:
                 out.append(idx + self.start_id)
         return out
 
-    def type_name(self, type_id: int) -> str:
-        """A short human name: "struct foo", "u32", "int *", "char[16]"."""
-        from mapexplorer.btf.cprint import type_ref
-
-        return type_ref(self, type_id)
-
 
 def _index(words: array) -> list[int]:
     """Word offset of every type record, in id order. Raises BtfError on an unknown kind or truncation."""

@@ -19,7 +19,8 @@ from mapexplorer.codec import MapCodec, map_codec
 from mapexplorer.commands import require_root, resolve_map
 from mapexplorer.dumpjson import hex_list
 from mapexplorer.errors import UserError
-from mapexplorer.kernel.maps import PEEK_TYPES, Map, MapInfo, possible_cpu_count, round_up8
+from mapexplorer.kernel.maps import Map, MapInfo, possible_cpu_count, round_up8
+from mapexplorer.maptypes import PEEK_TYPES
 from mapexplorer.semantics import Clock, bytes_ascii, humanize, lpm_cidr
 from mapexplorer.symbols import Kallsyms, Mapping, frame_text, process_maps
 

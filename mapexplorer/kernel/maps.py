@@ -16,27 +16,7 @@ from functools import cache
 
 from mapexplorer.kernel import syscall as sc
 from mapexplorer.kernel.names import map_type_name
-
-# Map types whose values are stored once per possible CPU.
-PERCPU_TYPES = frozenset({"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"})
-# Map types without keys that can only be peeked.
-PEEK_TYPES = frozenset({"queue", "stack"})
-# Map types no read operation can list (streams, membership tests, storage keyed by an fd, mmap-only).
-NON_ITERABLE_TYPES = frozenset(
-    {
-        "ringbuf",
-        "user_ringbuf",
-        "perf_event_array",
-        "bloom_filter",
-        "arena",
-        "sk_storage",
-        "task_storage",
-        "inode_storage",
-        "cgrp_storage",
-        "queue",
-        "stack",
-    }
-)
+from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from mapexplorer.source import MapSnapshot
+from mapexplorer.model import MapSnapshot
 from mapexplorer.widgets.common import TooSmall
 
 

@@ -15,8 +15,8 @@ from textual.widgets import Footer, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
+from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
-from mapexplorer.source import MapSnapshot
 from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
 from mapexplorer.widgets.common import StatusLine, TooSmall
 

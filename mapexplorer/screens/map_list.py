@@ -14,9 +14,10 @@ from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
+from mapexplorer.maptypes import PEEK_TYPES
 from mapexplorer.messages import EntryCounts, MapListReady, NoPermission, OpenMap, SourceFailed
+from mapexplorer.model import ListSnapshot, MapGone, MapRow
 from mapexplorer.screens.polling import PollingScreen
-from mapexplorer.source import PEEK_TYPES, ListSnapshot, MapGone, MapRow
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 

@@ -17,9 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
+from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, STREAM_TYPES
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
+from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
-from mapexplorer.source import MAP_OF_MAPS_TYPES, STREAM_TYPES, MapSnapshot
 from mapexplorer.widgets.columns import compute_order, make_plan
 from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
 from mapexplorer.widgets.entry_table import EntryTable

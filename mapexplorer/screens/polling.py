@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from mapexplorer.messages import MapVanished, SourceFailed
-from mapexplorer.source import MapGone
+from mapexplorer.model import MapGone
 
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp

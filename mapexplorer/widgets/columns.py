@@ -2,7 +2,7 @@
 spread to ``cpu0 … cpuN`` plus ``sum``/``min``/``max``, delta and rate columns, hex cells, sorting and
 filtering.
 
-Pure functions over :class:`mapexplorer.source.MapSnapshot`; no Textual, no kernel: the entry table renders
+Pure functions over :class:`mapexplorer.model.MapSnapshot`; no Textual, no kernel: the entry table renders
 what this module computes, and workers use it to sort and filter off the UI thread.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mapexplorer.source import MapSnapshot
+from mapexplorer.model import MapSnapshot
 
 MAX_FLAT_LIST = 8
 """Lists up to this length become one column per element (``a[0]``); longer ones stay one text cell."""

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.visual import VisualType
 from textual.widgets import Input, Static
 
-from mapexplorer.source import MapFacts
+from mapexplorer.model import MapFacts
 from mapexplorer.units import human_bytes
 
 MIN_WIDTH = 80

@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from mapexplorer.source import MapSnapshot
+from mapexplorer.model import MapSnapshot
 from mapexplorer.widgets.columns import Plan, RowValues, make_plan, moving_paths, row_cells, row_values
 
 MAX_CELL = 48

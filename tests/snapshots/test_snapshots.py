@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from textual.pilot import Pilot
 
-from mapexplorer.source import MapGone
+from mapexplorer.model import MapGone
 from tests.ui.helpers import fixture_app, press, settle
 
 SIZE = (120, 36)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
 
 from mapexplorer.app import MapExplorerApp, make_app
-from mapexplorer.source import FixtureSource
+from mapexplorer.fixture_source import FixtureSource
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "maps.json"
+"""The recording the UI tests, snapshots and screenshots replay."""
 
 
 def fixture_app(
@@ -19,7 +23,7 @@ def fixture_app(
 
     ``errors`` maps a map *name* to a function of its id returning the exception reading it raises.
     """
-    source = FixtureSource(ncpus=ncpus)
+    source = FixtureSource(FIXTURE, ncpus=ncpus)
     for name, make_error in (errors or {}).items():
         map_id = source.resolve(name)
         source.errors[map_id] = make_error(map_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from mapexplorer.source import FIXTURE_EPOCH, FixtureSource, MapFacts, MapRow, MapSnapshot, RawDecoder
+from mapexplorer.decoders import RawDecoder
+from mapexplorer.fixture_source import FIXTURE_EPOCH, FixtureSource
+from mapexplorer.model import MapFacts, MapRow, MapSnapshot
 from mapexplorer.widgets.columns import cell_text, compute_order, flatten, fmt_rate, make_plan, row_cells
+from tests.ui.helpers import FIXTURE
 
 
 def test_flatten_nested_structs_and_small_arrays() -> None:
@@ -57,7 +60,7 @@ def test_filter_and_sort_order() -> None:
 
 
 def test_fixture_source_spreads_percpu_values_over_64_cpus() -> None:
-    source = FixtureSource(ncpus=64)
+    source = FixtureSource(FIXTURE, ncpus=64)
     snap = source.read_map(source.resolve("fx_pcpu_stats"))
     assert snap.facts.ncpus == 64 and snap.stride == 16 * 64
     values = snap.value(0)
@@ -80,7 +83,7 @@ def test_integer_fast_path_sorts_like_the_decoded_path() -> None:
 
 
 def test_kallsyms_symbolizes_kernel_addresses_and_marks_user_ones(tmp_path) -> None:
-    from mapexplorer.source import Kallsyms
+    from mapexplorer.decoders import Kallsyms
 
     syms = tmp_path / "kallsyms"
     syms.write_text(

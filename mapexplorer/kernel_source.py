@@ -1,0 +1,284 @@
+"""The live source: :class:`KernelSource` reads the running kernel through :mod:`mapexplorer.kernel` and
+decodes entries with :mod:`mapexplorer.codec` (BTF). Every method blocks: the UI calls them from thread
+workers only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from mapexplorer.decoders import Decoder, Kallsyms, RawDecoder, TypeAwareDecoder
+from mapexplorer.maptypes import PEEK_TYPES
+from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+
+
+def _row_from_record(rec: Any) -> MapRow:
+    i = rec.info
+    return MapRow(
+        id=i.id,
+        name=i.name,
+        type_name=i.type_name,
+        key_size=i.key_size,
+        value_size=i.value_size,
+        max_entries=i.max_entries,
+        flags=i.flags,
+        memlock=i.memlock,
+        frozen=i.frozen,
+        btf_id=i.btf_id,
+        owners=tuple(f"{o.comm}[{o.pid}]" for o in rec.owners),
+        progs=tuple(p.name or f"#{p.id}" for p in rec.progs),
+        pinned=tuple(rec.pinned),
+    )
+
+
+class KernelSource:
+    """The running kernel, through :mod:`mapexplorer.kernel` and :mod:`mapexplorer.codec`.
+
+    Blocking: call every method from a thread worker. Thread-safe: each call opens its own fds.
+    """
+
+    name = "kernel"
+
+    def __init__(self, *, write: bool = False) -> None:
+        from mapexplorer.kernel import maps
+
+        self._maps = maps
+        self.write = write
+        self.ncpus = maps.possible_cpu_count()
+        self.ksyms = Kallsyms()
+        self._rows: dict[int, MapRow] = {}
+        self._codecs: dict[tuple[int, int], tuple[Decoder, MapFacts]] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.name = f"kernel {os.uname().release}"
+
+    # -- list ----------------------------------------------------------------------------------------
+
+    def list_maps(self) -> ListSnapshot:
+        from mapexplorer.kernel import inventory
+
+        rows = tuple(_row_from_record(r) for r in inventory.collect())
+        with self._lock:
+            self._rows = {r.id: r for r in rows}
+        return ListSnapshot(rows, time.time())
+
+    def count_entries(self, map_id: int) -> int | None:
+        m = self._open(map_id)
+        with m:
+            if not m.info.iterable:
+                return None
+            return sum(c.count for c in m.read_chunks())
+
+    def resolve(self, ref: str) -> int:
+        return self._maps.find_map(ref)
+
+    # -- entries -------------------------------------------------------------------------------------
+
+    def _open(self, map_id: int) -> Any:
+        try:
+            return self._maps.Map.open(map_id)
+        except FileNotFoundError:
+            raise MapGone(f"map {map_id} is gone") from None
+
+    def _row(self, info: Any) -> MapRow:
+        with self._lock:
+            known = self._rows.get(info.id)
+        if known is not None and known.type_name == info.type_name:
+            return known
+        from mapexplorer.kernel import inventory
+
+        try:
+            rec = inventory.collect([info.id])
+        except FileNotFoundError:
+            raise MapGone(f"map {info.id} is gone") from None
+        if rec:
+            row = _row_from_record(rec[0])
+            with self._lock:
+                self._rows[row.id] = row
+            return row
+        return MapRow(
+            id=info.id,
+            name=info.name,
+            type_name=info.type_name,
+            key_size=info.key_size,
+            value_size=info.value_size,
+            max_entries=info.max_entries,
+            flags=info.flags,
+            memlock=info.memlock,
+            frozen=info.frozen,
+            btf_id=info.btf_id,
+        )
+
+    def _decoder(self, info: Any) -> tuple[Decoder, MapFacts]:
+        cache_key = (info.id, info.btf_id)
+        with self._lock:
+            hit = self._codecs.get(cache_key)
+        if hit is not None:
+            return hit
+        row = self._row(info)
+        note = ""
+        try:
+            from mapexplorer.codec import map_codec
+        except ImportError:
+            map_codec = None
+        if map_codec is None:
+            inner: Decoder = RawDecoder(info.key_size, info.value_size, self.ncpus)
+            facts = MapFacts(
+                row, self.ncpus, False, note="BTF decoding is not available in this build: raw bytes"
+            )
+        else:
+            try:
+                codec = map_codec(info)
+            except (ValueError, OSError) as exc:  # BtfError is a ValueError: a blob we cannot use
+                codec = None
+                note = f"BTF could not be used ({exc}): raw bytes"
+            if codec is not None and codec.has_btf:
+                inner = codec
+            else:
+                inner = RawDecoder(info.key_size, info.value_size, self.ncpus)
+                if inner.value_int and not note:
+                    note = f"no BTF: {info.value_size}-byte values read as little-endian unsigned integers"
+            if codec is None:
+                facts = MapFacts(row, self.ncpus, False, note=note)
+            else:
+                facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note)
+        decoder = TypeAwareDecoder(
+            inner, info.type_name, prog_name=self._prog_name, map_name=self._map_name, ksyms=self.ksyms
+        )
+        with self._lock:
+            self._codecs[cache_key] = (decoder, facts)
+        return decoder, facts
+
+    def _facts(self, info: Any) -> tuple[Decoder, MapFacts]:
+        """The decoder, and the facts with the latest owners/programs/pins (the list refresh updates them)."""
+        decoder, facts = self._decoder(info)
+        row = self._row(info)
+        if row is not facts.row:
+            facts = replace(facts, row=row)
+        return decoder, facts
+
+    def _prog_name(self, prog_id: int) -> str:
+        from mapexplorer.kernel import progs
+
+        try:
+            return progs.prog_info_by_id(prog_id).name or f"#{prog_id}"
+        except OSError:
+            return "?"
+
+    def _map_name(self, map_id: int) -> str:
+        with self._lock:
+            row = self._rows.get(map_id)
+        if row is not None:
+            return row.name
+        try:
+            return self._maps.map_info_by_id(map_id).name
+        except OSError:
+            return "?"
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def read_map(self, map_id: int) -> MapSnapshot:
+        m = self._open(map_id)
+        with m:
+            info = m.info
+            decoder, facts = self._facts(info)
+            now = time.time()
+            t = info.type_name
+            if t in PEEK_TYPES:
+                head = m.peek()
+                return MapSnapshot(
+                    facts,
+                    b"",
+                    head or b"",
+                    0 if head is None else 1,
+                    0,
+                    info.value_size,
+                    now,
+                    decoder,
+                    "peek",
+                    seq=self._next_seq(),
+                )
+            if t in WHY_NOT_LISTED:
+                return MapSnapshot(
+                    facts,
+                    b"",
+                    b"",
+                    0,
+                    0,
+                    0,
+                    now,
+                    decoder,
+                    "unlisted",
+                    WHY_NOT_LISTED[t],
+                    seq=self._next_seq(),
+                )
+            chunks = list(m.read_chunks())
+            ks = info.key_size
+            stride = chunks[0].stride if chunks else info.value_stride
+            keys = chunks[0].keys if len(chunks) == 1 else b"".join(c.keys for c in chunks)
+            values = chunks[0].values if len(chunks) == 1 else b"".join(c.values for c in chunks)
+            count = sum(c.count for c in chunks)
+            note = "" if stride else f"{t} values cannot be read back from user space: keys only"
+            return MapSnapshot(
+                facts, keys, values, count, ks, stride, now, decoder, "entries", note, seq=self._next_seq()
+            )
+
+    def lookup(self, map_id: int, key: bytes) -> MapSnapshot:
+        m = self._open(map_id)
+        with m:
+            info = m.info
+            decoder, facts = self._facts(info)
+            try:
+                value = m.lookup(key)
+            except FileNotFoundError:
+                return MapSnapshot(
+                    facts,
+                    b"",
+                    b"",
+                    0,
+                    info.key_size,
+                    info.value_stride,
+                    time.time(),
+                    decoder,
+                    seq=self._next_seq(),
+                )
+            return MapSnapshot(
+                facts, key, value, 1, info.key_size, len(value), time.time(), decoder, seq=self._next_seq()
+            )
+
+    def refresh_rows(self, snapshot: MapSnapshot, rows: list[int]) -> MapSnapshot:
+        m = self._open(snapshot.map_id)
+        with m:
+            values = bytearray(snapshot.values)
+            stride = snapshot.stride
+            for i in rows:
+                try:
+                    value = m.lookup(snapshot.key_raw(i))
+                except FileNotFoundError:
+                    continue  # deleted since the last full read: the next full read drops it
+                if len(value) == stride:
+                    values[i * stride : (i + 1) * stride] = value
+            return replace(snapshot, values=bytes(values), taken_at=time.time(), seq=self._next_seq())
+
+    def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
+        try:
+            from mapexplorer.streams import open_stream
+        except ImportError:
+            return None
+
+        def factory() -> Any:
+            return open_stream(map_id, ask=True)  # perf: the event view asks before installing
+
+        return factory
+
+    def close(self) -> None:
+        with self._lock:
+            self._codecs.clear()
