@@ -21,9 +21,10 @@ from typing import Any
 
 from mapexplorer.kernel import inventory, maps, progs
 from mapexplorer.kernel.btf_fetch import btf_by_id
+from mapexplorer.maptypes import NON_ITERABLE_TYPES, PEEK_TYPES
 from mapexplorer.recording import Writer
 
-UNLISTED_TYPES = maps.NON_ITERABLE_TYPES - maps.PEEK_TYPES
+UNLISTED_TYPES = NON_ITERABLE_TYPES - PEEK_TYPES
 MAP_OF_MAPS = frozenset({"array_of_maps", "hash_of_maps"})
 DEVMAPS = frozenset({"devmap", "devmap_hash"})
 
@@ -102,7 +103,7 @@ class Recorder:
                 return
             t, wall = time.monotonic(), time.time()
             try:
-                if info.type_name in maps.PEEK_TYPES:
+                if info.type_name in PEEK_TYPES:
                     head = m.peek()
                     keys, values = b"", head or b""
                     count, ks, stride = (0 if head is None else 1), 0, info.value_size
@@ -167,7 +168,7 @@ class Recorder:
         if blob is None and not btf_from:
             key_type = value_type = 0
         kind = "unlisted" if info.type_name in UNLISTED_TYPES else (
-            "peek" if info.type_name in maps.PEEK_TYPES else "entries")
+            "peek" if info.type_name in PEEK_TYPES else "entries")
         self.writer.map(facts, btf=blob, btf_from=btf_from, key_type_id=key_type, value_type_id=value_type,
                         kind=kind, note=note)
         if blob is not None:
@@ -218,7 +219,7 @@ class Recorder:
                 learn("ifnames", str(idx), name)
         elif t == "stack_trace" and stride:
             if self._ksyms is None:
-                from mapexplorer.source import Kallsyms
+                from mapexplorer.decoders import Kallsyms
 
                 self._ksyms = Kallsyms()
             have = self._names.get("ksyms", {})

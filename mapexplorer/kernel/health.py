@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mapexplorer.kernel import counts, maps, ringbuf
+from mapexplorer.maptypes import PEEK_TYPES
 
 ARRAY_TYPES = frozenset({"array", "percpu_array"})
 RING_TYPES = frozenset({"ringbuf", "user_ringbuf"})
@@ -192,7 +193,7 @@ class Counter:
             except OSError:
                 return EntryCount(None, BACKLOG)
             return EntryCount(None, BACKLOG, b / info.max_entries if info.max_entries else None, backlog=b)
-        if info.iterable and info.type_name not in maps.PEEK_TYPES:
+        if info.iterable and info.type_name not in PEEK_TYPES:
             return self._read(info, reads=reads, deadline=deadline)
         return EntryCount(None, NONE)
 
