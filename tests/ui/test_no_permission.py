@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from mapexplorer.app import make_app
+from mapexplorer.fixture_source import FixtureSource
 from mapexplorer.screens.no_permission import NoPermissionScreen
-from mapexplorer.source import FixtureSource
+from tests.ui.helpers import FIXTURE
 
 REPO = str(Path(__file__).resolve().parents[2])
 
@@ -38,7 +39,7 @@ class RefusingSource(FixtureSource):
 
 
 async def test_eperm_shows_one_screen_no_toasts_and_q_quits_with_1() -> None:
-    app = make_app(RefusingSource(), refresh=0.25, open_map="5")
+    app = make_app(RefusingSource(FIXTURE), refresh=0.25, open_map="5")
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(10):  # several refresh intervals: nothing may pile up
             await pilot.pause(0.1)
