@@ -55,6 +55,8 @@ class MapExplorerApp(App[int]):
         self.demo = demo
         """A demo session (mapexplorer.demo_bpf.DemoSession) started in the background, or None."""
         self.sub_title = source.name
+        self.title = f"mapexplorer · {'WRITE MODE' if write else 'read-only'}"
+        """Every screen's header says whether writes are possible."""
 
     def on_mount(self) -> None:
         self.push_screen(MapListScreen())

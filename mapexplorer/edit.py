@@ -18,27 +18,34 @@ Used by the CLI's write commands and by the TUI's write mode (through ``KernelSo
 from __future__ import annotations
 
 import errno
+import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from mapexplorer.btf import BtfError
+from mapexplorer.btf.fields import leaves
 from mapexplorer.codec import EncodeError, MapCodec, map_codec
 from mapexplorer.kernel import maps
 from mapexplorer.kernel import syscall as sc
+from mapexplorer.writemodel import (
+    Change,
+    EditForm,
+    FormField,
+    WriteError,
+    WritePlan,
+    WriteRequest,
+    WriteResult,
+    diff,
+    flatten,
+    form_json,
+)
+from mapexplorer.writemodel import short as _short
 
 __all__ = ["Change", "EncodeError", "MapEditor", "WriteError", "WritePlan", "WriteResult", "errno_words"]
 
 # Map types whose entries can be removed with lookup_and_delete by key (returns the removed value atomically).
 _LOOKUP_AND_DELETE = frozenset({"hash", "percpu_hash", "lru_hash", "lru_percpu_hash"})
 PUSH_TYPES = frozenset({"queue", "stack", "bloom_filter"})
-
-
-class WriteError(Exception):
-    """A write the kernel (or the map's type) refused; the message is one line for the user."""
-
-    def __init__(self, message: str, errno_: int = 0) -> None:
-        super().__init__(message)
-        self.errno = errno_
 
 
 _WORDS = {
@@ -72,133 +79,18 @@ def errno_words(exc: OSError, info: maps.MapInfo | None = None, *, missing: str 
     return f"{words} ({name})"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One field that differs: ``path`` as ``value.stats.count`` or ``cpu1``, old and new decoded."""
+class TypedMap:
+    """A map's types without its fd: text -> bytes, bytes -> decoded values, plans and forms from values
+    already read. Pure (no syscall), so forms and plans can also be built from recorded bytes."""
 
-    path: str
-    before: Any
-    after: Any
+    write = False
 
-
-@dataclass(frozen=True, slots=True)
-class WritePlan:
-    """A write prepared and shown, not yet done. Immutable: safe to hand from a worker to the UI.
-
-    ``before`` / ``after`` are raw bytes (whole per-CPU buffers); ``*_json`` their decoded form (per-CPU: a
-    list with one value per CPU); ``after`` is None for delete and pop. ``changed_meanwhile`` lists fields
-    that differ between what the caller saw (``seen``) and what was read for this plan.
-    """
-
-    op: str
-    map_id: int
-    map_name: str
-    type_name: str
-    key: bytes | None
-    key_json: Any
-    before: bytes | None
-    after: bytes | None
-    before_json: Any
-    after_json: Any
-    changes: tuple[Change, ...]
-    flags: int
-    value_text: str | None = None
-    cpu: int | None = None
-    all_cpus: bool = False
-    percpu: bool = False
-    read_at: float = 0.0
-    """``time.monotonic()`` when ``before`` was read."""
-    note: str = ""
-    changed_meanwhile: tuple[Change, ...] = ()
-
-    @property
-    def title(self) -> str:
-        what = {"update": "update", "delete": "delete", "push": "push onto", "pop": "pop from"}[self.op]
-        key = "" if self.key is None else f" key {_short(self.key_json)}"
-        return f"{what} map {self.map_id} ({self.map_name}){key}"
-
-    def age_ms(self) -> float:
-        return (time.monotonic() - self.read_at) * 1000
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What a write did: the value removed (delete/pop), the entry read back after, and a one-line message."""
-
-    plan: WritePlan
-    message: str
-    after: bytes | None = None
-    after_json: Any = None
-    removed_json: Any = None
-    note: str = ""
-    changes: tuple[Change, ...] = field(default=())
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    import json
-
-    text = json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Leaves of a decoded value by path (``a.b``, ``a[2]``); a scalar is the one leaf ``prefix``."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(value, list) and value and not all(isinstance(x, str) and x.startswith("0x")
-                                                       for x in value):
-        for i, v in enumerate(value):
-            out.update(flatten(v, f"{prefix}[{i}]"))
-    else:
-        out[prefix] = value
-    return out
-
-
-def diff(before: Any, after: Any, prefix: str = "value") -> tuple[Change, ...]:
-    """The leaves that differ between two decoded values; a value appearing or going away is one change
-    at ``prefix``. With ``prefix="cpu"`` the values are per-CPU lists and paths read ``cpu1.count``."""
-    if before is None or after is None:
-        return () if before is after else (Change(prefix, before, after),)
-    if prefix == "cpu" and isinstance(before, list) and isinstance(after, list):
-        out: list[Change] = []
-        for c, (b, a) in enumerate(zip(before, after, strict=False)):
-            out.extend(diff(b, a, f"cpu{c}"))
-        return tuple(out)
-    a = flatten(before, prefix)
-    b = flatten(after, prefix)
-    return tuple(Change(p, a.get(p), b.get(p)) for p in dict.fromkeys([*a, *b]) if a.get(p) != b.get(p))
-
-
-class MapEditor:
-    """One map opened for typed reads and writes (read-only unless ``write``); close it or use ``with``."""
-
-    def __init__(self, map_id: int, *, write: bool = False, raw: bool = False) -> None:
-        self.write = write
-        try:
-            self.map = maps.Map.open(map_id, write=write)
-        except FileNotFoundError:
-            raise WriteError(f"map {map_id} is gone", errno.ENOENT) from None
-        except PermissionError as exc:
-            if not write:
-                raise
-            raise WriteError(f"map {map_id} cannot be opened for writing ({errno_words(exc)})",
-                             errno.EPERM) from None
-        self.info = self.map.info
-        self.codec: MapCodec = map_codec(self.info, raw=raw)
-        self.lock = sc.BPF_F_LOCK if self.codec.spin_lock else 0
-        self.ncpus = maps.possible_cpu_count()
-        self.slot = maps.round_up8(self.info.value_size)
-
-    def close(self) -> None:
-        self.map.close()
-
-    def __enter__(self) -> MapEditor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __init__(self, info: maps.MapInfo, codec: MapCodec, ncpus: int) -> None:
+        self.info = info
+        self.codec = codec
+        self.lock = sc.BPF_F_LOCK if codec.spin_lock else 0
+        self.ncpus = ncpus
+        self.slot = maps.round_up8(info.value_size)
 
     # -- text -> bytes -------------------------------------------------------------------------------
 
@@ -215,6 +107,172 @@ class MapEditor:
 
     def decode_value(self, raw: bytes | None) -> Any:
         return None if raw is None else self.codec.decode_value(raw)
+
+    def _plan(self, op: str, key: bytes | None, before: bytes | None, after: bytes | None, read_at: float,
+              **kw: Any) -> WritePlan:
+        before_json = self.decode_value(before)
+        after_json = self.decode_value(after)
+        seen = kw.pop("seen", None)
+        meanwhile: tuple[Change, ...] = ()
+        if seen is not None and before is not None and seen != before:
+            meanwhile = diff(self.decode_value(seen), before_json, self._prefix())
+        return WritePlan(
+            op=op, map_id=self.info.id, map_name=self.info.name, type_name=self.info.type_name, key=key,
+            key_json=self.decode_key(key), before=before, after=after, before_json=before_json,
+            after_json=after_json, changes=diff(before_json, after_json, self._prefix()),
+            percpu=self.info.percpu, read_at=read_at, changed_meanwhile=meanwhile, **kw,
+        )
+
+    def _prefix(self) -> str:
+        return "cpu" if self.info.percpu else "value"
+
+    def _build(self, before: bytes | None, text: str, cpu: int | None, all_cpus: bool) -> bytes:
+        """The whole value to write given the current one (None: absent, zeros for members not given)."""
+        info = self.info
+        if not info.percpu:
+            return self.value(text, before)
+        buf = bytearray(before if before is not None else bytes(info.value_stride))
+        vs, slot = info.value_size, self.slot
+        cpus = range(self.ncpus) if all_cpus else [cpu or 0]
+        for c in cpus:
+            base = bytes(buf[c * slot : c * slot + vs]) if before is not None else None
+            buf[c * slot : c * slot + vs] = self.value(text, base)
+        return bytes(buf)
+
+    def check_update(self, cpu: int | None, all_cpus: bool) -> None:
+        """Raises WriteError for a CPU choice that does not fit the map (per-CPU needs one)."""
+        info = self.info
+        if info.type_name in PUSH_TYPES:
+            raise WriteError(f"{info.type_name} maps have no keys: use push")
+        if info.percpu:
+            if cpu is None and not all_cpus:
+                raise WriteError(f"map {info.id} is per-CPU: say which CPU (--cpu N) or --all-cpus")
+            if cpu is not None and not 0 <= cpu < self.ncpus:
+                raise WriteError(f"cpu {cpu} does not exist (possible CPUs: 0..{self.ncpus - 1})")
+        elif cpu is not None or all_cpus:
+            raise WriteError(f"map {info.id} ({info.type_name}) is not per-CPU: no CPU to choose")
+
+    def update_plan(self, key: bytes, before: bytes | None, text: str, *, cpu: int | None = None,
+                    all_cpus: bool = False, mode: int = sc.BPF_ANY, seen: bytes | None = None,
+                    read_at: float = 0.0) -> WritePlan:
+        """The plan of ``key = text`` given the current value ``before`` (None: absent). Per-CPU maps need
+        ``cpu`` or ``all_cpus``; ``mode`` is BPF_ANY, BPF_NOEXIST or BPF_EXIST; ``seen``: the value the user
+        was looking at (to report changes since).
+
+        Raises:
+            EncodeError: the text does not fit (names the field); nothing was written.
+            WriteError: a bad request for this map (unknown CPU, missing --cpu).
+        """
+        self.check_update(cpu, all_cpus)
+        info = self.info
+        after = self._build(before, text, cpu, all_cpus)
+        note = ""
+        if info.percpu and cpu is not None and self.ncpus > 1:
+            # the probe writes to a throwaway map of its own: only when this editor may write at all
+            if self.write and maps.has_cpu_flag():
+                note = "this kernel has BPF_F_CPU: only that CPU's slot is written"
+            else:
+                note = ("other CPUs' values are read again just before the write and rewritten with what was "
+                        "read" + ("" if self.write else " (unless the kernel has BPF_F_CPU)"))
+                if self.write:
+                    note = "no BPF_F_CPU on this kernel: " + note
+        return self._plan("update", key, before, after, read_at, flags=mode | self.lock, value_text=text,
+                          cpu=cpu, all_cpus=all_cpus, note=note, seen=seen)
+
+    def form_for(self, op: str, key: bytes | None, seen: bytes | None, cpu: int | None = None) -> EditForm:
+        """An edit form for ``key``'s value ``seen`` (``update``), a new entry (``add``) or a push
+        (``push``). Fields come from the value's BTF (one per leaf) or, without BTF, one field for the
+        whole value."""
+        info = self.info
+        codec = self.codec
+        vs, slot = info.value_size, self.slot
+        ncpu = self.ncpus if info.percpu else 1
+
+        def slot_of(c: int) -> bytes | None:
+            if seen is None:
+                return None
+            return seen[c * slot : c * slot + vs] if info.percpu else seen
+
+        if codec.has_btf and codec.value_btf is not None and codec.value_type and not codec.id_values:
+            btf, vt = codec.value_btf, codec.value_type
+            leaf_list = leaves(btf, vt)
+            fields = [FormField(lf.path, lf.c_type, lf.kind, "", lf.choices) for lf in leaf_list]
+            value_c = codec.value_name or ""
+        else:
+            leaf_list = []
+            fields = [FormField("", f"{vs} bytes" + (" (integer)" if vs in (1, 2, 4, 8) else ""), "raw", "")]
+            value_c = f"{vs} bytes, no BTF"
+
+        def texts_of(raw: bytes | None) -> tuple[str, ...]:
+            if raw is None:
+                raw = bytes(vs)
+            if not leaf_list:
+                if vs in (1, 2, 4, 8):
+                    return (str(int.from_bytes(raw[:vs], "little")),)
+                return ("hex " + raw[:vs].hex(" "),)
+            try:
+                decoded = codec._decode_one(raw)
+            except (ValueError, BtfError):
+                decoded = None
+            flat = flatten(decoded) if decoded is not None else {}
+            return tuple(_field_text(flat.get(f.path)) for f in fields)
+
+        cpu_texts = tuple(texts_of(slot_of(c)) for c in range(ncpu))
+        shown = cpu_texts[cpu if cpu is not None and cpu < ncpu else 0]
+        fields = [FormField(f.path, f.c_type, f.kind, t, f.choices)
+                  for f, t in zip(fields, shown, strict=True)]
+        frozen_fields = tuple(fields)
+        all_texts = {f.path: f.text for f in fields}
+        base = slot_of(cpu if cpu is not None and cpu < ncpu else 0)
+
+        def check(path: str, text: str) -> str | None:
+            try:
+                self.value(form_json(frozen_fields, {path: text}, all_texts), base)
+            except (EncodeError, BtfError) as exc:
+                return str(exc)
+            return None
+
+        def check_key(text: str) -> str | None:
+            try:
+                self.key(text)
+            except (EncodeError, BtfError) as exc:
+                return str(exc)
+            return None
+
+        return EditForm(
+            op=op, map_id=info.id, map_name=info.name, type_name=info.type_name, value_c=value_c,
+            fields=frozen_fields, check=check, key=key,
+            key_text="" if key is None else _field_text(self.decode_key(key)),
+            key_c=codec.key_name or f"{info.key_size} bytes", check_key=check_key, seen=seen,
+            percpu=info.percpu, ncpus=ncpu, cpu=cpu, cpu_texts=cpu_texts,
+        )
+
+
+class MapEditor(TypedMap):
+    """One map opened for typed reads and writes (read-only unless ``write``); close it or use ``with``."""
+
+    def __init__(self, map_id: int, *, write: bool = False, raw: bool = False) -> None:
+        self.write = write
+        try:
+            self.map = maps.Map.open(map_id, write=write)
+        except FileNotFoundError:
+            raise WriteError(f"map {map_id} is gone", errno.ENOENT) from None
+        except PermissionError as exc:
+            if not write:
+                raise
+            raise WriteError(f"map {map_id} cannot be opened for writing ({errno_words(exc)})",
+                             errno.EPERM) from None
+        info = self.map.info
+        super().__init__(info, map_codec(info, raw=raw), maps.possible_cpu_count())
+
+    def close(self) -> None:
+        self.map.close()
+
+    def __enter__(self) -> MapEditor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -236,72 +294,13 @@ class MapEditor:
 
     # -- plans ---------------------------------------------------------------------------------------
 
-    def _plan(self, op: str, key: bytes | None, before: bytes | None, after: bytes | None, read_at: float,
-              **kw: Any) -> WritePlan:
-        before_json = self.decode_value(before)
-        after_json = self.decode_value(after)
-        seen = kw.pop("seen", None)
-        meanwhile: tuple[Change, ...] = ()
-        if seen is not None and before is not None and seen != before:
-            meanwhile = diff(self.decode_value(seen), before_json, self._prefix())
-        return WritePlan(
-            op=op, map_id=self.info.id, map_name=self.info.name, type_name=self.info.type_name, key=key,
-            key_json=self.decode_key(key), before=before, after=after, before_json=before_json,
-            after_json=after_json, changes=diff(before_json, after_json, self._prefix()),
-            percpu=self.info.percpu, read_at=read_at, changed_meanwhile=meanwhile, **kw,
-        )
-
-    def _prefix(self) -> str:
-        return "cpu" if self.info.percpu else "value"
-
     def plan_update(self, key: bytes, text: str, *, cpu: int | None = None, all_cpus: bool = False,
                     mode: int = sc.BPF_ANY, seen: bytes | None = None) -> WritePlan:
-        """Prepare ``key = text``. Per-CPU maps need ``cpu`` or ``all_cpus``; ``mode`` is BPF_ANY,
-        BPF_NOEXIST or BPF_EXIST; ``seen``: the value the user was looking at (to report changes since).
-
-        Raises:
-            EncodeError: the text does not fit (names the field); nothing was written.
-            WriteError: a bad request for this map (unknown CPU, missing --cpu).
-        """
-        info = self.info
-        if info.type_name in PUSH_TYPES:
-            raise WriteError(f"{info.type_name} maps have no keys: use push")
-        if info.percpu:
-            if cpu is None and not all_cpus:
-                raise WriteError(f"map {info.id} is per-CPU: say which CPU (--cpu N) or --all-cpus")
-            if cpu is not None and not 0 <= cpu < self.ncpus:
-                raise WriteError(f"cpu {cpu} does not exist (possible CPUs: 0..{self.ncpus - 1})")
-        elif cpu is not None or all_cpus:
-            raise WriteError(f"map {info.id} ({info.type_name}) is not per-CPU: no CPU to choose")
+        """Prepare ``key = text`` against the value read now (see :meth:`TypedMap.update_plan`)."""
+        self.check_update(cpu, all_cpus)
         read_at = time.monotonic()
-        before = self.read(key)
-        after = self._build(before, text, cpu, all_cpus)
-        note = ""
-        if info.percpu and cpu is not None and self.ncpus > 1:
-            # the probe writes to a throwaway map of its own: only when this editor may write at all
-            if self.write and maps.has_cpu_flag():
-                note = "this kernel has BPF_F_CPU: only that CPU's slot is written"
-            else:
-                note = ("other CPUs' values are read again just before the write and rewritten with what was "
-                        "read" + ("" if self.write else " (unless the kernel has BPF_F_CPU)"))
-                if self.write:
-                    note = "no BPF_F_CPU on this kernel: " + note
-        flags = mode | self.lock
-        return self._plan("update", key, before, after, read_at, flags=flags, value_text=text, cpu=cpu,
-                          all_cpus=all_cpus, note=note, seen=seen)
-
-    def _build(self, before: bytes | None, text: str, cpu: int | None, all_cpus: bool) -> bytes:
-        """The whole value to write given the current one (None: absent, zeros for members not given)."""
-        info = self.info
-        if not info.percpu:
-            return self.value(text, before)
-        buf = bytearray(before if before is not None else bytes(info.value_stride))
-        vs, slot = info.value_size, self.slot
-        cpus = range(self.ncpus) if all_cpus else [cpu or 0]
-        for c in cpus:
-            base = bytes(buf[c * slot : c * slot + vs]) if before is not None else None
-            buf[c * slot : c * slot + vs] = self.value(text, base)
-        return bytes(buf)
+        return self.update_plan(key, self.read(key), text, cpu=cpu, all_cpus=all_cpus, mode=mode, seen=seen,
+                                read_at=read_at)
 
     def plan_delete(self, key: bytes) -> WritePlan:
         read_at = time.monotonic()
@@ -421,3 +420,61 @@ class MapEditor:
         msg = f"popped {_short(removed_json)} from {info.type_name} {info.id}"
         return WriteResult(plan, msg, head, self.decode_value(head), removed_json=removed_json)
 
+    # -- requests and forms (what the TUI asks the source for) ----------------------------------------
+
+    def plan(self, req: WriteRequest) -> WritePlan:
+        """The plan of a request (the key typed as text when ``req.key`` is None)."""
+        key = req.key
+        if key is None and req.key_text is not None:
+            key = self.key(req.key_text)
+        if req.op == "update":
+            if key is None or req.value_text is None:
+                raise WriteError("update needs a key and a value")
+            return self.plan_update(key, req.value_text, cpu=req.cpu, all_cpus=req.all_cpus, mode=req.mode,
+                                    seen=req.seen)
+        if req.op == "delete":
+            if key is None:
+                raise WriteError("delete needs a key")
+            return self.plan_delete(key)
+        if req.op == "push":
+            return self.plan_push(req.value_text or "")
+        if req.op == "pop":
+            return self.plan_pop()
+        raise WriteError(f"unknown write {req.op!r}")
+
+    def form(self, op: str, key: bytes | None = None, cpu: int | None = None) -> EditForm:
+        """:meth:`form_for` with ``key``'s value read now (``update``)."""
+        seen = self.read(key) if op == "update" else None
+        if op == "update" and seen is None:
+            raise WriteError(f"map {self.info.id}: that entry is gone", errno.ENOENT)
+        return self.form_for(op, key, seen, cpu)
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def open_form(map_id: int, op: str, key: bytes | None = None, cpu: int | None = None) -> EditForm:
+    """An edit form for a map (opened for writing, closed again before returning)."""
+    with MapEditor(map_id, write=True) as ed:
+        return ed.form(op, key, cpu)
+
+
+def plan_request(req: WriteRequest) -> WritePlan:
+    """The plan of a request, read from the kernel now. Raises EncodeError / WriteError."""
+    with MapEditor(req.map_id, write=True) as ed:
+        return ed.plan(req)
+
+
+def apply_plan(plan: WritePlan) -> WriteResult:
+    """Do a planned write. Raises WriteError with the errno in words (the map is then unchanged)."""
+    with MapEditor(plan.map_id, write=True) as ed:
+        return ed.apply(plan)

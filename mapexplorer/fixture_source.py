@@ -15,6 +15,7 @@ from typing import Any
 
 from mapexplorer.decoders import RawDecoder
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 FIXTURE_EPOCH = 1_700_000_000.0
 """Fixed time of the first recorded frame (frames are one second apart)."""
@@ -252,6 +253,15 @@ class FixtureSource:
 
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
         return None
+
+    def edit_form(self, map_id: int, op: str, key: bytes | None, cpu: int | None) -> EditForm:
+        raise WriteError("recorded maps cannot be written")
+
+    def plan_write(self, request: WriteRequest) -> WritePlan:
+        raise WriteError("recorded maps cannot be written")
+
+    def apply_write(self, plan: WritePlan) -> WriteResult:
+        raise WriteError("recorded maps cannot be written")
 
     def close(self) -> None:
         return None

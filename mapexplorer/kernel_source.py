@@ -15,6 +15,7 @@ from typing import Any
 from mapexplorer.decoders import Decoder, Kallsyms, RawDecoder, TypeAwareDecoder
 from mapexplorer.maptypes import PEEK_TYPES
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 
 def _row_from_record(rec: Any) -> MapRow:
@@ -267,6 +268,36 @@ class KernelSource:
                 if len(value) == stride:
                     values[i * stride : (i + 1) * stride] = value
             return replace(snapshot, values=bytes(values), taken_at=time.time(), seq=self._next_seq())
+
+    # -- writes (only with --write) ----------------------------------------------------------------------
+
+    def _writer(self) -> Any:
+        if not self.write:
+            raise WriteError("read-only: start mapexplorer with --write to change maps")
+        from mapexplorer import edit
+
+        return edit
+
+    def edit_form(self, map_id: int, op: str, key: bytes | None, cpu: int | None) -> EditForm:
+        edit = self._writer()
+        try:
+            return edit.open_form(map_id, op, key, cpu)
+        except ValueError as exc:  # EncodeError / BtfError: the map's BTF cannot describe a form
+            raise WriteError(str(exc)) from None
+
+    def plan_write(self, request: WriteRequest) -> WritePlan:
+        edit = self._writer()
+        try:
+            return edit.plan_request(request)
+        except ValueError as exc:  # EncodeError: names the field
+            raise WriteError(str(exc)) from None
+
+    def apply_write(self, plan: WritePlan) -> WriteResult:
+        edit = self._writer()
+        try:
+            return edit.apply_plan(plan)
+        except ValueError as exc:
+            raise WriteError(str(exc)) from None
 
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
         try:

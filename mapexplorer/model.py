@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from mapexplorer.decoders import Decoder, RawDecoder
 from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES, REWRITTEN_TYPES
+from mapexplorer.writemodel import EditForm, WritePlan, WriteRequest, WriteResult
 
 # What a view of a map that cannot be listed shows instead of an empty table.
 WHY_NOT_LISTED: dict[str, str] = {
@@ -209,6 +210,21 @@ class MapSource(Protocol):
 
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
         """A zero-argument callable opening an event stream on the map (None: streaming unavailable)."""
+        ...
+
+    # Write mode (:mod:`mapexplorer.writemodel` values). Each raises WriteError with a one-line reason
+    # (read-only source, a value that does not fit its field, the kernel's errno in words).
+
+    def edit_form(self, map_id: int, op: str, key: bytes | None, cpu: int | None) -> EditForm:
+        """A form for ``key``'s value (``update``), a new entry (``add``) or a value to push (``push``)."""
+        ...
+
+    def plan_write(self, request: WriteRequest) -> WritePlan:
+        """The request read against the map now: before, after, changed fields. Writes nothing."""
+        ...
+
+    def apply_write(self, plan: WritePlan) -> WriteResult:
+        """Do the write; the map is unchanged when it raises."""
         ...
 
     def close(self) -> None: ...

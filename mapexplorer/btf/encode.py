@@ -330,7 +330,8 @@ def _put_bits(
     hi = (1 << bits) - 1  # an unsigned bit pattern is accepted for signed fields too (e.g. 0xffffffff)
     if not lo <= n <= hi:
         kind = f"{'signed' if signed else 'unsigned'} {bits}-bit"
-        raise EncodeError(path, f"{n} out of range for a {kind} field ({lo}..{hi})")
+        article = "a" if signed else "an"
+        raise EncodeError(path, f"{n} out of range for {article} {kind} field ({lo}..{hi})")
     n &= (1 << bits) - 1
     byte, first = divmod(bit_offset, 8)
     nbytes = (first + bits + 7) // 8

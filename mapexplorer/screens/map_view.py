@@ -21,6 +21,7 @@ from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, STREAM_TYPES
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
 from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
+from mapexplorer.screens.write_flow import WriteFlow
 from mapexplorer.widgets.columns import compute_order, make_plan
 from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
 from mapexplorer.widgets.entry_table import EntryTable
@@ -53,7 +54,10 @@ class MapViewScreen(PollingScreen):
         Binding("x", "toggle_hex", "Hex"),
         Binding("s", "sort", "Sort"),
         Binding("S", "clear_sort", "Unsort", show=False),
-        Binding("d", "toggle_deltas", "Δ/rate", show=False),
+        Binding("D", "toggle_deltas", "Δ/rate", show=False),
+        Binding("e", "edit_entry", "Edit", show=False),
+        Binding("a", "add_entry", "Add", show=False),
+        Binding("d", "delete_entry", "Delete", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh", show=False),
         Binding("plus,equals_sign", "faster", "Faster", show=False),
@@ -72,6 +76,8 @@ class MapViewScreen(PollingScreen):
         self._requested_settings: tuple[object, ...] = ()
         self._full_read_at = 0.0
         self._order_settings: tuple[object, ...] = ()
+        self.writes = WriteFlow(self)
+        """e / a / d: edits through the source (only with --write; otherwise a hint)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -494,6 +500,15 @@ class MapViewScreen(PollingScreen):
             return
         self.explorer.watch_map(self.map_id)
 
+    def action_edit_entry(self) -> None:
+        self.writes.edit()
+
+    def action_add_entry(self) -> None:
+        self.writes.add()
+
+    def action_delete_entry(self) -> None:
+        self.writes.delete()
+
     def palette_commands(self) -> list[tuple[str, str, str]]:
         cmds = [
             ("Back to the map list", "Close this map (Escape)", "back"),
@@ -501,7 +516,11 @@ class MapViewScreen(PollingScreen):
             ("Toggle hex view", "Raw key and value bytes (x)", "toggle_hex"),
             ("Sort by the current column", "Sort, again to reverse (s)", "sort"),
             ("Clear sort", "Back to map order (S)", "clear_sort"),
-            ("Toggle delta and rate columns", "Δ and /s columns (d)", "toggle_deltas"),
+            ("Toggle delta and rate columns", "Δ and /s columns (D)", "toggle_deltas"),
+            ("Edit entry", "Edit the selected entry's value (e, needs --write)", "edit_entry"),
+            ("Add entry", "Add an entry, or push onto a queue/stack (a, needs --write)", "add_entry"),
+            ("Delete entry", "Delete the selected entry, or pop a queue/stack (d, needs --write)",
+             "delete_entry"),
             ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
             ("Refresh now", "Read the map again (r)", "refresh_now"),
             ("Refresh faster", "Halve the refresh interval (+)", "faster"),

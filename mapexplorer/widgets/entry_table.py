@@ -508,6 +508,8 @@ class EntryTable(ScrollView, can_focus=True):
         if new < self._pinned or not self._offsets:
             return
         k = new - self._pinned
+        if new >= len(self.widths) or k >= len(self._offsets):
+            return  # set_frame is switching to a new column layout whose widths are not measured yet
         off = self._offsets[k]
         w = self.widths[new]
         avail = max(self.size.width - self._pinned_width, 1)
