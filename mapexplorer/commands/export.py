@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 
 from mapexplorer.commands import require_root
 from mapexplorer.errors import UserError
-from mapexplorer.export.collector import Poller, SnapshotCollector
-from mapexplorer.export.server import make_app, serve
+from mapexplorer.export.collector import AgeCollector, Poller, SnapshotCollector
+from mapexplorer.export.server import MetricsRenderer, make_app, serve
 from mapexplorer.export.snapshot import SnapshotTaker
 from mapexplorer.export.spec import parse_value_spec
 from mapexplorer.kernel import progs
@@ -51,13 +51,19 @@ def run(args: argparse.Namespace) -> int:
     stats = progs.StatsSession() if args.prog_stats else None  # counts while open: ~20 ns per run
     taker = SnapshotTaker(specs, max_series=args.max_series, prog_stats=stats is not None)
     poller = Poller(taker, args.interval)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(poller))
+    snapshot_registry = CollectorRegistry(auto_describe=False)
+    snapshot_registry.register(SnapshotCollector(poller))
+    age_registry = CollectorRegistry(auto_describe=False)
+    age_registry.register(AgeCollector(poller))
+    textfile_registry = CollectorRegistry(auto_describe=False)  # both, for write_to_textfile
+    textfile_registry.register(SnapshotCollector(poller))
+    textfile_registry.register(AgeCollector(poller))
+    renderer = MetricsRenderer(snapshot_registry, age_registry, poller)
 
     server = None
     if listen is not None and not args.once:
         try:  # bind first: a port in use is the first and only thing said
-            server = serve(make_app(registry, poller, [s.text for s in specs], args.scrape_timeout), *listen)
+            server = serve(make_app(renderer, [s.text for s in specs], args.scrape_timeout), *listen)
         except OSError as exc:
             raise UserError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     stop = threading.Event()
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         poller.poll_once()  # fail here, with one line, if the kernel cannot be read at all
         if args.once:
             if args.textfile:
-                _write_textfile(registry, args.textfile)
+                _write_textfile(textfile_registry, args.textfile)
             return 0
         if server is not None:
             http = threading.Thread(target=server.serve_forever, name="mapexplorer-export-http", daemon=True)
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         poller.start()
         while not stop.wait(args.interval if args.textfile else 3600):
             if args.textfile:
-                _write_textfile(registry, args.textfile)
+                _write_textfile(textfile_registry, args.textfile)
         return 0
     except KeyboardInterrupt:
         return 0

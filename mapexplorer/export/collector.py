@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -41,11 +41,15 @@ class Poller:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mapexplorer-export-poll", daemon=True)
+        self.after_poll: list[Callable[[ExportSnapshot], None]] = []
+        """Called in the poller thread after each new snapshot (the server pre-renders it)."""
 
     def poll_once(self) -> ExportSnapshot:
         snap = self.taker.take()
         self.latest = snap  # one reference swap: scrapes see the old or the new snapshot, never half
         self._ready.set()
+        for hook in self.after_poll:
+            hook(snap)
         return snap
 
     def _run(self) -> None:
@@ -71,7 +75,8 @@ class Poller:
 
 
 class SnapshotCollector(Collector):
-    """Renders the poller's latest snapshot; registered in a private registry by the export command."""
+    """Renders the poller's latest snapshot (everything but its age, which changes with every scrape:
+    :class:`AgeCollector`); registered in a private registry by the export command."""
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
@@ -87,6 +92,26 @@ class SnapshotCollector(Collector):
         yield from prog_families(snap)
         yield from value_families(snap)
         yield from self_families(snap)
+
+
+class AgeCollector(Collector):
+    """``bpf_export_snapshot_age_seconds`` of the poller's latest snapshot, computed at scrape time."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.poller.latest
+        if snap is None:
+            return
+        age = GaugeMetricFamily(
+            "bpf_export_snapshot_age_seconds", "Seconds since the served snapshot was read from the kernel"
+        )
+        age.add_metric([], time.monotonic() - snap.taken_monotonic)
+        yield age
 
 
 def map_families(snap: ExportSnapshot) -> Iterator[Metric]:
@@ -163,11 +188,6 @@ def value_families(snap: ExportSnapshot) -> Iterator[Metric]:
 
 
 def self_families(snap: ExportSnapshot) -> Iterator[Metric]:
-    age = GaugeMetricFamily(
-        "bpf_export_snapshot_age_seconds", "Seconds since the served snapshot was read from the kernel"
-    )
-    age.add_metric([], time.monotonic() - snap.taken_monotonic)
-    yield age
     took = GaugeMetricFamily("bpf_export_snapshot_duration_seconds", "Seconds the last kernel read took")
     took.add_metric([], snap.duration_s)
     yield took

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from mapexplorer.btf.types import ENUM, ENUM64, INT, STRUCT, UNION, Btf, BtfError
@@ -169,23 +170,29 @@ class ValueReader:
 
     def read(self, m: Map) -> ValueSeries:
         """Every series of this spec from the open map ``m`` (the same map this reader was built for)."""
-        samples: list[tuple[Labels, float]] = []
+        labels_out: list[Labels] = []
+        values_out: list[float] = []
         per_cpu = self.spec.per_cpu and self.info.percpu
-        limit, dropped, seen = self.max_series, 0, 0
+        width = self.ncpus if per_cpu else 1
+        room, dropped = self.max_series // width, 0
+        cache_get, labels_of = self._key_cache.get, self._labels
         for chunk in m.read_chunks():
-            ks = chunk.key_size
-            keys = chunk.keys
-            for i, values in enumerate(self._chunk_values(chunk)):
-                width = len(values) if per_cpu else 1
-                if seen + width > limit:
-                    dropped += width
-                    continue
-                seen += width
-                labels = self._labels(keys[i * ks : (i + 1) * ks])
-                if per_cpu:
-                    samples.extend(((*labels, str(cpu)), float(v)) for cpu, v in enumerate(values))
-                else:
-                    samples.append((labels, float(sum(values))))
-        if len(self._key_cache) > 2 * limit:
+            n = min(chunk.count, room)
+            dropped += (chunk.count - n) * width
+            room -= n
+            if not n:
+                continue
+            ks, keys = chunk.key_size, chunk.keys
+            labels = [cache_get(k) or labels_of(k) for k in (keys[i : i + ks] for i in range(0, n * ks, ks))]
+            values = list(islice(self._chunk_values(chunk), n))
+            if per_cpu:
+                for lab, vals in zip(labels, values, strict=True):
+                    labels_out.extend((*lab, str(cpu)) for cpu in range(len(vals)))
+                    values_out.extend(vals)
+            else:
+                labels_out.extend(labels)
+                values_out.extend(v[0] if len(v) == 1 else sum(v) for v in values)
+        if len(self._key_cache) > 2 * self.max_series:
             self._key_cache.clear()  # keys churned: rebuild from what the next read sees
-        return ValueSeries(self.spec, self.info.id, self.label_names(), tuple(samples), dropped)
+        samples = tuple(zip(labels_out, map(float, values_out), strict=True))
+        return ValueSeries(self.spec, self.info.id, self.label_names(), samples, dropped)

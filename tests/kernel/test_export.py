@@ -8,6 +8,7 @@ SIGTERM.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import signal
@@ -144,6 +145,11 @@ def test_scrape_has_health_and_values(ex_maps: ExportMaps) -> None:
         assert om.rstrip().endswith("# EOF")
         _, index = get(url + "/")
         assert "ex_calls:value as ex_calls_total" in index
+        req = urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip"
+            unzipped = gzip.decompress(resp.read()).decode()  # the cached part and the age, two members
+        assert 'ex_flow_bytes{comm="curl"' in unzipped and "bpf_export_snapshot_age_seconds" in unzipped
 
 
 @needs_prometheus
