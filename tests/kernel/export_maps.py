@@ -29,6 +29,7 @@ class ExportMaps:
     flows: maps.Map
     fill: maps.Map
     many: maps.Map
+    ring: maps.Map
     prog_fd: int
 
 
@@ -96,9 +97,12 @@ def create(stack: ExitStack, prefix: str = "ex") -> ExportMaps:
     many = new("many", 4, 8, 64, t["u32"], t["u64"])
     for k in range(50):
         many.update(struct.pack("<I", k), struct.pack("<Q", k))
+    ring_fd = maps.create_map(map_type_id("ringbuf"), 0, 0, 4096, name=f"{prefix}_ring")
+    ring = maps.Map(ring_fd)
+    stack.callback(ring.close)
     prog_fd = progs.load_prog(_counter_prog(counter.fd), SOCKET_FILTER, name=f"{prefix}_count")
     stack.callback(os.close, prog_fd)
-    return ExportMaps(counter, flows, fill, many, prog_fd)
+    return ExportMaps(counter, flows, fill, many, ring, prog_fd)
 
 
 def run_counter(prog_fd: int, times: int) -> None:

@@ -126,6 +126,7 @@ def test_scrape_has_health_and_values(ex_maps: ExportMaps) -> None:
         assert samples(text, "bpf_map_max_entries")['{id="",map="ex_fill",type="hash"}'] == 100
         assert samples(text, "bpf_map_fill_ratio")['{id="",map="ex_fill",type="hash"}'] == 0.37
         assert samples(text, "bpf_map_memlock_bytes")['{id="",map="ex_fill",type="hash"}'] > 0
+        assert samples(text, "bpf_ringbuf_backlog_ratio")['{id="",map="ex_ring",type="ringbuf"}'] == 0
         info = samples(text, "bpf_map_info")
         assert any(f'map_id="{ex_maps.fill.info.id}"' in k and 'map="ex_fill"' in k for k in info)
         calls = samples(text, "ex_calls_total")
@@ -210,9 +211,29 @@ def test_real_prometheus_scrapes_entries_and_counter_rate(ex_maps: ExportMaps, t
             rate = float(query(f"rate({series}[4s] offset 2s)")[0]["value"][1])
             expected = runs / elapsed
             assert 0.6 * expected < rate < 1.4 * expected, (rate, expected)
+            # Every query of the documented dashboard runs on this server and finds series.
+            for expr in dashboard_queries():
+                assert query(expr), expr
         finally:
             prom.terminate()
             prom.wait(timeout=30)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def dashboard_queries() -> list[str]:
+    dash = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    return [e.replace("$instance", ".*").replace("$values_metric", "ex_calls_total") for e in exprs]
+
+
+@needs_prometheus
+def test_documented_alert_rules_are_valid() -> None:
+    check = subprocess.run(
+        ["promtool", "check", "rules", str(DOCS / "prometheus-alerts.yml")], capture_output=True, text=True
+    )
+    assert check.returncode == 0 and "SUCCESS: 3 rules found" in check.stdout, check.stdout + check.stderr
 
 
 def test_textfile_is_never_half_written(ex_maps: ExportMaps, tmp_path: Path) -> None:
