@@ -2,7 +2,8 @@
 value (``in.a``, ``arr[2]``), its C type and how it is typed (int, enum, bool, float, string, json).
 
 Char arrays are one string leaf; arrays of up to :data:`MAX_ARRAY_LEAVES` elements give one leaf per
-element, longer ones (and unions, anonymous members, pointers to nothing editable) one JSON leaf. Pure.
+element, longer ones one JSON leaf; a union gives one leaf per member (a form writes only the members
+changed); anonymous members' fields sit in their parent, as the decoder prints them. Pure.
 """
 
 from __future__ import annotations
@@ -70,15 +71,21 @@ def _walk(btf: Btf, type_id: int, path: str, out: list[Leaf], depth: int, bitfie
                 _walk(btf, t.ref, f"{path}[{i}]", out, depth + 1, "")
         else:
             out.append(Leaf(path, name, "json"))
-    elif t.kind == STRUCT:
-        for m in t.members:
-            if not m.name:
-                out.append(Leaf(path, name, "json"))  # anonymous members: the whole struct as JSON
-                return
-        for m in t.members:
-            sub = f"{path}.{m.name}" if path else m.name
-            _walk(btf, m.type, sub, out, depth + 1, f":{m.bitfield_size}" if m.bitfield_size else "")
-    elif t.kind == UNION:
-        out.append(Leaf(path, name, "json"))
+    elif t.kind in (STRUCT, UNION):
+        _members(btf, t.id, path, out, depth)
     else:
         out.append(Leaf(path, name, "json"))
+
+
+def _members(btf: Btf, type_id: int, path: str, out: list[Leaf], depth: int) -> None:
+    """Members by name; an anonymous struct/union's members sit in the parent, as C (and the decoder) name
+    them."""
+    t = btf.type(type_id)
+    for m in t.members:
+        if not m.name:
+            mt = btf.type(btf.resolve(m.type))
+            if mt.kind in (STRUCT, UNION) and depth <= MAX_RESOLVE_DEPTH:
+                _members(btf, mt.id, path, out, depth + 1)
+            continue
+        sub = f"{path}.{m.name}" if path else m.name
+        _walk(btf, m.type, sub, out, depth + 1, f":{m.bitfield_size}" if m.bitfield_size else "")
