@@ -294,6 +294,9 @@ class EventStream:
         self._overtaken_seen = 0
         self._overtaken_said = -NOTICE_EVERY_S
         self._closed = False
+        self.consume_offer: tuple[str, Callable[[], EventStream]] | None = None
+        """A tapped ringbuf: the question to ask before consuming it (naming whose records would be
+        taken) and the function opening the consuming stream. None otherwise."""
 
     # -- facts ---------------------------------------------------------------------------------
 
@@ -537,7 +540,17 @@ def open_stream(map_id: int, *, type_name: str | None = None, type_force: bool =
                 else "tap mode: reading without moving the consumer position"
             )
         fd, reader = ringbuf.open_ringbuf(map_id, consume=mode == "consume")
-        return EventStream(map_id, info, reader, fd, decoders, mode, notices)
+        stream = EventStream(map_id, info, reader, fd, decoders, mode, notices)
+        if mode == "tap":
+            whose = (f"{who}, which holds it" if holders else
+                     "whichever reader drains it next (a program's reader that is restarting, or one that "
+                     "opens its pin later)")
+            stream.consume_offer = (
+                f"Consume ringbuf {map_id} ({info.name})? mapexplorer then advances its consumer position: "
+                f"every record it reads is gone for {whose}.",
+                lambda: open_stream(map_id, type_name=type_name, type_force=type_force, consume=True),
+            )
+        return stream
     if map_id in perf.own_readers():
         # Our own demo (BCC, in this process) reads this map: taking its slots would silence it for
         # good, and installing beside it is pointless (it has every slot).

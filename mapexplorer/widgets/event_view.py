@@ -256,6 +256,7 @@ class EventViewScreen(Screen):
         Binding("slash", "focus_filter", "Filter"),
         Binding("c", "clear", "Clear"),
         Binding("end,G", "follow", "Newest"),
+        Binding("C", "consume", "Consume", show=False),
         Binding("question_mark", "app.help", "Help", show=False),
     ]
 
@@ -263,11 +264,14 @@ class EventViewScreen(Screen):
         """The worker opened the stream."""
 
         def __init__(self, description: str, notices: tuple[str, ...],
-                     make_event: Callable[[int | None, Any], Any]) -> None:
+                     make_event: Callable[[int | None, Any], Any],
+                     consume_offer: tuple[str, Callable[[], EventStreamLike]] | None = None) -> None:
             super().__init__()
             self.description = description
             self.notices = notices
             self.make_event = make_event
+            self.consume_offer = consume_offer
+            """A tapped ringbuf: the question naming whose records consuming takes, and the opener."""
 
     class Batch(Message):
         """Records ``(cpu, raw)`` read since the last batch (the newest :data:`KEEP` at most) and the
@@ -322,6 +326,8 @@ class EventViewScreen(Screen):
         self.make_event: Callable[[int | None, Any], Any] = _no_stream
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._dirty = False
+        self._consume_offer: tuple[str, Callable[[], EventStreamLike]] | None = None
+        """A tapped ringbuf: (question naming whose records would be taken, opener of a consuming stream)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -361,7 +367,8 @@ class EventViewScreen(Screen):
                 self.post_message(self.Stopped(_reason(exc), error=True))
             return
         try:
-            self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices()), stream.make_event))
+            self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices()), stream.make_event,
+                                          getattr(stream, "consume_offer", None)))
             last_post = time.monotonic()
             while not worker.is_cancelled:
                 try:
@@ -395,8 +402,11 @@ class EventViewScreen(Screen):
         self.make_event = message.make_event
         self.query_one("#events", EventLog).make_event = message.make_event
         self.query_one("#ev-title", Static).update(message.description)
+        self._consume_offer = message.consume_offer
         for note in message.notices:
             self.notify(note, timeout=6)
+        if message.consume_offer is not None:
+            self.notify("C consumes the ringbuf instead (it asks first)", timeout=6)
         self._update_status()
 
     def on_event_view_screen_consent_asked(self, message: ConsentAsked) -> None:
@@ -516,6 +526,25 @@ class EventViewScreen(Screen):
         self.shown.clear()  # the same deque when there is no filter: clearing twice is harmless
         self._show()
         self._update_status()
+
+    def action_consume(self) -> None:
+        """Switch a tapped ringbuf to consuming it, after a question naming whose records are taken."""
+        offer = self._consume_offer
+        if offer is None:
+            self.notify("only a tapped ringbuf can be consumed", severity="warning", timeout=4)
+            return
+        question, accept = offer
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return  # still tapping: nothing changed
+            self._consume_offer = None
+            self.action_clear()
+            self.state = "opening…"
+            self._update_status()
+            self._read(accept)  # exclusive: the tapping worker is cancelled and closes its stream
+
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     def action_follow(self) -> None:
         log = self.query_one("#events", EventLog)

@@ -96,6 +96,47 @@ async def test_tui_w_taps_a_pinned_ringbuf_nobody_holds() -> None:
         assert em.consumer_position() == 0
 
 
+async def test_tui_consumes_only_after_a_question_naming_whose_records() -> None:
+    from mapexplorer.app import make_app
+    from mapexplorer.widgets.event_view import ConfirmScreen, EventViewScreen
+    from tests.ui.helpers import settle
+
+    async def until(pilot, cond) -> None:  # the reader worker never completes: poll
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if cond():
+                return
+        raise AssertionError("timed out")
+
+    with Emitter() as em:
+        em.emit(10)
+        em.pin(f"/sys/fs/bpf/hd_rbtc_{os.getpid()}")
+        em.drop_map_fd()
+        app = make_app(refresh=0, open_map=str(em.map_id))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.press("w")
+            await until(pilot, lambda: isinstance(app.screen, EventViewScreen) and app.screen.total >= 10)
+            view = app.screen
+            await pilot.press("C")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            question = app.screen.question
+            assert "gone for whichever reader drains it next" in question
+            await pilot.press("n")  # No: still a tap
+            await until(pilot, lambda: app.screen is view)
+            await pilot.pause(0.3)
+            assert em.consumer_position() == 0
+            await pilot.press("C")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await until(pilot, lambda: app.screen is view and "consume" in str(
+                view.query_one("#ev-title").render()) and view.total >= 10)
+            await until(pilot, lambda: em.consumer_position() == 10 * (RECORD + 8))
+            await pilot.press("escape")
+            await pilot.pause()
+        assert em.consumer_position() == 10 * (RECORD + 8)
+
+
 # -- perf takeover -----------------------------------------------------------------------------------
 
 
