@@ -215,3 +215,29 @@ def test_perf_of_this_process_s_own_demo_is_never_taken_over(new_map) -> None:
         perf.release_own_reader(m.info.id)
     with streams.open_stream(m.info.id) as s:  # once released: our readers go into the empty slots
         assert s.mode == "perf"
+
+
+@pytest.mark.bcc
+def test_the_in_process_demo_registers_its_perf_map_and_keeps_receiving() -> None:
+    """The TUI's --demo runs in the TUI's process: w on demo_perf_evts is refused, the demo keeps its
+    events (a perf_event_array demo only: a few seconds)."""
+    pytest.importorskip("bcc")
+    import time
+
+    from mapexplorer.demo_bpf import DemoSession
+
+    session = DemoSession(types=["perf_event_array"])
+    try:
+        session.start(progress=lambda _msg: None)
+        (st,) = [s for s in session.summary if s.type == "perf_event_array"]
+        assert st.ok and st.map_id in perf.own_readers()
+        with pytest.raises(streams.StreamError, match="this process's own demo"):
+            streams.open_stream(st.map_id, ask=True)  # what the TUI's w does
+        seen = session.events_seen
+        deadline = time.monotonic() + 10
+        while session.events_seen == seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert session.events_seen > seen  # still the demo's events
+    finally:
+        session.stop()
+    assert st.map_id not in perf.own_readers()
