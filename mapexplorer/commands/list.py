@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "by", None):
         return run_groups(records, counts, args.by, args.json)
     if args.json:
-        json.dump([record_json(r, counts[r.info.id]) for r in records], sys.stdout)
-        sys.stdout.write("\n")
+        # json.dumps runs the C encoder; json.dump to a stream would run the pure-Python one
+        sys.stdout.write(json.dumps([record_json(r, counts[r.info.id]) for r in records]) + "\n")
     else:
         print(fitted_table(records, counts, terminal_width()))
     return 0

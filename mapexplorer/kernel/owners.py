@@ -25,23 +25,18 @@ class Owner:
     comm: str
 
 
-def _map_ids_of_pid(pid: int) -> set[int]:
-    ids: set[int] = set()
-    fd_dir = f"/proc/{pid}/fd"
+_BPF_MAP_LINK = "anon_inode:bpf-map"
+
+
+def _fd_map_id(fd_dir: str, pid: int, fd: str) -> int | None:
+    """The map id behind one fd of a process, or None when the fd is not a map (or is gone)."""
     try:
-        fds = os.listdir(fd_dir)
+        if os.readlink(f"{fd_dir}/{fd}") != _BPF_MAP_LINK:
+            return None
+        (mid,) = maps.fdinfo_ints(fd, (b"map_id",), pid)
     except OSError:
-        return ids
-    for fd in fds:
-        try:
-            if os.readlink(f"{fd_dir}/{fd}") != "anon_inode:bpf-map":
-                continue
-            info = maps.read_fdinfo(int(fd), pid)
-        except OSError:
-            continue  # the fd or the process went away
-        if "map_id" in info:
-            ids.add(int(info["map_id"]))
-    return ids
+        return None  # the fd or the process went away
+    return mid or None
 
 
 def _comm(pid: int) -> str:
@@ -52,24 +47,55 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def map_owners() -> dict[int, list[Owner]]:
-    """Map id -> processes holding an fd to it (sorted by pid, each once).
+class OwnerScanner:
+    """Which processes hold which maps, from one walk of /proc, remembering each process's fds between
+    walks: only fd numbers not seen in that process before are read again (a readlink, and the fdinfo
+    when the fd is a map), so a second walk of a box whose processes hold 20,000 map fds costs one
+    directory listing per process.
 
-    Walks /proc directly (a process's name is read only when it holds a map): about half the cost of
-    asking psutil for every process's name, which matters to a map list refreshing every second.
+    Known limit: an fd number closed and reused for another map between two walks (or a pid reused by a
+    new process with the same fd numbers) keeps its old map id until that fd number goes away. A
+    one-shot command uses a new scanner, so it always reads everything.
     """
-    out: dict[int, set[Owner]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        ids = _map_ids_of_pid(pid)
-        if not ids:
-            continue
-        owner = Owner(pid, _comm(pid))
-        for mid in ids:
-            out.setdefault(mid, set()).add(owner)
-    return {mid: sorted(owners) for mid, owners in out.items()}
+
+    def __init__(self) -> None:
+        self._fds: dict[int, dict[str, int | None]] = {}
+        self._comms: dict[int, str] = {}
+
+    def scan(self) -> dict[int, list[Owner]]:
+        """Map id -> processes holding an fd to it (sorted by pid, each once)."""
+        out: dict[int, set[Owner]] = {}
+        seen: dict[int, dict[str, int | None]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            fd_dir = f"/proc/{pid}/fd"
+            try:
+                names = os.listdir(fd_dir)
+            except OSError:
+                continue
+            known = self._fds.get(pid, {})
+            fds = {n: known[n] if n in known else _fd_map_id(fd_dir, pid, n) for n in names}
+            seen[pid] = fds
+            ids = {mid for mid in fds.values() if mid is not None}
+            if not ids:
+                continue
+            comm = self._comms.get(pid) if pid in self._fds else None
+            if comm is None:
+                comm = self._comms[pid] = _comm(pid)
+            owner = Owner(pid, comm)
+            for mid in ids:
+                out.setdefault(mid, set()).add(owner)
+        self._fds = seen
+        self._comms = {pid: c for pid, c in self._comms.items() if pid in seen}
+        return {mid: sorted(owners) for mid, owners in out.items()}
+
+
+def map_owners() -> dict[int, list[Owner]]:
+    """Map id -> processes holding an fd to it (sorted by pid, each once): one full walk of /proc (a
+    process's name is read only when it holds a map). Use an :class:`OwnerScanner` to walk repeatedly."""
+    return OwnerScanner().scan()
 
 
 @dataclass(frozen=True, slots=True)

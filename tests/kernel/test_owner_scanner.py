@@ -1,0 +1,39 @@
+"""OwnerScanner on real maps held by another process: a second walk sees maps opened and closed since the
+first, and reads only the fds it has not seen (counted through the module's fd reader)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import MapHolder, needs_root
+
+from mapexplorer.kernel import owners
+
+pytestmark = [pytest.mark.kernel, needs_root]
+
+
+def spec(name: str) -> dict:
+    return {"type": "hash", "key_size": 4, "value_size": 8, "max_entries": 4, "name": name}
+
+
+def test_second_walk_sees_new_and_closed_maps_and_rereads_only_new_fds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scanner = owners.OwnerScanner()
+    with MapHolder([spec("os_first")]) as first:
+        got = scanner.scan()
+        assert [o.pid for o in got[first.ids[0]]] == [first.pid]
+        reads: list[tuple[int, str]] = []
+        real = owners._fd_map_id
+        monkeypatch.setattr(
+            owners, "_fd_map_id", lambda d, pid, fd: reads.append((pid, fd)) or real(d, pid, fd)
+        )
+        with MapHolder([spec("os_second"), spec("os_third")]) as second:
+            got = scanner.scan()
+            assert [o.pid for o in got[first.ids[0]]] == [first.pid]
+            assert all([o.pid for o in got[mid]] == [second.pid] for mid in second.ids)
+            assert not any(pid == first.pid for pid, _ in reads)  # unchanged process: nothing re-read
+            assert {pid for pid, _ in reads} >= {second.pid}
+            second_ids = second.ids
+        got = scanner.scan()
+        assert not any(mid in got for mid in second_ids)  # the holder exited: its maps are gone
+        assert owners.map_owners()[first.ids[0]] == got[first.ids[0]]  # same answer as a full walk
