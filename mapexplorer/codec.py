@@ -217,11 +217,14 @@ class MapCodec:
             key_texts = compile_json_texts(self.btf, self.key_type, ks)
         else:
             key_texts = _hex_key_texts(ks)
+        value_texts: Callable[[bytes], list[str]] | None
         if self.id_values:
             ids = struct.Struct("<I" + (f"{vs - 4}x" if vs > 4 else ""))
 
-            def value_texts(buf: bytes) -> list[str]:
+            def id_texts(buf: bytes) -> list[str]:
                 return [str(v) for (v,) in ids.iter_unpack(buf)]
+
+            value_texts = id_texts
         elif self._value_dec is not None and self.value_btf is not None:
             slot = round_up8(vs) if info.percpu else vs
             value_texts = compile_json_texts(self.value_btf, self.value_type, slot)

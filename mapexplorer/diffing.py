@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-_INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_INT_FORMATS: dict[int, Literal["B", "H", "I", "Q"]] = {1: "B", 2: "H", 4: "I", 8: "Q"}
 BLOCK = 512  # entries compared at once when both sides list the same keys in the same order
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from mapexplorer.decoders import Decoder, RawDecoder
 from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES, REWRITTEN_TYPES
@@ -39,7 +39,7 @@ WHY_NOT_LISTED: dict[str, str] = {
 
 
 
-_INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_INT_FORMATS: dict[int, Literal["B", "H", "I", "Q"]] = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
 class MapGone(Exception):

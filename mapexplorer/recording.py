@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import zlib
@@ -153,7 +154,7 @@ class Recording:
 # -- writing ------------------------------------------------------------------------------------------
 
 
-def _open_write(path: str | Path) -> IO[bytes]:
+def _open_write(path: str | Path) -> io.BufferedWriter | gzip.GzipFile:
     raw = open(path, "wb")  # noqa: SIM115 - owned by the Writer, closed in close()
     if str(path).endswith(".gz"):
         # mtime=0: the same frames give the same bytes; gzip level 6: ~3x smaller hex for little CPU

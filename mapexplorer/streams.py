@@ -402,8 +402,9 @@ class EventStream:
                 remaining = end - now
                 if remaining <= 0:
                     break
-                last = records[-1] if records else b""
-                rate = count * (len(last if bare else last[1]) + 8) / max(now - start, 1e-4)
+                # perf records are (cpu, raw) pairs; none read yet (a wakeup for lost records): no rate
+                last_len = (len(records[-1]) if bare else len(records[-1][1])) if records else 0
+                rate = count * (last_len + 8) / max(now - start, 1e-4)
                 step = min(LINGER_STEP_MAX_S, max(LINGER_STEP_MIN_S, capacity / 4 / max(rate, 1.0)))
                 time.sleep(min(remaining, step))
                 more = self._read_raw(limit - count)

@@ -33,18 +33,23 @@ from mapexplorer.btf.types import (
     VOLATILE,
 )
 
+# BtfBuilder's methods are named after what they add (int, str, float, struct): inside the class body those
+# names are the methods, so its annotations name the builtins through these aliases.
+Int = int
+Str = str
+
 
 class BtfBuilder:
     """Append types with the methods below (each returns the new type id), then ``blob()``."""
 
-    def __init__(self, start_id: int = 1, str_base: int = 0) -> None:
+    def __init__(self, start_id: Int = 1, str_base: Int = 0) -> None:
         self.types = bytearray()
         self.strings = bytearray(b"" if str_base else b"\0")
         self.str_base = str_base
         self.next_id = start_id
-        self._str_cache: dict[str, int] = {}
+        self._str_cache: dict[Str, Int] = {}
 
-    def str(self, name: str) -> int:
+    def str(self, name: Str) -> Int:
         if not name:
             return 0
         if name not in self._str_cache:
@@ -53,8 +58,8 @@ class BtfBuilder:
         return self._str_cache[name]
 
     def _add(
-        self, name: str, kind: int, vlen: int, size_type: int, extra: bytes = b"", kflag: bool = False
-    ) -> int:
+        self, name: Str, kind: Int, vlen: Int, size_type: Int, extra: bytes = b"", kflag: bool = False
+    ) -> Int:
         info = (int(kflag) << 31) | (kind << 24) | vlen
         self.types += struct.pack("<III", self.str(name), info, size_type) + extra
         tid = self.next_id
@@ -63,26 +68,26 @@ class BtfBuilder:
 
     def int(
         self,
-        name: str,
-        size: int,
+        name: Str,
+        size: Int,
         *,
         signed: bool = False,
         char: bool = False,
         bool_: bool = False,
-        bits: int | None = None,
-        offset: int = 0,
-    ) -> int:
+        bits: Int | None = None,
+        offset: Int = 0,
+    ) -> Int:
         enc = (INT_SIGNED if signed else 0) | (INT_CHAR if char else 0) | (INT_BOOL if bool_ else 0)
         nbits = size * 8 if bits is None else bits
         return self._add(name, INT, 0, size, struct.pack("<I", enc << 24 | offset << 16 | nbits))
 
-    def ptr(self, target: int) -> int:
+    def ptr(self, target: Int) -> Int:
         return self._add("", PTR, 0, target)
 
-    def array(self, elem: int, nelems: int, index: int) -> int:
+    def array(self, elem: Int, nelems: Int, index: Int) -> Int:
         return self._add("", ARRAY, 0, 0, struct.pack("<III", elem, index, nelems))
 
-    def _members(self, kind: int, name: str, size: int, members: list[tuple], kflag: bool) -> int:
+    def _members(self, kind: Int, name: Str, size: Int, members: list[tuple], kflag: bool) -> Int:
         """members: (name, type, bit_offset) or (name, type, bit_offset, bitfield_size)."""
         extra = bytearray()
         for m in members:
@@ -92,63 +97,63 @@ class BtfBuilder:
             extra += struct.pack("<III", self.str(mname), mtype, off)
         return self._add(name, kind, len(members), size, bytes(extra), kflag)
 
-    def struct(self, name: str, size: int, members: list[tuple], *, kflag: bool | None = None) -> int:
+    def struct(self, name: Str, size: Int, members: list[tuple], *, kflag: bool | None = None) -> Int:
         if kflag is None:
             kflag = any(len(m) > 3 and m[3] for m in members)
         return self._members(STRUCT, name, size, members, kflag)
 
-    def union(self, name: str, size: int, members: list[tuple], *, kflag: bool | None = None) -> int:
+    def union(self, name: Str, size: Int, members: list[tuple], *, kflag: bool | None = None) -> Int:
         if kflag is None:
             kflag = any(len(m) > 3 and m[3] for m in members)
         return self._members(UNION, name, size, members, kflag)
 
-    def enum(self, name: str, size: int, values: list[tuple[str, int]], *, signed: bool = False) -> int:
+    def enum(self, name: Str, size: Int, values: list[tuple[Str, Int]], *, signed: bool = False) -> Int:
         extra = b"".join(struct.pack("<II", self.str(n), v & 0xFFFFFFFF) for n, v in values)
         return self._add(name, ENUM, len(values), size, extra, signed)
 
-    def enum64(self, name: str, size: int, values: list[tuple[str, int]], *, signed: bool = False) -> int:
+    def enum64(self, name: Str, size: Int, values: list[tuple[Str, Int]], *, signed: bool = False) -> Int:
         extra = b"".join(
             struct.pack("<III", self.str(n), v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF) for n, v in values
         )
         return self._add(name, ENUM64, len(values), size, extra, signed)
 
-    def fwd(self, name: str, union: bool = False) -> int:
+    def fwd(self, name: Str, union: bool = False) -> Int:
         return self._add(name, FWD, 0, 0, kflag=union)
 
-    def typedef(self, name: str, target: int) -> int:
+    def typedef(self, name: Str, target: Int) -> Int:
         return self._add(name, TYPEDEF, 0, target)
 
-    def volatile(self, target: int) -> int:
+    def volatile(self, target: Int) -> Int:
         return self._add("", VOLATILE, 0, target)
 
-    def const(self, target: int) -> int:
+    def const(self, target: Int) -> Int:
         return self._add("", CONST, 0, target)
 
-    def restrict(self, target: int) -> int:
+    def restrict(self, target: Int) -> Int:
         return self._add("", RESTRICT, 0, target)
 
-    def type_tag(self, name: str, target: int) -> int:
+    def type_tag(self, name: Str, target: Int) -> Int:
         return self._add(name, TYPE_TAG, 0, target)
 
-    def func_proto(self, ret: int, params: list[tuple[str, int]]) -> int:
+    def func_proto(self, ret: Int, params: list[tuple[Str, Int]]) -> Int:
         extra = b"".join(struct.pack("<II", self.str(n), t) for n, t in params)
         return self._add("", FUNC_PROTO, len(params), ret, extra)
 
-    def func(self, name: str, proto: int, linkage: int = 1) -> int:
+    def func(self, name: Str, proto: Int, linkage: Int = 1) -> Int:
         return self._add(name, FUNC, linkage, proto)
 
-    def var(self, name: str, target: int, linkage: int = 1) -> int:
+    def var(self, name: Str, target: Int, linkage: Int = 1) -> Int:
         return self._add(name, VAR, 0, target, struct.pack("<I", linkage))
 
-    def datasec(self, name: str, size: int, vars_: list[tuple[int, int, int]]) -> int:
+    def datasec(self, name: Str, size: Int, vars_: list[tuple[Int, Int, Int]]) -> Int:
         """vars_: (var type id, offset, size)."""
         extra = b"".join(struct.pack("<III", *v) for v in vars_)
         return self._add(name, DATASEC, len(vars_), size, extra)
 
-    def float(self, name: str, size: int) -> int:
+    def float(self, name: Str, size: Int) -> Int:
         return self._add(name, FLOAT, 0, size)
 
-    def decl_tag(self, name: str, target: int, component_idx: int = -1) -> int:
+    def decl_tag(self, name: Str, target: Int, component_idx: Int = -1) -> Int:
         return self._add(name, DECL_TAG, 0, target, struct.pack("<i", component_idx))
 
     def blob(self, *, big_endian: bool = False) -> bytes:

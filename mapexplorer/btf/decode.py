@@ -23,7 +23,7 @@ import json
 import math
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from mapexplorer.btf.types import (
     ARRAY,
@@ -112,7 +112,7 @@ class BitsNode(Node):
     def __init__(self, bit_offset: int, bits: int, order: str = "<", signed: bool = False) -> None:
         self.byte, first = divmod(bit_offset, 8)
         self.nbytes = (first + bits + 7) // 8
-        self.byteorder = "little" if order == "<" else "big"
+        self.byteorder: Literal["little", "big"] = "little" if order == "<" else "big"
         self.shift = first if order == "<" else self.nbytes * 8 - first - bits
         self.mask = (1 << bits) - 1
         self.signed = signed and bits > 0
@@ -146,7 +146,7 @@ class EnumNode(IntNode):
         self.names = names
 
     def value(self, buf: bytes, off: int) -> str | int:
-        v = self.reader(buf, off)[0]
+        v: int = self.reader(buf, off)[0]
         return self.names.get(v, v)
 
 

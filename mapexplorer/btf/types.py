@@ -257,7 +257,7 @@ class Btf:
         vlen = info & 0xFFFF
         kflag = bool(info >> 31)
         name = self.string(name_off)
-        base_kw: dict[str, object] = {"id": tid, "kind": kind, "name": name, "kflag": kflag, "vlen": vlen}
+        base: tuple[int, int, str, bool, int] = (tid, kind, name, kflag, vlen)
         p = i + 3
         if kind == INT:
             data = w[p]
@@ -270,7 +270,7 @@ class Btf:
                 raise BtfError(f"type [{tid}] int '{name}' has invalid bits {bits} at offset {off}")
             if enc not in (0, INT_SIGNED, INT_CHAR, INT_BOOL):
                 raise BtfError(f"type [{tid}] int '{name}' has invalid encoding {enc}")
-            return BtfType(**base_kw, size=size_type, encoding=enc, int_offset=off, bits=bits)
+            return BtfType(*base, size=size_type, encoding=enc, int_offset=off, bits=bits)
         if kind in (STRUCT, UNION):
             members = []
             for j in range(vlen):
@@ -285,7 +285,7 @@ class Btf:
                     raise BtfError(f"type [{tid}] member {j} at bit {boff} lies outside the {size_type}-byte"
                                    f" {KIND_NAMES[kind]}")
                 members.append(Member(self.string(m_name), m_type, boff, bsize))
-            return BtfType(**base_kw, size=size_type, members=tuple(members))
+            return BtfType(*base, size=size_type, members=tuple(members))
         if kind == ENUM:
             if size_type not in (1, 2, 4, 8):
                 raise BtfError(f"type [{tid}] enum '{name}' has invalid size {size_type}")
@@ -296,7 +296,7 @@ class Btf:
                     v -= 1 << 32
                 vals.append(EnumValue(self.string(w[p]), v))
                 p += 2
-            return BtfType(**base_kw, size=size_type, values=tuple(vals))
+            return BtfType(*base, size=size_type, values=tuple(vals))
         if kind == ENUM64:
             if size_type not in (1, 2, 4, 8):
                 raise BtfError(f"type [{tid}] enum64 '{name}' has invalid size {size_type}")
@@ -307,19 +307,19 @@ class Btf:
                     v -= 1 << 64
                 vals.append(EnumValue(self.string(w[p]), v))
                 p += 3
-            return BtfType(**base_kw, size=size_type, values=tuple(vals))
+            return BtfType(*base, size=size_type, values=tuple(vals))
         if kind == ARRAY:
             elem, index, nelems = w[p], w[p + 1], w[p + 2]
             self._ref(tid, elem, "element type")
             self._ref(tid, index, "index type")
-            return BtfType(**base_kw, ref=elem, index_type=index, nelems=nelems)
+            return BtfType(*base, ref=elem, index_type=index, nelems=nelems)
         if kind == FUNC_PROTO:
             self._ref(tid, size_type, "return type")
             params = []
             for j in range(vlen):
                 params.append(Param(self.string(w[p]), self._ref(tid, w[p + 1], f"parameter {j}")))
                 p += 2
-            return BtfType(**base_kw, ref=size_type, params=tuple(params))
+            return BtfType(*base, ref=size_type, params=tuple(params))
         if kind == DATASEC:
             vars_ = []
             for j in range(vlen):
@@ -329,22 +329,22 @@ class Btf:
                     raise BtfError(f"type [{tid}] datasec variable {j} lies outside the section")
                 vars_.append(VarSecInfo(vt, voff, vsize))
                 p += 3
-            return BtfType(**base_kw, size=size_type, vars=tuple(vars_))
+            return BtfType(*base, size=size_type, vars=tuple(vars_))
         if kind == FLOAT:
             if size_type not in (2, 4, 8, 12, 16):
                 raise BtfError(f"type [{tid}] float '{name}' has invalid size {size_type}")
-            return BtfType(**base_kw, size=size_type)
+            return BtfType(*base, size=size_type)
         if kind == FWD:
-            return BtfType(**base_kw)
+            return BtfType(*base)
         if kind in (VAR, DECL_TAG):
             self._ref(tid, size_type, "type")
-            return BtfType(**base_kw, ref=size_type, extra=w[p])
+            return BtfType(*base, ref=size_type, extra=w[p])
         if kind == FUNC:
             self._ref(tid, size_type, "prototype")
-            return BtfType(**base_kw, ref=size_type, extra=vlen)
+            return BtfType(*base, ref=size_type, extra=vlen)
         # PTR and the modifiers
         self._ref(tid, size_type, "referenced type")
-        return BtfType(**base_kw, ref=size_type)
+        return BtfType(*base, ref=size_type)
 
     def decoded_count(self) -> int:
         """How many records of this blob have been decoded so far (records are decoded on first use)."""

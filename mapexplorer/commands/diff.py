@@ -194,9 +194,11 @@ def run(args: argparse.Namespace) -> int:
         msg = str(exc) if isinstance(exc, UserError) else f"{getattr(exc, 'filename', '') or ''}: " \
             f"{exc.strerror or exc}".lstrip(": ")
         if isinstance(exc, PermissionError) and not getattr(exc, "filename", None):
-            from mapexplorer.cli import NOT_ROOT
+            from mapexplorer import caps
 
-            msg = NOT_ROOT.removeprefix("mapexplorer ")
+            missing = caps.missing_caps()
+            if missing:
+                msg = caps.permission_message(missing)
         print(f"mapexplorer: {msg}", file=sys.stderr)
         return 2
 

@@ -167,7 +167,7 @@ def prog_families(snap: ExportSnapshot) -> Iterator[Metric]:
 
 
 def value_families(snap: ExportSnapshot) -> Iterator[Metric]:
-    families: dict[str, Metric] = {}
+    families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
     for series in snap.values:
         spec = series.spec
         name = spec.metric

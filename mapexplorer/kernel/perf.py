@@ -156,12 +156,14 @@ class PerfRing:
 
     def read(self) -> list[bytes]:
         """Every sample's raw data written since the last read, oldest first."""
+        m = self._map
+        if m is None:
+            raise ValueError(f"perf ring of cpu {self.cpu} is closed")
         meta = self._meta
         head = meta[_HEAD_IDX]
         tail = meta[_TAIL_IDX]
         if head == tail:
             return []
-        m = self._map
         size = self.data_size
         base = self.data_offset
         start = tail % size

@@ -117,6 +117,8 @@ class RingBufReader:
         """
         out: list[bytes] = []
         data = self._data_map
+        if data is None:
+            raise ValueError("ringbuf reader is closed")
         size = self.size
         mask = self.mask
         cap = self._chunk_cap

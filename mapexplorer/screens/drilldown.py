@@ -239,7 +239,8 @@ class DrillDownScreen(PollingScreen):
             t = Text()
             t.append(f"cpu{c:<4}", "bold magenta")
             t.append(f"{cell_text(v):>14}")
-            t.append(f"{'' if rate[c] is None else fmt_rate(rate[c]):>11}", "cyan")
+            rc = rate[c]
+            t.append(f"{'' if rc is None else fmt_rate(rc):>11}", "cyan")
             t.append(f"{'' if share is None else f'{share:5.1f}%':>7}", "dim")
             row.query_one(".cpu-text", Static).update(t)
             row.query_one(Sparkline).data = series(self.history, path, c)

@@ -87,7 +87,7 @@ class MapListScreen(PollingScreen):
         self.counts: dict[int, int | None] = {}
         self.sort_key = "id"
         self.sort_reverse = False
-        self._shown: tuple[tuple[object, ...], ...] = ()
+        self._shown: tuple[tuple[MapRow, object], ...] = ()
         self._last_count = 0.0
         self._counting = False
         self._stale = False

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from mapexplorer.model import MapSnapshot
 
@@ -67,7 +67,7 @@ def cell_text(v: Any) -> str:
     return str(v)
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -224,8 +224,7 @@ def row_cells(
         elif k == "cpu":
             cells.append(cell_text(rv.cpus[c.cpu].get(c.path)) if c.cpu < len(rv.cpus) else DASH)
         elif k in ("sum", "min", "max"):
-            nums = [x.get(c.path) for x in rv.cpus]
-            nums = [x for x in nums if is_number(x)]
+            nums = [x for x in (cpu.get(c.path) for cpu in rv.cpus) if is_number(x)]
             if not nums:
                 cells.append(DASH)
             else:
@@ -258,7 +257,7 @@ def column_value(snap: MapSnapshot, i: int, plan: Plan, col: Column) -> Any:
     if col.kind == "cpu":
         return rv.cpus[col.cpu].get(col.path) if col.cpu < len(rv.cpus) else None
     if col.kind in ("sum", "min", "max"):
-        nums = [x.get(col.path) for x in rv.cpus if is_number(x.get(col.path))]
+        nums = [x for x in (cpu.get(col.path) for cpu in rv.cpus) if is_number(x)]
         if not nums:
             return None
         return sum(nums) if col.kind == "sum" else min(nums) if col.kind == "min" else max(nums)

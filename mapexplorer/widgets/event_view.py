@@ -19,7 +19,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from rich.segment import Segment
 from rich.style import Style
@@ -362,7 +362,8 @@ class EventViewScreen(Screen):
         except Exception as exc:  # shown to the user, who can only go back (or consent, below)
             question, accept = getattr(exc, "question", None), getattr(exc, "accept", None)
             if isinstance(question, str) and callable(accept):
-                self.post_message(self.ConsentAsked(question, accept))
+                # streams.ConsentNeeded's contract: accept() opens the stream (duck-typed: no streams import)
+                self.post_message(self.ConsentAsked(question, cast(Callable[[], EventStreamLike], accept)))
             else:
                 self.post_message(self.Stopped(_reason(exc), error=True))
             return
