@@ -71,8 +71,11 @@ class MetricsRenderer:
         cached = self._cache.get(key)
         if cached is not None and cached[0] is snap:
             return cached[1]
-        if not self._lock.acquire(blocking=wait or cached is None):
-            return cached[1]  # being rendered right now: serve the previous snapshot, never wait for it
+        if cached is not None and not wait:
+            if not self._lock.acquire(blocking=False):
+                return cached[1]  # being rendered right now: serve the previous snapshot, never wait for it
+        else:
+            self._lock.acquire()
         try:
             cached = self._cache.get(key)
             if cached is not None and cached[0] is snap:
