@@ -6,6 +6,7 @@ recorded fixtures for snapshot tests and screenshots.
 
 from __future__ import annotations
 
+import bisect
 import gc
 from collections.abc import Iterable
 from functools import partial
@@ -15,6 +16,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from mapexplorer.caps import explain_refusal
@@ -24,6 +26,7 @@ from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.screens.no_permission import NoPermissionScreen
+from mapexplorer.widgets.timebar import TimeBar
 
 
 class MapExplorerApp(App[int]):
@@ -35,7 +38,16 @@ class MapExplorerApp(App[int]):
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-too-short"), (24, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # replay only (check_action): the time bar's keys
+        Binding("space", "replay_play", "Play/pause", show=False, priority=True),
+        Binding("comma", "replay_step(-1)", "Step back", show=False, priority=True),
+        Binding("full_stop", "replay_step(1)", "Step", show=False, priority=True),
+        Binding("left_square_bracket", "replay_speed(-1)", "Slower replay", show=False, priority=True),
+        Binding("right_square_bracket", "replay_speed(1)", "Faster replay", show=False, priority=True),
+        Binding("g", "replay_jump", "Jump to", show=False, priority=True),
     ]
+    REPLAY_TICK_S = 0.25
+    """How often a playing replay moves on (times its speed)."""
 
     def __init__(
         self,
@@ -45,6 +57,7 @@ class MapExplorerApp(App[int]):
         open_map: str | None = None,
         write: bool = False,
         demo: Any = None,
+        replay: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
@@ -57,9 +70,15 @@ class MapExplorerApp(App[int]):
         self.sub_title = source.name
         self.title = f"mapexplorer · {'WRITE MODE' if write else 'read-only'}"
         """Every screen's header says whether writes are possible."""
+        self.timeline: Any = getattr(source, "timeline", None) if replay else None
+        """The replay's timeline (mapexplorer.replay_source.Timeline) under ``--replay``, else None."""
+        self._round = -1
 
     def on_mount(self) -> None:
         self.push_screen(MapListScreen())
+        if self.timeline is not None:
+            self._round = self._current_round()
+            self.set_interval(self.REPLAY_TICK_S, self._replay_tick)
         # Move the objects of the started app out of the collector's reach: a full collection over them takes
         # ~90 ms (measured), a visible hitch in the middle of scrolling.
         self.call_after_refresh(gc.freeze)
@@ -160,6 +179,68 @@ class MapExplorerApp(App[int]):
     def on_unmount(self) -> None:
         self.source.close()
 
+    # -- replay --------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action.startswith("replay_"):
+            # only in a replay, and never while typing (a filter, the jump prompt)
+            return self.timeline is not None and not isinstance(self.focused, Input)
+        return True
+
+    def _current_round(self) -> int:
+        return bisect.bisect_right(self.timeline.rounds, self.timeline.now() + 1e-9)
+
+    def _replay_moved(self) -> None:
+        """Repaint the time bars; when the position entered another refresh round, re-read the screen."""
+        for bar in self.screen.query(TimeBar):
+            bar.show()
+        r = self._current_round()
+        if r != self._round:
+            self._round = r
+            refresh = getattr(self.screen, "action_refresh_now", None)
+            if refresh is not None:
+                refresh()
+
+    def _replay_tick(self) -> None:
+        if self.timeline.playing:
+            self.timeline.advance(self.REPLAY_TICK_S)
+            self._replay_moved()
+
+    def action_replay_play(self) -> None:
+        tl = self.timeline
+        if not tl.playing and tl.now() >= tl.duration:
+            tl.seek(0.0)  # at the end: play from the start again
+        tl.playing = not tl.playing
+        self._replay_moved()
+
+    def action_replay_step(self, direction: int) -> None:
+        self.timeline.playing = False
+        self.timeline.step(direction)
+        self._replay_moved()
+
+    def action_replay_speed(self, direction: int) -> None:
+        speed = self.timeline.change_speed(direction)
+        self.notify(f"replay speed x{speed:g}", timeout=1.5)
+        self._replay_moved()
+
+    def action_replay_jump(self) -> None:
+        from mapexplorer.screens.jump import JumpScreen, parse_jump
+
+        tl = self.timeline
+
+        def jump(text: str | None) -> None:
+            if text is None:
+                return
+            t = parse_jump(text, tl.rounds, tl.duration)
+            if t is None:
+                self.notify(f"{text!r}: type seconds (4.5) or a frame (frame 3)", severity="warning")
+                return
+            tl.playing = False
+            tl.seek(t)
+            self._replay_moved()
+
+        self.push_screen(JumpScreen(tl.duration, len(tl.rounds)), jump)
+
 
 def make_app(
     source: MapSource | None = None,
@@ -168,10 +249,11 @@ def make_app(
     open_map: str | None = None,
     write: bool = False,
     demo: Any = None,
+    replay: bool = False,
 ) -> MapExplorerApp:
-    """The app over ``source`` (the live kernel when None)."""
+    """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar."""
     if source is None:
         from mapexplorer.kernel_source import KernelSource
 
         source = KernelSource(write=write)
-    return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo)
+    return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay)

@@ -38,6 +38,7 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
                    help="refresh interval: 0 (manual) or 0.25..60 (1.0)")
     p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
     p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
+    p.add_argument("--replay", metavar="FILE", help="explore a recording (mapexplorer record), no root")
 
 
 ITEMS_HELP = (

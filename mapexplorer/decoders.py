@@ -138,12 +138,14 @@ class TypeAwareDecoder:
         prog_name: Callable[[int], str],
         map_name: Callable[[int], str],
         ksyms: Kallsyms,
+        ifname: Callable[[int], str] = ifname,
     ) -> None:
         self.inner = inner
         self.type_name = type_name
         self.prog_name = prog_name
         self.map_name = map_name
         self.ksyms = ksyms
+        self.ifname = ifname
 
     def decode_key(self, b: bytes) -> Any:
         try:
@@ -185,7 +187,7 @@ class TypeAwareDecoder:
             return {"depth": len(addrs), "frames": [self.ksyms.symbolize(a) for a in addrs]}
         if t in ("devmap", "devmap_hash") and len(b) >= 4:
             idx = int.from_bytes(b[:4], "little")
-            return {"ifindex": idx, "ifname": ifname(idx)}
+            return {"ifindex": idx, "ifname": self.ifname(idx)}
         if t == "cpumap" and len(b) >= 4:
             return {"qsize": int.from_bytes(b[:4], "little")}
         if t in ("sockmap", "sockhash", "reuseport_sockarray") and len(b) == 8:

@@ -49,6 +49,7 @@ class Recorder:
     notices: list[str] = field(default_factory=list)
     """Problems met while recording (a map that could not be read), for the caller to show."""
     _known: dict[int, _Known] = field(default_factory=dict)
+    _facts: dict[int, dict[str, Any]] = field(default_factory=dict)
     _btf_lines: dict[int, int] = field(default_factory=dict)
     _names: dict[str, dict[str, str]] = field(default_factory=dict)
     _ksyms: Any = None
@@ -74,15 +75,28 @@ class Recorder:
             for map_id, known in self._known.items():
                 if map_id not in present and not known.gone:
                     self._gone(map_id)
+        self._prefetch_facts([i for i in ids if i not in self._known or self._known[i].gone])
         for map_id in ids:
             self._read(map_id)
+        self._facts.clear()
         self.frames += 1
+
+    def _prefetch_facts(self, ids: list[int]) -> None:
+        """The ``list --json`` facts of maps new in this round, in one inventory pass (owners and programs
+        are found by walking every process and program: once per round, not once per map)."""
+        if not ids:
+            return
+        try:
+            recs = inventory.collect(ids)
+        except FileNotFoundError:  # one of them vanished meanwhile: each is collected alone
+            return
+        self._facts = {r.info.id: r.to_json() for r in recs}
 
     def _gone(self, map_id: int) -> None:
         known = self._known.get(map_id)
         if known is not None and not known.gone:
             known.gone = True
-            self.writer.gone(map_id, t=time.monotonic(), wall=time.time())
+            self.writer.gone(map_id, t=time.monotonic(), wall=time.time(), round=self.frames)
 
     def _read(self, map_id: int) -> None:
         try:
@@ -116,7 +130,7 @@ class Recorder:
                 self._notice(f"map {map_id} ({info.name}): {exc.strerror or exc}: frame left out")
                 return
             self.writer.frame(map_id, t=t, wall=wall, keys=keys, values=values, count=count, key_size=ks,
-                              stride=stride)
+                              stride=stride, round=self.frames)
             self._learn_names(info, keys, values, count, stride)
 
     def _entries(self, m: maps.Map) -> tuple[bytes, bytes, int, int, int]:
@@ -137,12 +151,14 @@ class Recorder:
         return b"".join(keys), b"".join(values), count, info.key_size, stride
 
     def _map_line(self, info: maps.MapInfo) -> bool:
-        try:
-            recs = inventory.collect([info.id])
-        except FileNotFoundError:
-            self._gone(info.id)
-            return False
-        facts = recs[0].to_json() if recs else {"id": info.id, "name": info.name, "type": info.type_name}
+        facts = self._facts.get(info.id)
+        if facts is None:
+            try:
+                recs = inventory.collect([info.id])
+            except FileNotFoundError:
+                self._gone(info.id)
+                return False
+            facts = recs[0].to_json() if recs else {"id": info.id, "name": info.name, "type": info.type_name}
         facts["map_type"] = info.type
         me = os.getpid()  # the recorder's own fd is not an owner worth recording
         facts["pids"] = [p for p in facts.get("pids", []) if p.get("pid") != me]

@@ -93,6 +93,8 @@ class Frame:
     values: bytes
     gone: bool = False
     line: int = 0
+    round: int | None = None
+    """The recorder's refresh round (every map is read once per round), when it wrote one."""
 
     def __repr__(self) -> str:
         return f"Frame(map {self.map_id} #{self.index}, {self.count} entries{', gone' if self.gone else ''})"
@@ -231,13 +233,19 @@ class Writer:
         self._line(obj)
 
     def frame(self, map_id: int, *, t: float, wall: float, keys: bytes, values: bytes, count: int,
-              key_size: int, stride: int) -> None:
-        self._line({"line": "frame", "map": map_id, "t": t, "wall": wall, "count": count,
-                    "key_size": key_size, "stride": stride, "keys": keys.hex(), "values": values.hex()})
+              key_size: int, stride: int, round: int | None = None) -> None:
+        obj: dict[str, Any] = {"line": "frame", "map": map_id, "t": t, "wall": wall}
+        if round is not None:
+            obj["round"] = round
+        obj.update(count=count, key_size=key_size, stride=stride, keys=keys.hex(), values=values.hex())
+        self._line(obj)
         self.frames += 1
 
-    def gone(self, map_id: int, *, t: float, wall: float) -> None:
-        self._line({"line": "frame", "map": map_id, "t": t, "wall": wall, "gone": True})
+    def gone(self, map_id: int, *, t: float, wall: float, round: int | None = None) -> None:
+        obj: dict[str, Any] = {"line": "frame", "map": map_id, "t": t, "wall": wall, "gone": True}
+        if round is not None:
+            obj["round"] = round
+        self._line(obj)
         self.frames += 1
 
     def names(self, **tables: dict[str, str]) -> None:
@@ -361,8 +369,9 @@ def _map_line(obj: dict[str, Any], maps: dict[int, MapLine]) -> MapLine:
 
 def _frame(obj: dict[str, Any], index: int, n: int) -> Frame:
     map_id = int(obj["map"])
+    rnd = None if obj.get("round") is None else int(obj["round"])
     if obj.get("gone"):
-        return Frame(map_id, index, float(obj["t"]), float(obj["wall"]), 0, 0, 0, b"", b"", True, n)
+        return Frame(map_id, index, float(obj["t"]), float(obj["wall"]), 0, 0, 0, b"", b"", True, n, rnd)
     count, ks, stride = int(obj["count"]), int(obj["key_size"]), int(obj["stride"])
     keys = bytes.fromhex(obj["keys"])
     values = bytes.fromhex(obj["values"])
@@ -370,7 +379,7 @@ def _frame(obj: dict[str, Any], index: int, n: int) -> Frame:
         raise ValueError(f"{count} entries need {count * ks} key and {count * stride} value bytes, "
                          f"the frame has {len(keys)} and {len(values)}")
     return Frame(map_id, index, float(obj["t"]), float(obj["wall"]), count, ks, stride, keys, values,
-                 False, n)
+                 False, n, rnd)
 
 
 def read(path: str | Path, *, strict: bool = False) -> Recording:

@@ -4,7 +4,7 @@
 - :mod:`mapexplorer.decoders`: Decoder, RawDecoder, TypeAwareDecoder, Kallsyms, ifname, lpm_cidr;
 - :mod:`mapexplorer.maptypes`: the map-type sets;
 - :mod:`mapexplorer.kernel_source`: KernelSource (the live kernel);
-- :mod:`mapexplorer.fixture_source`: FixtureSource (recorded JSON).
+- :mod:`mapexplorer.replay_source`: ReplaySource (a recording, docs/recording.md).
 
 Import from those modules in new code: this one pulls in the kernel source, so the UI must not import it.
 """
@@ -21,7 +21,6 @@ from mapexplorer.decoders import (
     ifname,
     lpm_cidr,
 )
-from mapexplorer.fixture_source import FIXTURE_EPOCH, FixtureDecoder, FixtureSource
 from mapexplorer.kernel_source import KernelSource
 from mapexplorer.maptypes import (
     MAP_OF_MAPS_TYPES,
@@ -33,7 +32,6 @@ from mapexplorer.maptypes import (
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot, MapSource
 
 __all__ = [
-    "FIXTURE_EPOCH",
     "KERNEL_SPACE",
     "MAP_OF_MAPS_TYPES",
     "PEEK_TYPES",
@@ -42,8 +40,6 @@ __all__ = [
     "STREAM_TYPES",
     "WHY_NOT_LISTED",
     "Decoder",
-    "FixtureDecoder",
-    "FixtureSource",
     "Kallsyms",
     "KernelSource",
     "ListSnapshot",

@@ -1,5 +1,6 @@
 """Regenerate screenshots/ (SVG, plus PNG when librsvg and cairo are installed) of every main screen from the
-recorded fixture data the snapshot tests use (tests/fixtures/maps.json, fixed CPU counts and timestamps).
+recordings the snapshot tests replay (tests/fixtures/maps.jsonl and maps-64cpu.jsonl.gz, fixed CPU counts
+and timestamps).
 
     .venv/bin/python scripts/screenshots.py [--png] [--only NAME ...]
 
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mapexplorer.app import MapExplorerApp, make_app
-from mapexplorer.fixture_source import FixtureSource
 from mapexplorer.kernel_source import KernelSource
+from mapexplorer.replay_source import ReplaySource
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "maps.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+FIXTURE = {4: FIXTURES / "maps.jsonl", 64: FIXTURES / "maps-64cpu.jsonl.gz"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ SCENES = [
 
 
 async def shoot(scene: Scene, live: bool) -> str:
-    source = KernelSource() if live else FixtureSource(FIXTURE, ncpus=scene.ncpus)
+    source = KernelSource() if live else ReplaySource(FIXTURE[scene.ncpus], follow_reads=True)
     app: MapExplorerApp = make_app(source, refresh=0, open_map=scene.open_map)
     async with app.run_test(size=scene.size) as pilot:
         for key in ("", *scene.keys):

@@ -18,7 +18,32 @@ def _demo_session() -> object:
     return DemoSession(types=None)
 
 
+def replay(args: argparse.Namespace) -> int:
+    """The TUI over a recording: no root, no bpf(); the time bar moves through the frames."""
+    if args.write or getattr(args, "demo", False):
+        raise UserError("--replay shows a recording: --write and --demo do not apply")
+    from mapexplorer.recording import RecordingError, read
+
+    try:
+        rec = read(args.replay)
+    except RecordingError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {args.replay}: {exc.strerror or exc}") from None
+    from mapexplorer.app import make_app
+    from mapexplorer.replay_source import ReplaySource
+
+    app = make_app(ReplaySource(rec), refresh=0, open_map=args.map, replay=True)
+    if rec.error is not None:
+        app.call_later(app.notify, f"{rec.error}: the frames before it are shown", severity="warning",
+                       timeout=15)
+    app.run()
+    return app.return_code or 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "replay", None):
+        return replay(args)
     if caps.missing_caps():
         # One screen that says why and quits on q, rather than an explorer failing every second.
         from mapexplorer.screens.no_permission import NoPermissionApp

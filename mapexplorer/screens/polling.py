@@ -14,6 +14,7 @@ from textual.timer import Timer
 
 from mapexplorer.messages import MapVanished, SourceFailed
 from mapexplorer.model import MapGone
+from mapexplorer.widgets.timebar import TimeBar
 
 if TYPE_CHECKING:
     from mapexplorer.app import MapExplorerApp
@@ -32,6 +33,12 @@ class PollingScreen(Screen):
         self._timer: Timer | None = None
         self._gone = False
         """The map behind this screen vanished: no more polls."""
+
+    def on_mount(self) -> None:
+        # Textual calls this besides the subclasses' own on_mount (it walks the MRO)
+        timeline = getattr(self.app, "timeline", None)
+        if timeline is not None:
+            self.mount(TimeBar(timeline))
 
     @property
     def explorer(self) -> MapExplorerApp:

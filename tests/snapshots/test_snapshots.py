@@ -1,5 +1,6 @@
-"""Snapshot tests of every main screen, over maps recorded from a real kernel (tests/fixtures/maps.json) with
-fixed CPU counts (4 and 64) and fixed timestamps. Update baselines with
+"""Snapshot tests of every main screen, over maps recorded from a real kernel (tests/fixtures/maps.jsonl and
+maps-64cpu.jsonl.gz, recordings in the docs/recording.md format) with fixed CPU counts (4 and 64) and fixed
+timestamps. Update baselines with
 ``.venv/bin/python -m pytest tests/snapshots --snapshot-update`` and review the SVG diffs (the report, or
 ``scripts/screenshots.py --png`` for PNGs of the same screens)."""
 

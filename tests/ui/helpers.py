@@ -8,10 +8,21 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from mapexplorer.app import MapExplorerApp, make_app
-from mapexplorer.fixture_source import FixtureSource
+from mapexplorer.replay_source import ReplaySource
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "maps.json"
-"""The recording the UI tests, snapshots and screenshots replay."""
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE = FIXTURES / "maps.jsonl"
+"""The recording the UI tests, snapshots and screenshots replay (docs/recording.md): the demo's maps and
+fx_pcpu_stats, recorded on a 2-CPU VM, per-CPU values spread over 4 CPUs."""
+FIXTURE_64 = FIXTURES / "maps-64cpu.jsonl.gz"
+"""The same maps with per-CPU values spread over 64 CPUs."""
+FIXTURE_EPOCH = 1_700_000_000.0
+"""Wall time of the fixtures' first frame (frames are one second apart)."""
+
+
+def fixture_source(ncpus: int = 4) -> ReplaySource:
+    """The fixture recording for 4 or 64 CPUs, each read of a map giving its next frame."""
+    return ReplaySource({4: FIXTURE, 64: FIXTURE_64}[ncpus], follow_reads=True)
 
 
 def fixture_app(
@@ -19,11 +30,11 @@ def fixture_app(
     open_map: str | None = None,
     errors: dict[str, Callable[[int], Exception]] | None = None,
 ) -> MapExplorerApp:
-    """The app over tests/fixtures/maps.json with manual refresh (``r`` advances one recorded frame).
+    """The app over the fixture recording with manual refresh (``r`` advances one recorded frame).
 
     ``errors`` maps a map *name* to a function of its id returning the exception reading it raises.
     """
-    source = FixtureSource(FIXTURE, ncpus=ncpus)
+    source = fixture_source(ncpus)
     for name, make_error in (errors or {}).items():
         map_id = source.resolve(name)
         source.errors[map_id] = make_error(map_id)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from mapexplorer.decoders import RawDecoder
-from mapexplorer.fixture_source import FIXTURE_EPOCH, FixtureSource
 from mapexplorer.model import MapFacts, MapRow, MapSnapshot
 from mapexplorer.widgets.columns import cell_text, compute_order, flatten, fmt_rate, make_plan, row_cells
-from tests.ui.helpers import FIXTURE
+from tests.ui.helpers import FIXTURE_EPOCH, fixture_source
 
 
 def test_flatten_nested_structs_and_small_arrays() -> None:
@@ -59,8 +58,8 @@ def test_filter_and_sort_order() -> None:
     assert compute_order(snap, plan, sort_col=None, reverse=False, filter_text="") is None
 
 
-def test_fixture_source_spreads_percpu_values_over_64_cpus() -> None:
-    source = FixtureSource(FIXTURE, ncpus=64)
+def test_64_cpu_fixture_has_a_value_per_cpu() -> None:
+    source = fixture_source(64)
     snap = source.read_map(source.resolve("fx_pcpu_stats"))
     assert snap.facts.ncpus == 64 and snap.stride == 16 * 64
     values = snap.value(0)

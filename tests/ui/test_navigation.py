@@ -5,21 +5,21 @@ from __future__ import annotations
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
-from mapexplorer.fixture_source import FixtureSource
 from mapexplorer.model import MapGone
+from mapexplorer.replay_source import ReplaySource
 from mapexplorer.screens.drilldown import DrillDownScreen
 from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.widgets.common import TooSmall
 from mapexplorer.widgets.entry_table import EntryTable
-from tests.ui.helpers import FIXTURE, fixture_app, press, settle
+from tests.ui.helpers import FIXTURE, fixture_app, fixture_source, press, settle
 
 SIZE = (120, 36)
 
 
 def _ids(name: str) -> int:
-    return FixtureSource(FIXTURE).resolve(name)
+    return fixture_source().resolve(name)
 
 
 async def test_filter_enter_enter_opens_the_percpu_map() -> None:
@@ -194,7 +194,7 @@ async def test_help_and_palette_commands() -> None:
 
 
 async def test_pause_stops_the_list_refresh() -> None:
-    source = FixtureSource(FIXTURE)
+    source = fixture_source()
     from mapexplorer.app import make_app
 
     app = make_app(source, refresh=30.0)
@@ -240,7 +240,7 @@ async def test_hex_toggle_after_refreshes_and_back() -> None:
         assert not entries.plan.hex_mode and "/" in entries._row(0).cells[0]  # CIDR key again
 
 
-class _ChangingSource(FixtureSource):
+class _ChangingSource(ReplaySource):
     """The recorded maps, minus the first one from the second listing on (a map freed between refreshes)."""
 
     def list_maps(self):  # type: ignore[no-untyped-def]
@@ -253,7 +253,7 @@ class _ChangingSource(FixtureSource):
 async def test_list_refresh_keeps_the_cursor_on_its_map_when_another_disappears() -> None:
     from mapexplorer.app import make_app
 
-    app = make_app(_ChangingSource(FIXTURE), refresh=0)
+    app = make_app(_ChangingSource(FIXTURE, follow_reads=True), refresh=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#maps", DataTable)
