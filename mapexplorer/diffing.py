@@ -190,36 +190,47 @@ def _changed(d: MapDiff, i: int, j: int, percpu: bool) -> None:
     d.changed.append(Changed(b.decode_key(j), va, vb, fields))
 
 
-def _diff_raw(a: Table, b: Table, d: MapDiff, percpu: bool) -> None:
-    ks, st = a.key_size, a.stride
-    if a.keys == b.keys:
+def raw_changes(a_keys: bytes, a_values: bytes, a_count: int, b_keys: bytes, b_values: bytes, b_count: int,
+                key_size: int, stride: int) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """Compare two states given as back-to-back key and value bytes (same key size and stride).
+
+    Returns (indexes in B of added keys, indexes in A of removed keys, (A, B) index pairs of changed values),
+    each in map order. Nothing is decoded.
+    """
+    ks, st = key_size, stride
+    if a_keys == b_keys:
         # same keys in the same order (arrays; a hash map read twice): compare the values block by block
-        va, vb = memoryview(a.values), memoryview(b.values)
-        n, step = a.count, BLOCK * st
-        for start in range(0, n * st, step or 1) if st else ():
+        va, vb = memoryview(a_values), memoryview(b_values)
+        changed = []
+        step = BLOCK * st
+        for start in range(0, a_count * st, step) if st else ():
             if va[start : start + step] != vb[start : start + step]:
                 first = start // st
-                for i in range(first, min(first + BLOCK, n)):
-                    if va[i * st : (i + 1) * st] != vb[i * st : (i + 1) * st]:
-                        _changed(d, i, i, percpu)
-        return
+                changed.extend((i, i) for i in range(first, min(first + BLOCK, a_count))
+                               if va[i * st : (i + 1) * st] != vb[i * st : (i + 1) * st])
+        return [], [], changed
     # the keys differ: index A's keys (as ints when they are 1/2/4/8 bytes: cheaper to hash than slices)
-    index = dict(zip(_rows(a.keys, ks, a.count), range(a.count), strict=True))
-    avals, bvals = _rows(a.values, st, a.count), _rows(b.values, st, b.count)
+    index = dict(zip(_rows(a_keys, ks, a_count), range(a_count), strict=True))
+    avals, bvals = _rows(a_values, st, a_count), _rows(b_values, st, b_count)
     added: list[int] = []
-    changed: list[tuple[int, int]] = []
+    changed_pairs: list[tuple[int, int]] = []
     pop = index.pop
-    for j, k in enumerate(_rows(b.keys, ks, b.count)):
+    for j, k in enumerate(_rows(b_keys, ks, b_count)):
         i = pop(k, None)
         if i is None:
             added.append(j)
         elif st and avals[i] != bvals[j]:
-            changed.append((i, j))
-    del avals, bvals
+            changed_pairs.append((i, j))
+    return added, sorted(index.values()), changed_pairs
+
+
+def _diff_raw(a: Table, b: Table, d: MapDiff, percpu: bool) -> None:
+    added, removed, changed = raw_changes(a.keys, a.values, a.count, b.keys, b.values, b.count, a.key_size,
+                                          a.stride)
     for i, j in changed:
         _changed(d, i, j, percpu)
     d.added = [(b.decode_key(j), b.decode_value(j)) for j in added]
-    d.removed = [(a.decode_key(i), a.decode_value(i)) for i in sorted(index.values())]
+    d.removed = [(a.decode_key(i), a.decode_value(i)) for i in removed]
 
 
 def _rows(buf: bytes, size: int, n: int) -> list[Any]:

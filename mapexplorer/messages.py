@@ -40,6 +40,10 @@ class MapFrame(Message):
     """Key -> row in ``previous`` when the key order changed (None: same order, or too big to index)."""
     order: list[int] | None
     """Rows of ``snapshot`` to show (filtered/sorted), None for all in map order."""
+    read: MapSnapshot | None = None
+    """What was read, when ``snapshot`` is a view made from it (only the changes since the mark)."""
+    since: tuple[int, int, int] | None = None
+    """(added, removed, changed) since the mark, when ``snapshot`` shows only those."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MapFrame) and message.snapshot.map_id == self.snapshot.map_id

@@ -45,6 +45,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("d", "delete the selected entry; pop a queue or stack (with --write)"),
             ("Enter", "per-CPU drill-down, inner map (maps of maps) or the whole entry"),
             ("w", "watch the events of a ringbuf or perf_event_array"),
+            ("m / c", "mark this frame / only the keys added, removed or changed since the mark"),
             ("p, r, + -", "pause, refresh now, refresh rate"),
         ],
     ),
@@ -53,6 +54,15 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("f", "next numeric field of the value"),
             ("p / r", "pause / refresh now"),
+        ],
+    ),
+    (
+        "Replay (mapexplorer --replay FILE)",
+        [
+            ("space", "play / pause the recording"),
+            (", / .", "step back / forward one refresh"),
+            ("g", "jump to a time (seconds) or a frame (frame N)"),
+            ("[ / ]", "replay slower / faster"),
         ],
     ),
 ]

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, STREAM_TYPES
+from mapexplorer.marks import comparable, since_mark
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
 from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
@@ -63,6 +64,8 @@ class MapViewScreen(PollingScreen):
         Binding("plus,equals_sign", "faster", "Faster", show=False),
         Binding("minus", "slower", "Slower", show=False),
         Binding("w", "watch", "Watch", show=False),
+        Binding("m", "mark", "Mark", show=False),
+        Binding("c", "toggle_changes", "Changes", show=False),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -70,6 +73,15 @@ class MapViewScreen(PollingScreen):
         super().__init__(name=f"map-{map_id}")
         self.map_id = map_id
         self.snapshot: MapSnapshot | None = None
+        """What the table shows (only the changes since the mark when ``changes_only``)."""
+        self.read_snapshot: MapSnapshot | None = None
+        """The last snapshot read from the source (the next read's previous; what ``m`` marks)."""
+        self.mark: MapSnapshot | None = None
+        """The snapshot marked with ``m``."""
+        self.changes_only = False
+        """Show only the keys added, removed or changed since the mark (``c``)."""
+        self.since: tuple[int, int, int] | None = None
+        """(added, removed, changed) since the mark, while the table shows only those."""
         self.history: OrderedDict[bytes, History] = OrderedDict()
         self._stale = False
         self._frames = 0
@@ -112,6 +124,7 @@ class MapViewScreen(PollingScreen):
         snap = self.snapshot
         if (
             snap is not None
+            and not self.changes_only
             and snap.kind == "entries"
             and snap.count > PARTIAL_LIMIT
             and snap.stride
@@ -126,13 +139,14 @@ class MapViewScreen(PollingScreen):
         self._full_read_at = time.monotonic()
         kept = table.order if table.order is not None and self._order_settings == settings else None
         self._read(
-            self.snapshot,
+            self.read_snapshot,
             table.sort_col,
             table.sort_reverse,
             self.query_one("#entry-filter", Input).value.strip(),
             table.hex_mode,
             table.plan_moving(),
             kept,
+            self.mark if self.changes_only else None,
         )
 
     def _order_request(self, table: EntryTable) -> tuple[object, ...]:
@@ -163,12 +177,18 @@ class MapViewScreen(PollingScreen):
         hex_mode: bool,
         deltas: frozenset[str] | None,
         kept_order: list[int] | None = None,
+        mark: MapSnapshot | None = None,
     ) -> None:
         worker = get_current_worker()
         snap = self.read_map(self.map_id, lambda: self.explorer.source.read_map(self.map_id))
         if snap is None:
             return
         if worker.is_cancelled:
+            return
+        if mark is not None and comparable(mark, snap):
+            sm = since_mark(mark, snap)
+            self._post_frame(sm.view, sm.marked, sort_col, reverse, filter_text, hex_mode, deltas,
+                             lambda: worker.is_cancelled, read=snap, since=(sm.added, sm.removed, sm.changed))
             return
         if (
             kept_order is not None
@@ -203,10 +223,13 @@ class MapViewScreen(PollingScreen):
         filter_text: str,
         hex_mode: bool,
         deltas: frozenset[str] | None,
+        read: MapSnapshot | None = None,
+        since: tuple[int, int, int] | None = None,
     ) -> None:
         worker = get_current_worker()
         self._post_frame(
-            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
+            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled,
+            read=read, since=since,
         )
 
     def _post_frame(
@@ -219,6 +242,9 @@ class MapViewScreen(PollingScreen):
         hex_mode: bool,
         deltas: frozenset[str] | None,
         is_cancelled: Any,
+        *,
+        read: MapSnapshot | None = None,
+        since: tuple[int, int, int] | None = None,
     ) -> None:
         """Worker side: compare with the previous snapshot and order the rows, then post the frame."""
         prev_index = None
@@ -244,7 +270,7 @@ class MapViewScreen(PollingScreen):
             )
         if is_cancelled():
             return
-        self.post_message(MapFrame(snap, previous, prev_index, order))
+        self.post_message(MapFrame(snap, previous, prev_index, order, read, since))
 
     # -- frames --------------------------------------------------------------------------------------
 
@@ -254,6 +280,8 @@ class MapViewScreen(PollingScreen):
             return
         message.stop()
         self.snapshot = snap
+        self.read_snapshot = message.read or snap
+        self.since = message.since
         self._order_settings = self._requested_settings
         self._frames += 1
         table = self.query_one("#entries", EntryTable)
@@ -261,7 +289,7 @@ class MapViewScreen(PollingScreen):
         self.query_one("#facts", MapHeader).show(snap.facts, snap.count, snap.kind)
         self.sub_title = f"map {snap.facts.row.id} · {snap.facts.row.name}"
         self._explain(snap)
-        if snap.facts.row.percpu:
+        if snap.facts.row.percpu and message.since is None:
             self._record_history(snap, table)
         self._update_status()
         self._schedule()
@@ -350,6 +378,11 @@ class MapViewScreen(PollingScreen):
             parts.append(f"sort {label} {'▼' if table.sort_reverse else '▲'}")
         if table.hex_mode:
             parts.append("hex")
+        if self.since is not None:
+            a, r, c = self.since
+            parts.append(f"since the mark: +{a} added, -{r} removed, ~{c} changed (c: all)")
+        elif self.mark is not None:
+            parts.append("marked (c: changes since)")
         hint = {
             True: "Enter: per-CPU drill-down",
         }.get(snap.facts.row.percpu, "Enter: entry details")
@@ -434,7 +467,30 @@ class MapViewScreen(PollingScreen):
             self.query_one("#entry-filter", Input).value.strip(),
             table.hex_mode,
             table.plan_moving(),
+            self.read_snapshot if self.since is not None else None,
+            self.since,
         )
+
+    def action_mark(self) -> None:
+        """Remember the current frame: ``c`` then shows only what changed since."""
+        snap = self.read_snapshot
+        if snap is None or snap.kind != "entries":
+            self.notify("only a map with entries can be marked", severity="warning")
+            return
+        self.mark = snap
+        stamp = time.strftime("%H:%M:%S", time.localtime(snap.taken_at))
+        self.notify(f"marked the frame of {stamp} ({snap.count:,} entries): c shows only what changed since",
+                    timeout=4)
+        self._update_status()
+
+    def action_toggle_changes(self) -> None:
+        if self.mark is None:
+            self.notify("press m first to mark a frame to compare with", severity="warning")
+            return
+        self.changes_only = not self.changes_only
+        if not self.changes_only:
+            self.since = None
+        self.poll()
 
     def action_back(self) -> None:
         f = self.query_one("#entry-filter", Input)
