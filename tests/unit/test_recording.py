@@ -139,3 +139,23 @@ def test_not_a_recording(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(RecordingError, match="line 1: the file is empty"):
         read(path)
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("mapexplorer.recording", ("textual", "mapexplorer.kernel")),
+        ("mapexplorer.diffing", ("textual", "mapexplorer.kernel")),
+        ("mapexplorer.marks", ("textual", "mapexplorer.kernel")),
+        ("mapexplorer.replay_source", ("textual",)),
+        ("mapexplorer.recorder", ("textual",)),
+    ],
+)
+def test_recording_modules_keep_their_layer(module: str, forbidden: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; bad = [m for m in sys.modules if m.startswith({forbidden!r})]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{module} imports {proc.stdout.strip()} {proc.stderr}"
