@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 
 from mapexplorer.app import make_app
-from mapexplorer.fixture_source import FixtureSource
+from mapexplorer.replay_source import ReplaySource
 from mapexplorer.screens.no_permission import NoPermissionScreen
 from tests.ui.helpers import FIXTURE
 
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-class RefusingSource(FixtureSource):
+class RefusingSource(ReplaySource):
     """Recorded maps, but every kernel-facing read is refused with EPERM."""
 
     def list_maps(self):  # type: ignore[override]
