@@ -68,7 +68,7 @@ class MapExplorerApp(App[int]):
         self.demo = demo
         """A demo session (mapexplorer.demo_bpf.DemoSession) started in the background, or None."""
         self.sub_title = source.name
-        self.title = f"mapexplorer · {'WRITE MODE' if write else 'read-only'}"
+        self.title = f"mapexplorer · {'WRITE MODE' if write else 'replay' if replay else 'read-only'}"
         """Every screen's header says whether writes are possible."""
         self.timeline: Any = getattr(source, "timeline", None) if replay else None
         """The replay's timeline (mapexplorer.replay_source.Timeline) under ``--replay``, else None."""

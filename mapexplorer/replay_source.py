@@ -25,6 +25,7 @@ from mapexplorer.codec import codec_for_map_line
 from mapexplorer.decoders import Decoder, RawDecoder, TypeAwareDecoder
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.recording import Frame, MapLine, RecordedEvent, Recording, read
+from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 ROUND_GAP_S = 0.05
 """Frames less than this apart belong to one refresh round (the recorder reads every map in turn)."""
@@ -306,6 +307,15 @@ class ReplaySource:
         m = self._maps.get(map_id)
         name = m.row.name if m is not None else str(map_id)
         return lambda: RecordedStream(map_id, name, events, self)
+
+    def edit_form(self, map_id: int, op: str, key: bytes | None, cpu: int | None) -> EditForm:
+        raise WriteError("a recording cannot be written")
+
+    def plan_write(self, request: WriteRequest) -> WritePlan:
+        raise WriteError("a recording cannot be written")
+
+    def apply_write(self, plan: WritePlan) -> WriteResult:
+        raise WriteError("a recording cannot be written")
 
     def close(self) -> None:
         return None

@@ -45,6 +45,9 @@ HISTORY_KEYS = 512
 History = deque[tuple[float, list[dict[str, Any]]]]
 
 
+WRITE_ACTIONS = frozenset({"edit_entry", "add_entry", "delete_entry"})
+
+
 class MapViewScreen(PollingScreen):
     """The entries of one map, live."""
 
@@ -581,7 +584,20 @@ class MapViewScreen(PollingScreen):
             ("Refresh now", "Read the map again (r)", "refresh_now"),
             ("Refresh faster", "Halve the refresh interval (+)", "faster"),
             ("Refresh slower", "Double the refresh interval (-)", "slower"),
+            ("Mark this frame", "Remember the entries now, to compare with later (m)", "mark"),
+            ("Changes since the mark", "Only keys added, removed or changed since the mark (c)",
+             "toggle_changes"),
         ]
         if self.snapshot is not None and self.snapshot.facts.row.type_name in STREAM_TYPES:
             cmds.append(("Watch events", "Stream this map's events (w)", "watch"))
+        if self._replaying:
+            cmds = [c for c in cmds if c[2] not in WRITE_ACTIONS]
         return cmds
+
+    @property
+    def _replaying(self) -> bool:
+        return getattr(self.app, "timeline", None) is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a recording cannot be written: in a replay the write keys are absent
+        return not (action in WRITE_ACTIONS and self._replaying)

@@ -17,10 +17,9 @@ from mapexplorer.btf import Btf
 from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.codec import MapCodec
 from mapexplorer.edit import TypedMap
-from mapexplorer.fixture_source import FixtureSource
 from mapexplorer.kernel.maps import MapInfo
 from mapexplorer.screens.write_screens import ConfirmWriteScreen, EditFormScreen
-from tests.ui.helpers import FIXTURE, press, settle
+from tests.ui.helpers import fixture_source, press, settle
 
 SIZE = (120, 36)
 KEY = struct.pack("<I", 18218)
@@ -49,7 +48,7 @@ def proc_stats() -> TypedMap:
 
 
 def app_behind():  # type: ignore[no-untyped-def]
-    return make_app(FixtureSource(FIXTURE, ncpus=4), refresh=0, open_map="demo_proc_stats", write=True)
+    return make_app(fixture_source(4), refresh=0, open_map="demo_proc_stats", write=True)
 
 
 def test_edit_form(snap_compare) -> None:

@@ -124,7 +124,7 @@ async def test_replayed_events_follow_the_time_bar(tmp_path: Path) -> None:
     assert source.stream_factory(source.resolve("rc_pcpu")) is None
 
 
-async def test_a_map_that_vanished_in_the_recording_says_when(tmp_path: Path) -> None:
+async def test_no_write_keys_and_a_map_that_vanished_says_when(tmp_path: Path) -> None:
     path = tmp_path / "two.jsonl"
     write_2cpu(path)
     source = ReplaySource(path)
@@ -133,6 +133,12 @@ async def test_a_map_that_vanished_in_the_recording_says_when(tmp_path: Path) ->
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, MapViewScreen) and not app.write
+        keys = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert not keys & {"edit_entry", "add_entry", "delete_entry"}  # no write keys in a replay
+        assert "toggle_hex" in keys
+        assert not {c[2] for c in app.screen.palette_commands()} & {"edit_entry", "add_entry", "delete_entry"}
+        await press(pilot, "e")
+        assert not app._notifications  # not even the "start with --write" hint: the key does nothing
         await press(pilot, "full_stop", "full_stop")
         assert isinstance(app.screen, MapListScreen)
         assert any("was gone at 2.0 s" in n.message for n in app._notifications)
