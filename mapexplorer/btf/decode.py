@@ -185,21 +185,48 @@ class NullNode(Node):
         return None
 
 
+PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+"""What a char array may hold (before its NUL) to be shown as a string, as bpftool decides."""
+
+
 class StrNode(Node):
     """A char array: a string when bpftool would print one, else the list of its elements."""
 
-    __slots__ = ("elem", "n")
+    __slots__ = ("_texts", "elem", "n")
 
     def __init__(self, n: int, elem: Node) -> None:
         self.n = n
         self.elem = elem
+        self._texts: dict[bytes, str] = {}  # the same few comms / paths recur in every batch
+
+    def text(self, raw: bytes) -> str:
+        """The JSON text of :meth:`value` for a value's own bytes (remembered for the last few thousand
+        distinct values)."""
+        t = self._texts.get(raw)
+        if t is None:
+            t = self._text(raw)
+            if len(self._texts) >= 4096:
+                self._texts.clear()
+            self._texts[raw] = t
+        return t
 
     def value(self, buf: bytes, off: int) -> str | list[Any]:
         raw = bytes(buf[off : off + self.n])
         end = raw.find(b"\0")
-        if end >= 0 and all(0x20 <= c < 0x7F for c in raw[:end]):
+        if end >= 0 and not raw[:end].translate(None, PRINTABLE_ASCII):
             return raw[:end].decode("ascii")
         return [self.elem.value(buf, off + i) for i in range(self.n)]
+
+    def _text(self, raw: bytes) -> str:
+        """:meth:`text` without memory: no value is built when it is a string (a comm or a path)."""
+        end = raw.find(b"\0")
+        if end >= 0:
+            head = raw[:end]
+            if not head.translate(None, PRINTABLE_ASCII):
+                if b'"' in head or b"\\" in head:
+                    return _dumps(head.decode("ascii"))
+                return '"' + head.decode("ascii") + '"'
+        return _dumps(self.value(raw, 0))
 
 
 class VecNode(Node):
@@ -519,6 +546,8 @@ class _Flat:
 
 def _node_text(node: Node) -> Callable[[bytes], str]:
     """Text of a node read from its own bytes (for nodes whose form depends on the data)."""
+    if isinstance(node, StrNode):
+        return node.text
     if isinstance(node, VecNode) and not node.float:
         reader = node.reader
         return lambda b: "[" + ",".join(map(str, reader(b, 0))) + "]"

@@ -13,9 +13,11 @@ import time
 
 from mapexplorer.commands import require_root, resolve_map
 from mapexplorer.errors import UserError
-from mapexplorer.streams import EventStream, StreamEnded, StreamError, open_stream
+from mapexplorer.streams import EventStream, JsonLines, StreamEnded, StreamError, open_stream
 
 POLL_S = 0.2  # the longest one wait lasts, so --timeout and Ctrl-C are honoured promptly
+BATCH_MAX = 1 << 16  # records per read: a backlog of millions is written in bounded slices
+PIPE_FLUSH_S = 0.2  # into a pipe, output is written in blocks but at most this late
 LINGER_S = 0.01  # after the first event, gather for this long: one write per batch, few kernel wakeups
 
 
@@ -58,6 +60,9 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
     _note(f"watching {stream.describe()}{kind}; Ctrl-C to stop")
     seen = 0
     interrupted = False
+    json_lines = JsonLines(stream)
+    tty = out.isatty()
+    flushed = time.monotonic()
     try:
         while True:
             wait = POLL_S
@@ -68,7 +73,8 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
             try:
                 # Records, not events: each event is made, printed and freed in turn (a list of
                 # thousands of live objects would keep the garbage collector busy).
-                records = stream.read_records(wait, remaining, linger=min(LINGER_S, max(wait, 0.0)))
+                batch = BATCH_MAX if remaining is None else min(remaining, BATCH_MAX)
+                records = stream.read_records(wait, batch, linger=min(LINGER_S, max(wait, 0.0)))
             except StreamEnded as exc:
                 out.flush()
                 _note(str(exc))
@@ -77,12 +83,15 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
                 _note(msg)
             if not records:
                 continue
-            make = stream.make_event
             if as_json:
-                out.write("".join(make(cpu, raw).to_json() + "\n" for cpu, raw in records))
+                out.write(json_lines.text(records))
             else:
+                make = stream.make_event
                 out.write("".join(make(cpu, raw).to_text() + "\n" for cpu, raw in records))
-            out.flush()
+            now = time.monotonic()
+            if tty or now - flushed >= PIPE_FLUSH_S:
+                out.flush()  # a pipe gets whole blocks, yet never waits more than PIPE_FLUSH_S
+                flushed = now
             seen += len(records)
             if remaining is not None:
                 remaining -= len(records)

@@ -1,0 +1,256 @@
+"""mapexplorer at scale, side by side with bpftool in one run: a table of times, ratios, CPU and RSS.
+
+Cases (each can be chosen with ``--cases``):
+
+- ``list``: ``--maps`` (20,000) small hashes held by two holder processes (the fd limit), then
+  ``mapexplorer list --json`` vs ``bpftool -j map show``. Target: ours within 2x bpftool.
+- ``dump``: a hash of ``--entries`` (1,000,000; ``--entries 10000000`` for the 10M case) u32 -> u64 with
+  BTF, ``mapexplorer dump ID --json`` vs ``bpftool -j map dump id ID``. Target: ours at most 0.25x.
+- ``watch``: a ringbuf pre-filled with ``--events`` (1,000,000) records of a 32-byte struct with BTF
+  (written by a socket filter run with BPF_PROG_TEST_RUN ``repeat``), drained by ``mapexplorer watch ID
+  --json --count N`` (and text mode) into a pipe; lines/s excludes start-up (the same command with
+  ``--count 1`` is timed and subtracted). Targets: JSON >= 1 M lines/s, text >= 0.5 M lines/s. bpftool
+  cannot read a ringbuf.
+
+Each command runs ``--repeat`` times (median); CPU is the child's user + system time and RSS its peak,
+from wait4(). All maps are named ``sc_*``/``scx_*`` and freed when the bench exits. Run as root:
+
+    .venv/bin/python bench/scale.py [--cases list,dump,watch] [--maps N] [--entries N] [--events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from mapexplorer.btf.build import BtfBuilder
+from mapexplorer.kernel import maps, progs
+from mapexplorer.kernel import syscall as sc
+from mapexplorer.kernel.btf_fetch import load_btf
+from mapexplorer.kernel.names import map_type_id
+
+OURS = [sys.executable, "-m", "mapexplorer"]
+HOLDER = r"""
+import resource, sys
+from mapexplorer.kernel import maps
+from mapexplorer.kernel.names import map_type_id
+n, prefix = int(sys.argv[1]), sys.argv[2]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 512), hard))
+fds = [maps.create_map(map_type_id("hash"), 4, 8, 16, name=f"{prefix}{i}") for i in range(n)]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def run(cmd: list[str] | str, *, shell: bool = False) -> Run:
+    """Run a command with stdout to /dev/null (or a shell pipeline); its wall time, CPU and peak RSS."""
+    t0 = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.DEVNULL, shell=shell)
+        _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}")
+    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
+
+
+def median_run(cmd: list[str] | str, repeat: int, *, shell: bool = False) -> Run:
+    runs = [run(cmd, shell=shell) for _ in range(repeat)]
+    return Run(
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+        max(r.rss_mb for r in runs),
+    )
+
+
+def row(case: str, ours: Run, ref: Run | None, target: str) -> dict:
+    out = {
+        "case": case,
+        "ours_s": round(ours.wall, 3),
+        "ours_cpu_s": round(ours.cpu, 3),
+        "ours_rss_mb": round(ours.rss_mb, 1),
+        "target": target,
+    }
+    if ref is not None:
+        out |= {
+            "bpftool_s": round(ref.wall, 3),
+            "bpftool_cpu_s": round(ref.cpu, 3),
+            "bpftool_rss_mb": round(ref.rss_mb, 1),
+            "ratio_wall": round(ours.wall / ref.wall, 2),
+            "ratio_cpu": round(ours.cpu / max(ref.cpu, 1e-6), 2),
+        }
+    return out
+
+
+# -- list ----------------------------------------------------------------------------------------------
+
+
+def case_list(stack: ExitStack, n: int, repeat: int) -> dict:
+    half = n // 2
+    for prefix in ("sc_a", "sc_b"):
+        p = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(half), prefix],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stack.callback(p.wait, 60)
+        stack.callback(p.stdin.close)  # type: ignore[union-attr]
+        if p.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+            raise RuntimeError("map holder failed")
+    ours = median_run([*OURS, "list", "--json"], repeat)
+    ref = median_run(["bpftool", "-j", "map", "show"], repeat)
+    return row(f"list --json, {n:,} maps", ours, ref, "ratio <= 2")
+
+
+# -- dump ----------------------------------------------------------------------------------------------
+
+
+def case_dump(stack: ExitStack, entries: int, repeat: int) -> dict:
+    b = BtfBuilder()
+    u32, u64 = b.int("unsigned int", 4), b.int("long long unsigned int", 8)
+    btf_fd = load_btf(b.blob())
+    stack.callback(os.close, btf_fd)
+    fd = maps.create_map(
+        map_type_id("hash"),
+        4,
+        8,
+        entries,
+        name="scx_dump",
+        btf_fd=btf_fd,
+        btf_key_type_id=u32,
+        btf_value_type_id=u64,
+    )
+    m = maps.Map(fd)
+    stack.callback(m.close)
+    step = 100_000
+    for start in range(0, entries, step):
+        count = min(step, entries - start)
+        keys = struct.pack(f"<{count}I", *range(start, start + count))
+        m.update_batch(keys, struct.pack(f"<{count}Q", *range(start, start + count)), count)
+    mid = str(m.info.id)
+    ours = median_run([*OURS, "dump", mid, "--json"], repeat)
+    ref = median_run(["bpftool", "-j", "map", "dump", "id", mid], repeat)
+    return row(f"dump --json, {entries:,} entries", ours, ref, "ratio <= 0.25")
+
+
+# -- watch ---------------------------------------------------------------------------------------------
+
+
+def _ringbuf_filler(stack: ExitStack, ring_fd: int) -> int:
+    """A socket filter writing one 32-byte ``struct scx_event`` to the ring per run (with BTF naming it)."""
+    b = BtfBuilder()
+    int_ = b.int("int", 4, signed=True)
+    u64 = b.int("u64", 8)
+    char = b.int("char", 1, signed=True)
+    comm = b.array(char, 8, int_)
+    b.struct("scx_event", 32, [("ts_ns", u64, 0), ("pid", u64, 64), ("comm", comm, 128), ("seq", u64, 192)])
+    voidp = b.ptr(0)
+    main = b.func("scx_fill", b.func_proto(int_, [("ctx", voidp)]), linkage=0)
+    btf_fd = load_btf(b.blob())
+    stack.callback(os.close, btf_fd)
+    i = progs.insn
+    insns = b"".join(
+        [
+            i(0x85, imm=5),  # r0 = bpf_ktime_get_ns()
+            i(0x7B, 10, 0, off=-32),  # *(u64 *)(r10 - 32) = r0
+            i(0x7A, 10, off=-24, imm=4242),  # pid
+            i(0x7A, 10, off=-16, imm=0x68736162),  # comm "bash"
+            i(0x7A, 10, off=-8, imm=7),  # seq
+            i(0x18, 1, 1, imm=ring_fd),
+            i(0, 0, 0),  # r1 = ring
+            i(0xBF, 2, 10),
+            i(0x07, 2, imm=-32),  # r2 = r10 - 32
+            i(0xB7, 3, imm=32),
+            i(0xB7, 4, imm=0),  # r3 = 32, r4 = 0
+            i(0x85, imm=130),  # bpf_ringbuf_output
+            i(0xB7, 0, imm=0),
+            i(0x95),
+        ]
+    )
+    fd = progs.load_prog(insns, 1, name="scx_fill", prog_btf_fd=btf_fd, func_info=struct.pack("<II", 0, main))
+    stack.callback(os.close, fd)
+    return fd
+
+
+def case_watch(stack: ExitStack, events: int, repeat: int) -> list[dict]:
+    size = 1 << max(20, (events * 40 - 1).bit_length())
+    ring_fd = maps.create_map(map_type_id("ringbuf"), 0, 0, size, name="scx_ring")
+    stack.callback(os.close, ring_fd)
+    prog = _ringbuf_filler(stack, ring_fd)
+    pkt = ctypes.create_string_buffer(64)
+    done = 0
+    while done < events:
+        n = min(1_000_000, events - done)
+        sc.bpf(
+            sc.BPF_PROG_TEST_RUN,
+            sc.TestRunAttr(prog_fd=prog, data_in=ctypes.addressof(pkt), data_size_in=64, repeat=n),
+        )
+        done += n
+    mid = str(maps.map_info(ring_fd).id)
+    rows = []
+    for mode, flag, target in (
+        ("json", ["--json"], ">= 1,000,000 lines/s"),
+        ("text", [], ">= 500,000 lines/s"),
+    ):
+        base = " ".join([*OURS, "watch", mid, *flag, "--timeout", "60"])
+        start = median_run(f"{base} --count 1 | cat > /dev/null", repeat, shell=True)
+        full = median_run(f"{base} --count {events} | cat > /dev/null", repeat, shell=True)
+        rate = events / max(full.wall - start.wall, 1e-6)
+        r = row(f"watch --{mode} into a pipe, {events:,} events", full, None, target)
+        r["lines_per_s"] = round(rate)
+        # On a loaded machine wall time is not the process's: lines per second of its own CPU time too.
+        r["lines_per_cpu_s"] = round(events / max(full.cpu - start.cpu, 1e-6))
+        r["startup_s"] = round(start.wall, 3)
+        rows.append(r)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="list,dump,watch")
+    ap.add_argument("--maps", type=int, default=20_000)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    results: list[dict] = []
+    cases = args.cases.split(",")
+    for case in cases:
+        with ExitStack() as stack:
+            if case == "list":
+                results.append(case_list(stack, args.maps, args.repeat))
+            elif case == "dump":
+                results.append(case_dump(stack, args.entries, args.repeat))
+            elif case == "watch":
+                results.extend(case_watch(stack, args.events, args.repeat))
+            else:
+                raise SystemExit(f"unknown case {case!r}")
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
