@@ -35,6 +35,8 @@ class Scene:
     ncpus: int = 4
     size: tuple[int, int] = (120, 36)
     extra: dict[str, str] = field(default_factory=dict)
+    replay: bool = False
+    """Open the fixture as ``--replay`` does (time bar, paused at the start) instead of one frame per read."""
 
 
 SCENES = [
@@ -70,13 +72,25 @@ SCENES = [
     Scene("stack-trace", "Stack traces: one frame list per id (user addresses marked)", "demo_stacks"),
     Scene("ringbuf", "Streams explain themselves (w watches)", "demo_ringbuf"),
     Scene("help", "Help (?)", keys=("question_mark",)),
+    Scene(
+        "replay",
+        "--replay FILE: a recording without root; the time bar steps (,  .), plays (space), jumps (g)",
+        "fx_pcpu_stats",
+        ("full_stop", "full_stop", "full_stop"),
+        replay=True,
+    ),
+    Scene("since-mark", "m marks a frame, c shows only the keys changed since", "demo_proc_stats",
+          ("m", "c")),
     Scene("80x24", "Usable at 80x24", "fx_pcpu_stats", ("r",), size=(80, 24)),
 ]
 
 
 async def shoot(scene: Scene, live: bool) -> str:
-    source = KernelSource() if live else ReplaySource(FIXTURE[scene.ncpus], follow_reads=True)
-    app: MapExplorerApp = make_app(source, refresh=0, open_map=scene.open_map)
+    source = KernelSource() if live else ReplaySource(FIXTURE[scene.ncpus], follow_reads=not scene.replay)
+    if scene.replay and not live:
+        source.timeline.playing = False
+    replay = scene.replay and not live
+    app: MapExplorerApp = make_app(source, refresh=0, open_map=scene.open_map, replay=replay)
     async with app.run_test(size=scene.size) as pilot:
         for key in ("", *scene.keys):
             if key:

@@ -289,7 +289,7 @@ class MapViewScreen(PollingScreen):
         self._frames += 1
         table = self.query_one("#entries", EntryTable)
         table.set_frame(snap, message.previous, message.prev_index, message.order)
-        self.query_one("#facts", MapHeader).show(snap.facts, snap.count, snap.kind)
+        self.query_one("#facts", MapHeader).show(snap.facts, self.read_snapshot.count, snap.kind)
         self.sub_title = f"map {snap.facts.row.id} · {snap.facts.row.name}"
         self._explain(snap)
         if snap.facts.row.percpu and message.since is None:
@@ -367,7 +367,8 @@ class MapViewScreen(PollingScreen):
         parts = []
         if snap.kind == "entries":
             n = table.row_count
-            parts.append(f"{n:,} of {snap.count:,} entries" if n != snap.count else f"{snap.count:,} entries")
+            total = self.read_snapshot.count if self.read_snapshot is not None else snap.count
+            parts.append(f"{n:,} of {total:,} entries" if n != total else f"{total:,} entries")
             if table.row_count:
                 parts.append(f"row {table.cursor_row + 1:,}")
         if self.paused or interval <= 0:

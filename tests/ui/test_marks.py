@@ -59,7 +59,7 @@ async def test_mark_then_changes_shows_exactly_what_changed(tmp_path: Path) -> N
         assert "bytes" in highlighted and "packets" not in highlighted
         assert not any(rows["- 2"].changed) and rows["- 2"].cells[labels.index("bytes")] == "200"
         status = str(screen.query_one("#status").render())
-        assert "+1 added, -1 removed, ~1 changed" in status
+        assert "+1 added, -1 removed, ~1 changed" in status and "3 of 6 entries" in status
         await press(pilot, "c")  # all entries again
         table = screen.query_one("#entries", EntryTable)
         assert table.row_count == 6 and screen.since is None
