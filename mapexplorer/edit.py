@@ -377,7 +377,8 @@ class MapEditor(TypedMap):
         changes = diff(self.decode_value(fresh), after_json, self._prefix())
         n = len(changes)
         msg = f"updated map {info.id} key {_short(plan.key_json)}: {n} field{'s' if n != 1 else ''} changed"
-        return WriteResult(plan, msg, after, after_json, note=note, changes=changes)
+        return WriteResult(plan, msg, after, after_json, note=note, changes=changes,
+                           before_json=self.decode_value(fresh))
 
     def _apply_delete(self, plan: WritePlan) -> WriteResult:
         assert plan.key is not None

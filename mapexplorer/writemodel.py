@@ -99,6 +99,8 @@ class WriteResult:
     removed_json: Any = None
     note: str = ""
     changes: tuple[Change, ...] = field(default=())
+    before_json: Any = None
+    """update: the value read again just before the write (what ``changes`` compare with ``after``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def _report(plan: WritePlan, result: WriteResult | None, as_json: bool) -> None:
         if plan.key is not None:
             out["key"] = plan.key_json
         if plan.op in ("update", "push"):
-            out["before"] = plan.before_json
+            out["before"] = plan.before_json if dry or plan.op == "push" else result.before_json
             out["after"] = plan.after_json if dry else result.after_json
             changes = plan.changes if dry else result.changes
             out["changed"] = [{"path": c.path, "before": c.before, "after": c.after} for c in changes]
@@ -59,7 +59,7 @@ def _report(plan: WritePlan, result: WriteResult | None, as_json: bool) -> None:
         return
     lines = [plan.title + (" (dry run: nothing written)" if dry else "")]
     if plan.op == "update":
-        lines += _value_lines("before", plan.before_json, plan.percpu)
+        lines += _value_lines("before", plan.before_json if dry else result.before_json, plan.percpu)
         lines += _value_lines("after", plan.after_json if dry else result.after_json, plan.percpu)
         lines += _changes_lines(plan.changes if dry else result.changes)
     elif plan.op == "push":
