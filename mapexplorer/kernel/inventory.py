@@ -54,11 +54,11 @@ class MapRecord:
         }
 
 
-def _infos(ids: list[int] | None) -> list[maps.MapInfo]:
+def _infos(ids: list[int] | None, facts: dict[int, tuple[int, int]]) -> list[maps.MapInfo]:
     out = []
     for mid in maps.map_ids() if ids is None else ids:
         try:
-            out.append(maps.map_info_by_id(mid))
+            out.append(maps.map_info_by_id(mid, facts.get(mid)))
         except FileNotFoundError:
             if ids is not None:
                 raise
@@ -76,14 +76,17 @@ def collect(ids: list[int] | None = None, *,
     Raises:
         FileNotFoundError: one of the explicitly requested ids does not exist.
     """
-    infos = _infos(ids)
+    facts: dict[int, tuple[int, int]] = {}
+    if owner_map is None:
+        scanner = owners.OwnerScanner()
+        owner_map = scanner.scan()
+        facts = scanner.fdinfo_facts  # read just now from the holders' fds: no second fdinfo read
+    infos = _infos(ids, facts)
     all_progs = progs.all_progs()
     by_map = progs.progs_by_map(all_progs)
     wanted = {i.id for i in infos}
     used = [p for p in all_progs if not wanted.isdisjoint(p.map_ids)]
     names = programs.default_catalog().full_names(used)
-    if owner_map is None:
-        owner_map = owners.map_owners()
     pin_map = owners.map_pins()
     return [
         MapRecord(

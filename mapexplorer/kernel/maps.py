@@ -147,12 +147,13 @@ def fdinfo_ints(fd: int | str, names: tuple[bytes, ...], pid: int | str = "self"
     return tuple(out)
 
 
-def map_info(fd: int) -> MapInfo:
-    """Info about the map behind ``fd``."""
+def map_info(fd: int, fdinfo_facts: tuple[int, int] | None = None) -> MapInfo:
+    """Info about the map behind ``fd``; ``fdinfo_facts`` (memlock, frozen), when the caller has just read
+    them from another fd of the same map, saves reading this fd's fdinfo."""
     raw = sc.MapInfoStruct()
     attr = sc.InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(raw), info=ctypes.addressof(raw))
     sc.bpf(sc.BPF_OBJ_GET_INFO_BY_FD, attr)
-    memlock, frozen = fdinfo_ints(fd, (b"memlock", b"frozen"))
+    memlock, frozen = fdinfo_facts or fdinfo_ints(fd, (b"memlock", b"frozen"))
     return MapInfo(
         id=raw.id,
         type=raw.type,
@@ -173,10 +174,10 @@ def map_info(fd: int) -> MapInfo:
     )
 
 
-def map_info_by_id(map_id: int) -> MapInfo:
+def map_info_by_id(map_id: int, fdinfo_facts: tuple[int, int] | None = None) -> MapInfo:
     fd = open_map(map_id)
     try:
-        return map_info(fd)
+        return map_info(fd, fdinfo_facts)
     finally:
         os.close(fd)
 

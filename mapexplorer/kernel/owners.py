@@ -28,15 +28,15 @@ class Owner:
 _BPF_MAP_LINK = "anon_inode:bpf-map"
 
 
-def _fd_map_id(fd_dir: str, pid: int, fd: str) -> int | None:
-    """The map id behind one fd of a process, or None when the fd is not a map (or is gone)."""
+def _fd_map(fd_dir: str, pid: int, fd: str) -> tuple[int, int, int] | None:
+    """(map id, memlock, frozen) of one fd of a process, or None when the fd is not a map (or is gone)."""
     try:
         if os.readlink(f"{fd_dir}/{fd}") != _BPF_MAP_LINK:
             return None
-        (mid,) = maps.fdinfo_ints(fd, (b"map_id",), pid)
+        mid, memlock, frozen = maps.fdinfo_ints(fd, (b"map_id", b"memlock", b"frozen"), pid)
     except OSError:
         return None  # the fd or the process went away
-    return mid or None
+    return (mid, memlock, frozen) if mid else None
 
 
 def _comm(pid: int) -> str:
@@ -61,11 +61,15 @@ class OwnerScanner:
     def __init__(self) -> None:
         self._fds: dict[int, dict[str, int | None]] = {}
         self._comms: dict[int, str] = {}
+        self.fdinfo_facts: dict[int, tuple[int, int]] = {}
+        """Map id -> (memlock, frozen) as read from a holder's fdinfo during the last walk (only the fds
+        read in that walk: a listing then need not read each map's fdinfo again)."""
 
     def scan(self) -> dict[int, list[Owner]]:
         """Map id -> processes holding an fd to it (sorted by pid, each once)."""
         out: dict[int, set[Owner]] = {}
         seen: dict[int, dict[str, int | None]] = {}
+        facts: dict[int, tuple[int, int]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -76,7 +80,15 @@ class OwnerScanner:
             except OSError:
                 continue
             known = self._fds.get(pid, {})
-            fds = {n: known[n] if n in known else _fd_map_id(fd_dir, pid, n) for n in names}
+            fds: dict[str, int | None] = {}
+            for n in names:
+                if n in known:
+                    fds[n] = known[n]
+                    continue
+                got = _fd_map(fd_dir, pid, n)
+                fds[n] = None if got is None else got[0]
+                if got is not None:
+                    facts[got[0]] = got[1:]
             seen[pid] = fds
             ids = {mid for mid in fds.values() if mid is not None}
             if not ids:
@@ -88,6 +100,7 @@ class OwnerScanner:
             for mid in ids:
                 out.setdefault(mid, set()).add(owner)
         self._fds = seen
+        self.fdinfo_facts = facts
         self._comms = {pid: c for pid, c in self._comms.items() if pid in seen}
         return {mid: sorted(owners) for mid, owners in out.items()}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import MapHolder, needs_root
 
-from mapexplorer.kernel import owners
+from mapexplorer.kernel import maps, owners
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
@@ -22,11 +22,12 @@ def test_second_walk_sees_new_and_closed_maps_and_rereads_only_new_fds(
     with MapHolder([spec("os_first")]) as first:
         got = scanner.scan()
         assert [o.pid for o in got[first.ids[0]]] == [first.pid]
+        own = maps.map_info_by_id(first.ids[0])  # read through our own fd's fdinfo
+        assert scanner.fdinfo_facts[first.ids[0]] == (own.memlock, int(own.frozen))
+        assert maps.map_info_by_id(first.ids[0], scanner.fdinfo_facts[first.ids[0]]) == own
         reads: list[tuple[int, str]] = []
-        real = owners._fd_map_id
-        monkeypatch.setattr(
-            owners, "_fd_map_id", lambda d, pid, fd: reads.append((pid, fd)) or real(d, pid, fd)
-        )
+        real = owners._fd_map
+        monkeypatch.setattr(owners, "_fd_map", lambda d, pid, fd: reads.append((pid, fd)) or real(d, pid, fd))
         with MapHolder([spec("os_second"), spec("os_third")]) as second:
             got = scanner.scan()
             assert [o.pid for o in got[first.ids[0]]] == [first.pid]
