@@ -251,3 +251,33 @@ def test_pin_with_yes_and_pinned_path_argument(wm: WriteMaps) -> None:
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run mapexplorer with stdin on a pseudo-terminal, answer its question, return (exit code, output)."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mapexplorer", *args], stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        os.write(leader, answer)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return proc.returncode, out.decode()
+
+
+def test_freeze_and_pin_ask_on_a_terminal(wm: WriteMaps) -> None:
+    m = wm.u64_map("array", "wr_ask", 2)
+    code, out = _on_a_terminal(["freeze", str(m.info.id)], b"n\n")
+    assert code == 1 and "not frozen" in out and "Freeze map" in out
+    assert not maps.map_info(m.fd).frozen
+    code, out = _on_a_terminal(["pin", str(m.info.id), f"/sys/fs/bpf/wr_ask_{os.getpid()}"], b"\n")
+    assert code == 1 and "not pinned" in out
+    assert not os.path.exists(f"/sys/fs/bpf/wr_ask_{os.getpid()}")
+    code, out = _on_a_terminal(["freeze", str(m.info.id)], b"y\n")
+    assert code == 0 and maps.map_info(m.fd).frozen
