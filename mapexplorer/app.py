@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Input
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from mapexplorer.caps import explain_refusal
 from mapexplorer.messages import NoPermission, OpenMap
@@ -26,6 +26,7 @@ from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.screens.no_permission import NoPermissionScreen
+from mapexplorer.widgets.common import report_worker_error
 from mapexplorer.widgets.timebar import TimeBar
 
 
@@ -148,11 +149,8 @@ class MapExplorerApp(App[int]):
                 yield SystemCommand(title, help_text, partial(self.call_later, screen.run_action, action))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker died of an unexpected error: show it instead of failing silently."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            err = event.worker.error
-            self.log.error(f"worker {event.worker.name} failed", err)
-            self.notify(f"{event.worker.name}: {type(err).__name__}: {err}", severity="error", timeout=10)
+        """A worker of the app died of an unexpected error: show it (screens report their own)."""
+        report_worker_error(self, event)
 
     # -- demo ----------------------------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.worker import Worker
 
 from mapexplorer.messages import MapVanished, SourceFailed
 from mapexplorer.model import MapGone
+from mapexplorer.widgets.common import report_worker_error
 from mapexplorer.widgets.timebar import TimeBar
 
 if TYPE_CHECKING:
@@ -61,6 +63,9 @@ class PollingScreen(Screen):
         except OSError as exc:
             self.post_message(SourceFailed(f"reading map {map_id}", exc.strerror or str(exc)))
         return None
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self, event)
 
     def _schedule(self) -> None:
         if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:

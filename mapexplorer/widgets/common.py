@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
+from textual.dom import DOMNode
 from textual.visual import VisualType
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from mapexplorer.model import MapFacts
 from mapexplorer.units import human_bytes
@@ -186,3 +188,16 @@ def _one_line(c_text: str) -> str:
 
 def markup_escape(text: str) -> str:
     return escape(text)
+
+
+def report_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
+    """Show a worker that died of an unexpected error instead of failing silently.
+
+    ``Worker.StateChanged`` does not bubble: the app sees only its own workers, so every screen with
+    workers calls this from its ``on_worker_state_changed`` (a view stuck at "opening…" with nothing said
+    is what happens otherwise).
+    """
+    if event.state == WorkerState.ERROR and event.worker.error is not None:
+        err = event.worker.error
+        node.log.error(f"worker {event.worker.name} failed", err)
+        node.app.notify(f"{event.worker.name}: {type(err).__name__}: {err}", severity="error", timeout=10)

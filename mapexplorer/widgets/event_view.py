@@ -33,9 +33,9 @@ from textual.screen import ModalScreen, Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Button, Footer, Header, Input, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
-from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
+from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall, report_worker_error
 
 KEEP = 10_000
 """Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
@@ -409,6 +409,9 @@ class EventViewScreen(Screen):
         if message.consume_offer is not None:
             self.notify("C consumes the ringbuf instead (it asks first)", timeout=6)
         self._update_status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self, event)
 
     def on_event_view_screen_consent_asked(self, message: ConsentAsked) -> None:
         self.state = "waiting for your answer"

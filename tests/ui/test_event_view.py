@@ -241,6 +241,22 @@ async def test_a_stream_that_cannot_open_says_why():
         assert "used by another reader" in str(screen.query_one("#ev-status").render())
 
 
+class BrokenStream(ListStream):
+    """A stream with a bug: describing itself raises (an unexpected error in the reader worker)."""
+
+    def describe(self) -> str:
+        raise TypeError("describe() is broken")
+
+
+async def test_an_unexpected_error_in_the_reader_is_shown_not_silent():
+    # Worker.StateChanged does not bubble to the app: the screen must report its own worker's death.
+    app = EventApp(BrokenStream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await wait_for(pilot, lambda: any("TypeError" in n.message for n in app._notifications))
+        (note,) = [n for n in app._notifications if "TypeError" in n.message]
+        assert "describe() is broken" in note.message and note.severity == "error"
+
+
 class NeedsConsent(Exception):
     def __init__(self, stream: ListStream) -> None:
         super().__init__("consent needed")
