@@ -56,6 +56,7 @@ class KernelSource:
         self._codecs: dict[tuple[int, int], tuple[Decoder, MapFacts]] = {}
         self._lock = threading.Lock()
         self._seq = 0
+        self._inventory: Any = None
         self.name = f"kernel {os.uname().release}"
 
     # -- list ----------------------------------------------------------------------------------------
@@ -63,7 +64,9 @@ class KernelSource:
     def list_maps(self) -> ListSnapshot:
         from mapexplorer.kernel import inventory
 
-        rows = tuple(_row_from_record(r) for r in inventory.collect())
+        if self._inventory is None:
+            self._inventory = inventory.Inventory()  # keeps what does not change between refreshes
+        rows = tuple(_row_from_record(r) for r in self._inventory.collect())
         with self._lock:
             self._rows = {r.id: r for r in rows}
         return ListSnapshot(rows, time.time())

@@ -97,3 +97,85 @@ def collect(ids: list[int] | None = None, *,
         )
         for i in sorted(infos, key=lambda x: x.id)
     ]
+
+
+class Inventory:
+    """:func:`collect` for a caller that asks again and again (the map list, every second): what does not
+    change is kept between calls.
+
+    A map's info (type, sizes, name, flags, BTF ids) never changes; its memlock and frozen flag rarely do,
+    so each call re-reads at most ``reread_per_call`` known maps' info (round robin) besides the maps that
+    appeared. Owners come from an :class:`~mapexplorer.kernel.owners.OwnerScanner` (only new fds are
+    read), programs' map lists are read once per program (they are fixed at load), pins are walked at
+    most every ``pins_every`` calls. A call with nothing new costs one GET_NEXT_ID walk of the map and
+    program ids, one directory listing per process and a few re-reads.
+
+    Blocking: call from one worker thread at a time.
+    """
+
+    def __init__(self, *, reread_per_call: int = 200, pins_every: int = 5) -> None:
+        self.reread_per_call = reread_per_call
+        self.pins_every = pins_every
+        self._infos: dict[int, maps.MapInfo] = {}
+        self._progs: dict[int, progs.ProgInfo] = {}
+        self._scanner = owners.OwnerScanner()
+        self._pins: dict[int, list[str]] = {}
+        self._calls = 0
+        self._cursor = 0
+
+    def _refresh_infos(self) -> None:
+        ids = list(maps.map_ids())
+        alive = set(ids)
+        infos = {mid: info for mid, info in self._infos.items() if mid in alive}
+        facts = self._scanner.fdinfo_facts
+        new = [mid for mid in ids if mid not in infos]
+        known = [mid for mid in ids if mid in infos]
+        if known and self.reread_per_call:
+            start = self._cursor % len(known)
+            again = (known[start:] + known[:start])[: self.reread_per_call]
+            self._cursor = start + len(again)
+        else:
+            again = []
+        for mid in new + again:
+            try:
+                infos[mid] = maps.map_info_by_id(mid, facts.get(mid))
+            except FileNotFoundError:
+                infos.pop(mid, None)  # freed since the id walk
+        self._infos = infos
+
+    def _refresh_progs(self) -> list[progs.ProgInfo]:
+        alive: dict[int, progs.ProgInfo] = {}
+        for pid in progs.prog_ids():
+            info = self._progs.get(pid)
+            if info is None:
+                try:
+                    info = progs.prog_info_by_id(pid)
+                except FileNotFoundError:
+                    continue
+            alive[pid] = info
+        self._progs = alive
+        return list(alive.values())
+
+    def collect(self) -> list[MapRecord]:
+        """Every map's record, ordered by id (like :func:`collect` with no ids)."""
+        owner_map = self._scanner.scan()
+        self._refresh_infos()
+        all_progs = self._refresh_progs()
+        by_map = progs.progs_by_map(all_progs)
+        used = [p for p in all_progs if p.map_ids]
+        names = programs.default_catalog().full_names(used)
+        if self._calls % self.pins_every == 0:
+            self._pins = owners.map_pins()
+        self._calls += 1
+        def refs(map_id: int) -> tuple[ProgRef, ...]:
+            return tuple(ProgRef(p.id, names.get(p.id, p.name), p.type_name) for p in by_map.get(map_id, ()))
+
+        return [
+            MapRecord(
+                info=i,
+                pinned=tuple(self._pins.get(i.id, ())),
+                owners=tuple(owner_map.get(i.id, ())),
+                progs=refs(i.id),
+            )
+            for i in sorted(self._infos.values(), key=lambda x: x.id)
+        ]
