@@ -364,7 +364,7 @@ class MapEditor(TypedMap):
             else:
                 self.map.update(plan.key, value, plan.flags)
         except OSError as exc:
-            missing = "no entry with this key (BPF_EXIST only replaces an entry)" \
+            missing = "no entry with this key: deleted meanwhile? (BPF_EXIST only replaces an entry)" \
                 if plan.flags & sc.BPF_EXIST else ""
             raise self._refused(exc, "update", missing) from None
         t1 = time.monotonic()

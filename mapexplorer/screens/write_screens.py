@@ -187,7 +187,8 @@ class EditFormScreen(ModalScreen[WriteRequest | None]):
         self.dismiss(WriteRequest(
             op=op, map_id=f.map_id, key=f.key, key_text=key_text, value_text=value_text,
             cpu=self.cpu if f.percpu else None, all_cpus=f.percpu and self.cpu is None,
-            mode=1 if f.op == "add" else 0, seen=f.seen,
+            # add: create only (BPF_NOEXIST); edit: replace only (BPF_EXIST), never resurrect a deleted entry
+            mode=1 if f.op == "add" else 2 if f.op == "update" else 0, seen=f.seen,
         ))
 
     def action_cancel(self) -> None:
@@ -266,7 +267,11 @@ class ConfirmWriteScreen(ModalScreen[bool]):
                     if hidden:
                         yield Static(Text(f"({hidden} unchanged fields not shown)"))
                 if p.op == "update" and p.before is None:
-                    yield Static(Text("a new entry: the key is absent now"))
+                    if p.flags & 2:  # BPF_EXIST: an edit of an entry that is gone
+                        yield Static(Text("⚠ the entry is gone (deleted since the form opened): the kernel "
+                                          "will refuse this write"), classes="warning")
+                    else:
+                        yield Static(Text("a new entry: the key is absent now"))
                 if p.op == "push":
                     yield Static(Text(f"value to push: {short(p.after_json, 80)}"))
                     if p.type_name != "bloom_filter":

@@ -238,3 +238,22 @@ async def test_without_write_the_keys_say_how_to_enable_writing(wm: WriteMaps) -
         hints = [t for t in messages(app) if "--write" in t]
         assert len(hints) == 3
     assert dict(m.entries()) == {U32.pack(1): stats(10)}
+
+
+async def test_an_entry_deleted_while_editing_is_not_resurrected(wm: WriteMaps) -> None:
+    m = wm.stats_hash("wr_ui_gone")
+    m.update(U32.pack(1), stats(10))
+    m.update(U32.pack(2), stats(20))
+    app = make_app(refresh=0, open_map=str(m.info.id), write=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        key = app.screen.snapshot.key_raw(app.screen.query_one("#entries").current_row())
+        await press(pilot, "e")
+        m.delete(key)  # the program deletes the entry while the form is open
+        set_field(app.screen, "count", "99")
+        await press(pilot, "enter")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmWriteScreen) and confirm.plan.before is None
+        await press(pilot, "enter")
+        assert any("deleted meanwhile" in t and "ENOENT" in t for t in messages(app))
+    assert key not in dict(m.entries())
