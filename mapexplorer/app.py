@@ -59,6 +59,7 @@ class MapExplorerApp(App[int]):
         write: bool = False,
         demo: Any = None,
         replay: bool = False,
+        hist_guess: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -68,6 +69,8 @@ class MapExplorerApp(App[int]):
         self.write = write
         self.demo = demo
         """A demo session (mapexplorer.demo_bpf.DemoSession) started in the background, or None."""
+        self.hist_guess = hist_guess
+        """Open the histogram view by itself for maps that look like histograms (H opens it anyway)."""
         self.sub_title = source.name
         self.title = f"mapexplorer · {'WRITE MODE' if write else 'replay' if replay else 'read-only'}"
         """Every screen's header says whether writes are possible."""
@@ -248,10 +251,12 @@ def make_app(
     write: bool = False,
     demo: Any = None,
     replay: bool = False,
+    hist_guess: bool = True,
 ) -> MapExplorerApp:
     """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar."""
     if source is None:
         from mapexplorer.kernel_source import KernelSource
 
         source = KernelSource(write=write)
-    return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay)
+    return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay,
+                          hist_guess=hist_guess)

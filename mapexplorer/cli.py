@@ -39,6 +39,8 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
     p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
     p.add_argument("--replay", metavar="FILE", help="explore a recording (mapexplorer record), no root")
+    p.add_argument("--no-hist-guess", action="store_true",
+                   help="do not open maps that look like histograms as charts (H still does)")
 
 
 ITEMS_HELP = (

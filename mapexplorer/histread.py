@@ -6,7 +6,8 @@ data source. No textual here.
 from __future__ import annotations
 
 from mapexplorer.codec import MapCodec
-from mapexplorer.histogram import LINEAR, LOG2, HistSet, HistSpec, MapShape, collect, detect
+from mapexplorer.histdetect import MapShape, detect
+from mapexplorer.histogram import LINEAR, LOG2, HistSet, HistSpec, collect
 from mapexplorer.kernel.maps import Map
 
 

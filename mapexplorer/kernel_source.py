@@ -150,7 +150,10 @@ class KernelSource:
             if codec is None:
                 facts = MapFacts(row, self.ncpus, False, note=note)
             else:
-                facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note)
+                from mapexplorer.histread import hist_spec
+
+                facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note,
+                                 hist=hist_spec(codec), hist_any=hist_spec(codec, guess=False))
         decoder = TypeAwareDecoder(
             inner, info.type_name, prog_name=self._prog_name, map_name=self._map_name, ksyms=self.ksyms
         )

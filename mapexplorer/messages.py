@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from mapexplorer.histogram import HistSet
 from mapexplorer.model import ListSnapshot, MapSnapshot
 
 
@@ -84,3 +85,14 @@ class OpenMap(Message):
     """Ask the app to open the map view of ``map_id``."""
 
     map_id: int
+
+
+@dataclass
+class HistFrame(Message):
+    """A fresh read of a histogram map: every histogram in it, and when it was read."""
+
+    hists: HistSet
+    taken_at: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HistFrame)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mapexplorer.decoders import Decoder, RawDecoder
+from mapexplorer.histogram import HistSpec
 from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES, REWRITTEN_TYPES
 from mapexplorer.writemodel import EditForm, WritePlan, WriteRequest, WriteResult
 
@@ -102,6 +103,10 @@ class MapFacts:
     value_c: str | None = None
     note: str = ""
     """Anything the user should know about how entries are decoded (e.g. no BTF)."""
+    hist: HistSpec | None = None
+    """The map looks like a histogram: how its entries form histograms (the TUI opens the chart)."""
+    hist_any: HistSpec | None = None
+    """How the map can be viewed as a histogram when asked (``H``), even if it does not look like one."""
 
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from mapexplorer.codec import codec_for_map_line
 from mapexplorer.decoders import Decoder, RawDecoder, TypeAwareDecoder
+from mapexplorer.histread import hist_spec
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.recording import Frame, MapLine, RecordedEvent, Recording, read
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
@@ -192,7 +193,8 @@ class ReplaySource:
             inner = RawDecoder(row.key_size, row.value_size, self.ncpus)
             if inner.value_int and not note and m.kind == "entries":
                 note = f"no BTF: {row.value_size}-byte values read as little-endian unsigned integers"
-        facts = MapFacts(row, self.ncpus, codec.has_btf, codec.key_c, codec.value_c, note)
+        facts = MapFacts(row, self.ncpus, codec.has_btf, codec.key_c, codec.value_c, note,
+                         hist=hist_spec(codec), hist_any=hist_spec(codec, guess=False))
         decoder = TypeAwareDecoder(inner, row.type_name, prog_name=names.prog_name, map_name=names.map_name,
                                    ksyms=names, ifname=names.ifname)  # type: ignore[arg-type]
         return _Replayed(m, row, facts, decoder)

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from mapexplorer.app import make_app
 
     demo = _demo_session() if getattr(args, "demo", False) else None
-    app = make_app(refresh=args.refresh, open_map=args.map, write=args.write, demo=demo)
+    app = make_app(refresh=args.refresh, open_map=args.map, write=args.write, demo=demo,
+                   hist_guess=not getattr(args, "no_hist_guess", False))
     try:
         app.run()
     finally:

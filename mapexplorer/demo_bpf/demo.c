@@ -148,7 +148,7 @@ enum pcpu_event {
 BPF_HASH(demo_proc_stats, u32, struct proc_stats, 1024);
 /* Syscall latency (usecs) per syscall number: a BCC per-key log2 histogram (key ends with `slot`). */
 struct demo_lat_key {
-    u32 nr;
+    u64 nr; /* u64, not u32: no padding, whose garbage would split one bucket into several keys */
     u64 slot;
 };
 BPF_HISTOGRAM(demo_sys_lat_us, struct demo_lat_key, 4096);

@@ -1,5 +1,7 @@
-"""The per-CPU drill-down of one entry: every CPU's value, its rate, a sparkline of its last refreshes, and
-the imbalance between CPUs (max / mean)."""
+"""The per-CPU drill-down of one entry: every CPU's value, rate and share, the imbalance between CPUs
+(max / mean), and the history of the last refreshes as a chart with axes (rate per second of each CPU;
+with many CPUs the total and the hottest CPUs) or, with 32 CPUs or more, as a CPU x time heatmap on one
+colour scale (``c`` switches between the two)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Sparkline, Static
+from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
@@ -19,11 +21,17 @@ from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
 from mapexplorer.widgets.common import StatusLine, TooSmall
+from mapexplorer.widgets.cpuchart import CpuChart
+from mapexplorer.widgets.heatmap import CpuHeatmap
 
 if TYPE_CHECKING:
     pass
 
 HISTORY = 60
+HEATMAP_CPUS = 32
+"""From this many CPUs on, the drill-down opens on the heatmap and the chart shows the total and the
+hottest CPUs only."""
+CHART_TOP = 4
 
 Sample = tuple[float, list[dict[str, Any]]]
 
@@ -31,15 +39,16 @@ DASH = "\u2013"
 """Shown for a missing value."""
 
 
-def series(history: list[Sample], path: str, cpu: int) -> list[float]:
-    """Per-refresh change of one CPU's value of ``path`` (a counter's increments), oldest first."""
-    vals = []
-    for _, cpus in history:
-        v = cpus[cpu].get(path) if cpu < len(cpus) else None
-        vals.append(float(v) if is_number(v) else 0.0)
-    if len(vals) < 2:
-        return [0.0, 0.0]
-    return [max(b - a, 0.0) for a, b in itertools.pairwise(vals)]
+def rate_series(history: list[Sample], path: str, cpu: int) -> list[float | None]:
+    """Rate per second of one CPU's value of ``path`` between consecutive samples, oldest first (None where
+    a value is missing or the counter went down)."""
+    out: list[float | None] = []
+    for (t0, a), (t1, b) in itertools.pairwise(history):
+        x = a[cpu].get(path) if cpu < len(a) else None
+        y = b[cpu].get(path) if cpu < len(b) else None
+        ok = t1 > t0 and is_number(x) and is_number(y) and y >= x
+        out.append((y - x) / (t1 - t0) if ok else None)
+    return out
 
 
 def rates(history: list[Sample], path: str, ncpus: int) -> list[float | None]:
@@ -72,12 +81,11 @@ def imbalance(values: list[float]) -> float | None:
 
 
 class CpuRow(Horizontal):
-    """One CPU: its numbers and a sparkline of its recent increments."""
+    """One CPU: its value, rate and share."""
 
     DEFAULT_CSS = """
     CpuRow { height: 1; }
-    CpuRow > .cpu-text { width: 41; }
-    CpuRow > Sparkline { width: 1fr; height: 1; margin: 0 1; }
+    CpuRow > .cpu-text { width: 39; }
     """
 
     def __init__(self, cpu: int) -> None:
@@ -86,7 +94,6 @@ class CpuRow(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="cpu-text")
-        yield Sparkline([0.0, 0.0], summary_function=max)
 
 
 class DrillDownScreen(PollingScreen):
@@ -95,6 +102,7 @@ class DrillDownScreen(PollingScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back"),
         Binding("f", "next_field", "Next field"),
+        Binding("c", "toggle_chart", "Chart/heatmap"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh", show=False),
         Binding("question_mark", "app.help", "Help"),
@@ -111,6 +119,8 @@ class DrillDownScreen(PollingScreen):
         self.ncpus = snapshot.facts.ncpus
         self.paths = paths or ("",)
         self.path_index = 0
+        self.heatmap = self.ncpus >= HEATMAP_CPUS
+        """Show the heatmap (else the chart) next to the table."""
         self.history: list[Sample] = list(history)[-HISTORY:]
         cpus = [dict(flatten(v)) for v in (snapshot.value(row) or [])]
         if not self.history or self.history[-1][0] != snapshot.taken_at:
@@ -130,19 +140,22 @@ class DrillDownScreen(PollingScreen):
                 (f"{'value':>14}", "bold"),
                 (f"{'rate':>11}", "bold"),
                 (f"{'share':>7}", "bold"),
-                (" " * 3 + "increment per refresh, oldest to newest", "bold"),
             ),
             id="dd-columns",
         )
-        with VerticalScroll(id="dd-cpus"):
-            for c in range(self.ncpus):
-                yield CpuRow(c)
+        with Horizontal(id="dd-main"):
+            with VerticalScroll(id="dd-cpus"):
+                for c in range(self.ncpus):
+                    yield CpuRow(c)
+            yield CpuChart(id="dd-chart")
+            yield CpuHeatmap(id="dd-heat")
         yield StatusLine("", id="status")
         yield Footer()
         yield TooSmall()
 
     def on_mount(self) -> None:
         self.sub_title = f"map {self.map_id} · key {self.key_text}"
+        self._show_pane()
         self._refresh_view()
         self._schedule()
 
@@ -243,19 +256,49 @@ class DrillDownScreen(PollingScreen):
             t.append(f"{'' if rc is None else fmt_rate(rc):>11}", "cyan")
             t.append(f"{'' if share is None else f'{share:5.1f}%':>7}", "dim")
             row.query_one(".cpu-text", Static).update(t)
-            row.query_one(Sparkline).data = series(self.history, path, c)
+        self._draw_history(path, rate)
         interval = self.explorer.refresh_interval
         paused = (
             "⏸ paused (p)" if self.paused else f"⟳ {interval:g}s" if interval > 0 else "manual refresh (r)"
         )
         self.query_one("#status", StatusLine).update(
-            f"{paused}  ·  f: next field  ·  Escape: back to the entries"
+            f"{paused}  ·  f: next field  ·  c: {'chart' if self.heatmap else 'heatmap'}"
+            "  ·  Escape: back to the entries"
         )
+
+    def _draw_history(self, path: str, rate: list[float | None]) -> None:
+        per_cpu = [rate_series(self.history, path, c) for c in range(self.ncpus)]
+        times = [t for t, _ in self.history[1:]]
+        xs = [t - times[-1] for t in times] if times else []
+        span = -xs[0] if xs else None
+        if self.heatmap:
+            self.query_one("#dd-heat", CpuHeatmap).show(per_cpu, span, fmt=fmt_rate)
+            return
+        lines: list[tuple[str, list[float | None]]]
+        if self.ncpus < HEATMAP_CPUS:
+            lines = [(f"cpu{c}", per_cpu[c]) for c in range(self.ncpus)]
+        else:
+            total = [sum(x for x in col if x is not None) if any(x is not None for x in col) else None
+                     for col in zip(*per_cpu, strict=True)] if per_cpu else []
+            hottest = sorted(range(self.ncpus), key=lambda c: -(rate[c] or 0.0))[:CHART_TOP]
+            lines = [("all CPUs", total)] + [(f"cpu{c}", per_cpu[c]) for c in sorted(hottest)]
+        what = path or "value"
+        self.query_one("#dd-chart", CpuChart).show(xs, lines, title=f"{what}: rate per second",
+                                                   xlabel="seconds ago")
+
+    def _show_pane(self) -> None:
+        self.query_one("#dd-chart").display = not self.heatmap
+        self.query_one("#dd-heat").display = self.heatmap
 
     # -- actions -------------------------------------------------------------------------------------
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_toggle_chart(self) -> None:
+        self.heatmap = not self.heatmap
+        self._show_pane()
+        self._refresh_view()
 
     def action_next_field(self) -> None:
         self.path_index = (self.path_index + 1) % len(self.paths)
@@ -268,6 +311,7 @@ class DrillDownScreen(PollingScreen):
         return [
             ("Back to the entries", "Close the drill-down (Escape)", "back"),
             ("Next numeric field", "Show another field of the value (f)", "next_field"),
+            ("Chart / heatmap", "History as a chart per CPU or a CPU x time heatmap (c)", "toggle_chart"),
             ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
             ("Refresh now", "Read the entry again (r)", "refresh_now"),
         ]

@@ -46,13 +46,23 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("Enter", "per-CPU drill-down, inner map (maps of maps) or the whole entry"),
             ("w", "watch the events of a ringbuf or perf_event_array"),
             ("m / c", "mark this frame / only the keys added, removed or changed since the mark"),
+            ("H", "histogram view (opens by itself for maps that look like histograms)"),
             ("p, r, + -", "pause, refresh now, refresh rate"),
+        ],
+    ),
+    (
+        "Histogram view",
+        [
+            ("↑ ↓", "per-key histograms: pick a key, or all keys (their sum)"),
+            ("l", "read the slots as log2 or linear buckets"),
+            ("p, r, + -", "pause, refresh now, refresh rate;  Escape: the entries"),
         ],
     ),
     (
         "Drill-down",
         [
             ("f", "next numeric field of the value"),
+            ("c", "history as a chart per CPU or a CPU x time heatmap (the default from 32 CPUs)"),
             ("p / r", "pause / refresh now"),
         ],
     ),

@@ -69,6 +69,7 @@ class MapViewScreen(PollingScreen):
         Binding("w", "watch", "Watch", show=False),
         Binding("m", "mark", "Mark", show=False),
         Binding("c", "toggle_changes", "Changes", show=False),
+        Binding("H", "histogram", "Histogram", show=False),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -93,6 +94,8 @@ class MapViewScreen(PollingScreen):
         self._order_settings: tuple[object, ...] = ()
         self.writes = WriteFlow(self)
         """e / a / d: edits through the source (only with --write; otherwise a hint)."""
+        self._hist_opened = False
+        """The histogram view was opened once (by the guess or H): the guess does not open it again."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -296,6 +299,9 @@ class MapViewScreen(PollingScreen):
             self._record_history(snap, table)
         self._update_status()
         self._schedule()
+        if (snap.facts.hist is not None and not self._hist_opened and self.explorer.hist_guess
+                and snap.kind == "entries" and self.is_current):
+            self.action_histogram()
 
     def _explain(self, snap: MapSnapshot) -> None:
         explain = self.query_one("#explain", Static)
@@ -569,6 +575,21 @@ class MapViewScreen(PollingScreen):
     def action_delete_entry(self) -> None:
         self.writes.delete()
 
+    def action_histogram(self) -> None:
+        """Open the histogram view: the detected shape, else any integer-keyed or integer-array shape."""
+        snap = self.snapshot
+        if snap is None:
+            return
+        spec = snap.facts.hist or snap.facts.hist_any
+        if spec is None or snap.kind != "entries":
+            self.notify("H shows maps with integer keys and integer counts, struct keys ending in 'slot', or "
+                        "integer array values as histograms: this map has none of these", severity="warning")
+            return
+        from mapexplorer.screens.histogram import HistogramScreen
+
+        self._hist_opened = True
+        self.app.push_screen(HistogramScreen(self.map_id, snap.facts, spec))
+
     def palette_commands(self) -> list[tuple[str, str, str]]:
         cmds = [
             ("Back to the map list", "Close this map (Escape)", "back"),
@@ -591,6 +612,8 @@ class MapViewScreen(PollingScreen):
         ]
         if self.snapshot is not None and self.snapshot.facts.row.type_name in STREAM_TYPES:
             cmds.append(("Watch events", "Stream this map's events (w)", "watch"))
+        if self.snapshot is not None and (self.snapshot.facts.hist or self.snapshot.facts.hist_any):
+            cmds.append(("Histogram view", "Buckets as a live bar chart with percentiles (H)", "histogram"))
         if self._replaying:
             cmds = [c for c in cmds if c[2] not in WRITE_ACTIONS]
         return cmds

@@ -52,11 +52,14 @@ def test_percpu_64_scrolled_key_pinned(snap_compare) -> None:
     assert snap_compare(fixture_app(64, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
 
 
-@pytest.mark.parametrize("ncpus", [4, 64])
-def test_drilldown_sparklines(snap_compare, ncpus: int) -> None:
+@pytest.mark.parametrize(("ncpus", "view"), [(4, "chart"), (4, "heatmap"), (64, "heatmap"), (64, "chart")])
+def test_drilldown_history(snap_compare, ncpus: int, view: str) -> None:
+    """The drill-down history: a chart per CPU below 32 CPUs, a CPU x time heatmap from 32 on (c switches)."""
+    default = "heatmap" if ncpus >= 32 else "chart"
+
     async def run(pilot: Pilot) -> None:
         await settle(pilot)
-        await press(pilot, "r", "r", "r", "down", "enter", "r", "r")
+        await press(pilot, "r", "r", "r", "down", "enter", "r", "r", *(["c"] if view != default else []))
 
     assert snap_compare(fixture_app(ncpus, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
 
