@@ -37,6 +37,8 @@ class Scene:
     extra: dict[str, str] = field(default_factory=dict)
     replay: bool = False
     """Open the fixture as ``--replay`` does (time bar, paused at the start) instead of one frame per read."""
+    fixture: str | None = None
+    """Another recording in tests/fixtures (default: maps.jsonl / maps-64cpu.jsonl.gz by ncpus)."""
 
 
 SCENES = [
@@ -59,11 +61,31 @@ SCENES = [
         64,
     ),
     Scene(
+        "drilldown-4",
+        "Drill-down: per-CPU rates as a chart with axes, imbalance",
+        "fx_pcpu_stats",
+        ("r", "r", "r", "down", "enter", "r", "r"),
+    ),
+    Scene(
         "drilldown-64",
-        "Drill-down: per-CPU sparklines, rate, imbalance",
+        "Drill-down, 64 CPUs: a CPU x time heatmap on one colour scale (c: chart)",
         "fx_pcpu_stats",
         ("r", "r", "r", "down", "enter", "r", "r"),
         64,
+    ),
+    Scene(
+        "histogram",
+        "A log2 histogram map opens as a live bar chart with p50/p90/p99",
+        "demo_read_log2",
+        ("r",),
+        fixture="hist.jsonl.gz",
+    ),
+    Scene(
+        "histogram-per-key",
+        "Per-key histogram (syscall latency per syscall): pick a key or all keys",
+        "demo_sys_lat_us",
+        ("r", "down"),
+        fixture="hist.jsonl.gz",
     ),
     Scene("hex", "Hex view (x)", "demo_proc_stats", ("x",)),
     Scene("queue", "Queue: the head by peek, never pop", "demo_queue_exec"),
@@ -86,7 +108,8 @@ SCENES = [
 
 
 async def shoot(scene: Scene, live: bool) -> str:
-    source = KernelSource() if live else ReplaySource(FIXTURE[scene.ncpus], follow_reads=not scene.replay)
+    path = FIXTURES / scene.fixture if scene.fixture else FIXTURE[scene.ncpus]
+    source = KernelSource() if live else ReplaySource(path, follow_reads=not scene.replay)
     if scene.replay and not live:
         source.timeline.playing = False
     replay = scene.replay and not live

@@ -52,6 +52,36 @@ def test_percpu_64_scrolled_key_pinned(snap_compare) -> None:
     assert snap_compare(fixture_app(64, open_map="fx_pcpu_stats"), terminal_size=SIZE, run_before=run)
 
 
+def _hist_app(open_map: str):
+    """The app over tests/fixtures/hist.jsonl.gz: the demo's read-size log2 histogram and its per-syscall
+    latency histogram, recorded live (6 frames)."""
+    from mapexplorer.app import make_app
+    from mapexplorer.replay_source import ReplaySource
+    from tests.ui.helpers import FIXTURES
+
+    return make_app(ReplaySource(FIXTURES / "hist.jsonl.gz", follow_reads=True), refresh=0, open_map=open_map)
+
+
+def test_histogram_view(snap_compare) -> None:
+    """A plain log2 histogram opens as a chart by itself; r: the next frame, with the change (Δ)."""
+
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r")
+
+    assert snap_compare(_hist_app("demo_read_log2"), terminal_size=SIZE, run_before=run)
+
+
+def test_histogram_per_key(snap_compare) -> None:
+    """A BCC per-key histogram (struct key ending in slot): the key selector, one key picked."""
+
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "r", "down")
+
+    assert snap_compare(_hist_app("demo_sys_lat_us"), terminal_size=SIZE, run_before=run)
+
+
 @pytest.mark.parametrize(("ncpus", "view"), [(4, "chart"), (4, "heatmap"), (64, "heatmap"), (64, "chart")])
 def test_drilldown_history(snap_compare, ncpus: int, view: str) -> None:
     """The drill-down history: a chart per CPU below 32 CPUs, a CPU x time heatmap from 32 on (c switches)."""
