@@ -46,8 +46,10 @@ def rate_series(history: list[Sample], path: str, cpu: int) -> list[float | None
     for (t0, a), (t1, b) in itertools.pairwise(history):
         x = a[cpu].get(path) if cpu < len(a) else None
         y = b[cpu].get(path) if cpu < len(b) else None
-        ok = t1 > t0 and is_number(x) and is_number(y) and y >= x
-        out.append((y - x) / (t1 - t0) if ok else None)
+        if t1 > t0 and is_number(x) and is_number(y) and float(y) >= float(x):  # type: ignore[arg-type]
+            out.append((float(y) - float(x)) / (t1 - t0))  # type: ignore[arg-type]
+        else:
+            out.append(None)
     return out
 
 
@@ -278,8 +280,10 @@ class DrillDownScreen(PollingScreen):
         if self.ncpus < HEATMAP_CPUS:
             lines = [(f"cpu{c}", per_cpu[c]) for c in range(self.ncpus)]
         else:
-            total = [sum(x for x in col if x is not None) if any(x is not None for x in col) else None
-                     for col in zip(*per_cpu, strict=True)] if per_cpu else []
+            total: list[float | None] = []
+            for col in zip(*per_cpu, strict=True):
+                present = [x for x in col if x is not None]
+                total.append(float(sum(present)) if present else None)
             hottest = sorted(range(self.ncpus), key=lambda c: -(rate[c] or 0.0))[:CHART_TOP]
             lines = [("all CPUs", total)] + [(f"cpu{c}", per_cpu[c]) for c in sorted(hottest)]
         what = path or "value"

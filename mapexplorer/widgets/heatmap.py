@@ -38,7 +38,11 @@ def _group(series: Sequence[Sequence[float | None]], k: int) -> list[tuple[int, 
         n = max(len(m) for m in members)
         col: list[float | None] = []
         for i in range(n):
-            vals = [m[i] for m in members if i < len(m) and m[i] is not None]
+            vals: list[float] = []
+            for m in members:
+                v = m[i] if i < len(m) else None
+                if v is not None:
+                    vals.append(v)
             col.append(max(vals) if vals else None)
         out.append((start, start + len(members) - 1, col))
     return out
