@@ -26,6 +26,7 @@ from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.screens.no_permission import NoPermissionScreen
+from mapexplorer.screens.programs import ProgramsScreen
 from mapexplorer.widgets.common import report_worker_error
 from mapexplorer.widgets.timebar import TimeBar
 
@@ -46,6 +47,7 @@ class MapExplorerApp(App[int]):
         Binding("left_square_bracket", "replay_speed(-1)", "Slower replay", show=False, priority=True),
         Binding("right_square_bracket", "replay_speed(1)", "Faster replay", show=False, priority=True),
         Binding("g", "replay_jump", "Jump to", show=False, priority=True),
+        Binding("P", "programs", "Programs", show=False),
     ]
     REPLAY_TICK_S = 0.25
     """How often a playing replay moves on (times its speed)."""
@@ -90,6 +92,9 @@ class MapExplorerApp(App[int]):
             self._resolve(self.open_map_ref)
         if self.demo is not None:
             self._start_demo()
+        if getattr(self.source, "prog_stats", False):
+            self.run_worker(lambda: self.source.set_prog_stats(True), thread=True, group="prog-stats",
+                            exit_on_error=False, description="run statistics on")
 
     # -- routing -------------------------------------------------------------------------------------
 
@@ -135,6 +140,18 @@ class MapExplorerApp(App[int]):
             return
         self.push_screen(EventViewScreen(factory, title=f"events of map {map_id}"))
 
+    def action_programs(self) -> None:
+        """``P``: every program; from a map view, the programs of that map."""
+        screen = self.screen
+        map_id, name = None, ""
+        if isinstance(screen, MapViewScreen):
+            map_id = screen.map_id
+            if screen.snapshot is not None:
+                name = screen.snapshot.facts.row.name
+        if isinstance(screen, ProgramsScreen) and screen.map_id == map_id:
+            return
+        self.push_screen(ProgramsScreen(map_id, name))
+
     def set_refresh(self, seconds: float) -> None:
         self.refresh_interval = seconds
         self.notify(f"refresh every {seconds:g}s", timeout=1.5)
@@ -146,6 +163,7 @@ class MapExplorerApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Every key binding (?)", self.action_help)
+        yield SystemCommand("Programs", "Every BPF program with run statistics (P)", self.action_programs)
         commands = getattr(screen, "palette_commands", None)
         if commands is not None:
             for title, help_text, action in commands():
@@ -252,11 +270,14 @@ def make_app(
     demo: Any = None,
     replay: bool = False,
     hist_guess: bool = True,
+    prog_stats: bool = False,
 ) -> MapExplorerApp:
-    """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar."""
+    """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar;
+    ``prog_stats`` keeps BPF run statistics on for the whole session (otherwise only while the programs
+    screen shows)."""
     if source is None:
         from mapexplorer.kernel_source import KernelSource
 
-        source = KernelSource(write=write)
+        source = KernelSource(write=write, prog_stats=prog_stats)
     return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay,
                           hist_guess=hist_guess)

@@ -41,6 +41,9 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", metavar="FILE", help="explore a recording (mapexplorer record), no root")
     p.add_argument("--no-hist-guess", action="store_true",
                    help="do not open maps that look like histograms as charts (H still does)")
+    p.add_argument("--prog-stats", action="store_true",
+                   help="keep BPF run statistics on for the whole session (default: only while the programs "
+                   "screen is open)")
 
 
 ITEMS_HELP = (

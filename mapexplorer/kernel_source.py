@@ -15,6 +15,7 @@ from typing import Any
 from mapexplorer.decoders import Decoder, Kallsyms, RawDecoder, TypeAwareDecoder
 from mapexplorer.maptypes import PEEK_TYPES
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+from mapexplorer.progmodel import ProgListSnapshot, map_users
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 
@@ -34,6 +35,7 @@ def _row_from_record(rec: Any) -> MapRow:
         owners=tuple(f"{o.comm}[{o.pid}]" for o in rec.owners),
         progs=tuple(p.name or f"#{p.id}" for p in rec.progs),
         pinned=tuple(rec.pinned),
+        users=map_users((p.name or f"#{p.id}", p.access, p.why) for p in rec.progs),
     )
 
 
@@ -45,11 +47,14 @@ class KernelSource:
 
     name = "kernel"
 
-    def __init__(self, *, write: bool = False) -> None:
+    def __init__(self, *, write: bool = False, prog_stats: bool = False) -> None:
         from mapexplorer.kernel import maps
 
         self._maps = maps
         self.write = write
+        self.prog_stats = prog_stats
+        """Keep run statistics on for the whole session (``--prog-stats``)."""
+        self._programs: Any = None
         self.ncpus = maps.possible_cpu_count()
         self.ksyms = Kallsyms()
         self._rows: dict[int, MapRow] = {}
@@ -316,6 +321,25 @@ class KernelSource:
 
         return factory
 
+    # -- programs ------------------------------------------------------------------------------------
+
+    def _progs(self) -> Any:
+        with self._lock:
+            if self._programs is None:
+                from mapexplorer.prog_source import KernelPrograms
+
+                self._programs = KernelPrograms(always_stats=self.prog_stats)
+            return self._programs
+
+    def list_programs(self) -> ProgListSnapshot:
+        return self._progs().list_programs()
+
+    def set_prog_stats(self, on: bool) -> None:
+        self._progs().set_stats(on)
+
     def close(self) -> None:
         with self._lock:
             self._codecs.clear()
+            programs, self._programs = self._programs, None
+        if programs is not None:
+            programs.close()

@@ -12,6 +12,7 @@ from textual.message import Message
 
 from mapexplorer.histogram import HistSet
 from mapexplorer.model import ListSnapshot, MapSnapshot
+from mapexplorer.progmodel import ProgListSnapshot
 
 
 @dataclass
@@ -96,3 +97,13 @@ class HistFrame(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HistFrame)
+
+
+@dataclass
+class ProgListReady(Message):
+    """A new list of every program (with run counters)."""
+
+    snapshot: ProgListSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProgListReady)

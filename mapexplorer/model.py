@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from mapexplorer.decoders import Decoder, RawDecoder
 from mapexplorer.histogram import HistSpec
 from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES, REWRITTEN_TYPES
+from mapexplorer.progmodel import MapUsers, ProgListSnapshot
 from mapexplorer.writemodel import EditForm, WritePlan, WriteRequest, WriteResult
 
 # What a view of a map that cannot be listed shows instead of an empty table.
@@ -67,6 +68,8 @@ class MapRow:
     """Names (or ``#id``) of the programs using the map."""
     pinned: tuple[str, ...] = ()
     """bpffs paths the map is pinned at."""
+    users: MapUsers = field(default_factory=MapUsers)
+    """Which programs write and which read the map (from their instructions)."""
 
     @property
     def percpu(self) -> bool:
@@ -215,6 +218,14 @@ class MapSource(Protocol):
 
     def stream_factory(self, map_id: int) -> Callable[[], Any] | None:
         """A zero-argument callable opening an event stream on the map (None: streaming unavailable)."""
+        ...
+
+    def list_programs(self) -> ProgListSnapshot:
+        """Every BPF program with its run counters (see :mod:`mapexplorer.progmodel`)."""
+        ...
+
+    def set_prog_stats(self, on: bool) -> None:
+        """Turn the kernel's run statistics on (BPF_ENABLE_STATS) or give them back."""
         ...
 
     # Write mode (:mod:`mapexplorer.writemodel` values). Each raises WriteError with a one-line reason

@@ -25,6 +25,8 @@ from mapexplorer.codec import codec_for_map_line
 from mapexplorer.decoders import Decoder, RawDecoder, TypeAwareDecoder
 from mapexplorer.histread import hist_spec
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+from mapexplorer.prog_fixture import FixturePrograms
+from mapexplorer.progmodel import ProgListSnapshot
 from mapexplorer.recording import Frame, MapLine, RecordedEvent, Recording, read
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
@@ -166,6 +168,7 @@ class ReplaySource:
         *,
         follow_reads: bool = False,
         errors: dict[int, Exception] | None = None,
+        programs: str | Path | None = None,
     ) -> None:
         rec = recording if isinstance(recording, Recording) else read(recording)
         self.recording = rec
@@ -178,6 +181,19 @@ class ReplaySource:
         self._reads: dict[int, int] = {}
         self._lock = threading.Lock()
         rows = {m.id: _row(m) for m in rec.maps.values()}
+        self._programs: FixturePrograms | None = None
+        """Recorded programs (e.g. tests/fixtures/programs.json) when given: the programs screen and the
+        writers/readers of the maps they use; without them the source has no programs."""
+        if programs is not None:
+            def map_info(map_id: int) -> tuple[str, str]:
+                row = rows.get(map_id)
+                return (row.name, row.type_name) if row is not None else ("?", "?")
+
+            self._programs = FixturePrograms(programs, map_info, epoch=self.start_wall, ncpus=self.ncpus)
+            for mid, row in list(rows.items()):
+                users = self._programs.names_of(mid)
+                if users:
+                    rows[mid] = replace(row, progs=users, users=self._programs.users_of(mid))
         names = _Names(rec.names, rows)
         self._maps: dict[int, _Replayed] = {}
         for m in rec.maps.values():
@@ -309,6 +325,15 @@ class ReplaySource:
         m = self._maps.get(map_id)
         name = m.row.name if m is not None else str(map_id)
         return lambda: RecordedStream(map_id, name, events, self)
+
+    def list_programs(self) -> ProgListSnapshot:
+        if self._programs is None:
+            return ProgListSnapshot((), self.start_wall, False, "", self.ncpus)
+        return self._programs.list_programs()
+
+    def set_prog_stats(self, on: bool) -> None:
+        if self._programs is not None:
+            self._programs.set_stats(on)
 
     def edit_form(self, map_id: int, op: str, key: bytes | None, cpu: int | None) -> EditForm:
         raise WriteError("a recording cannot be written")

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     demo = _demo_session() if getattr(args, "demo", False) else None
     app = make_app(refresh=args.refresh, open_map=args.map, write=args.write, demo=demo,
-                   hist_guess=not getattr(args, "no_hist_guess", False))
+                   hist_guess=not getattr(args, "no_hist_guess", False),
+                   prog_stats=getattr(args, "prog_stats", False))
     try:
         app.run()
     finally:

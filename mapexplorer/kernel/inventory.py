@@ -16,6 +16,10 @@ class ProgRef:
     id: int
     name: str
     type: str
+    access: str = ""
+    """How the program uses the map: ``r``, ``w``, ``rw``, ``w?`` (probable write) or ``?`` (unknown)."""
+    why: str = ""
+    """Why the access is unknown, when the kernel hides the program's instructions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +54,17 @@ class MapRecord:
             "pids": [{"pid": o.pid, "comm": o.comm} for o in self.owners],
             "progs": [p.id for p in self.progs],
             "prog_names": [p.name for p in self.progs],
-            "programs": [{"id": p.id, "name": p.name, "type": p.type} for p in self.progs],
+            "programs": [
+                {"id": p.id, "name": p.name, "type": p.type, "access": p.access} for p in self.progs
+            ],
         }
+
+
+def _ref(p: progs.ProgInfo, map_id: int, st: programs.ProgStatic | None) -> ProgRef:
+    if st is None:
+        return ProgRef(p.id, p.name, p.type_name, "?", "the program went away while we looked")
+    a = st.maps.access(map_id)
+    return ProgRef(p.id, st.name, p.type_name, a.mode if a is not None else "?", st.maps.hidden)
 
 
 def _infos(ids: list[int] | None, facts: dict[int, tuple[int, int]]) -> list[maps.MapInfo]:
@@ -86,14 +99,14 @@ def collect(ids: list[int] | None = None, *,
     by_map = progs.progs_by_map(all_progs)
     wanted = {i.id for i in infos}
     used = [p for p in all_progs if not wanted.isdisjoint(p.map_ids)]
-    names = programs.default_catalog().full_names(used)
+    statics = programs.default_catalog().statics(used)
     pin_map = owners.map_pins()
     return [
         MapRecord(
             info=i,
             pinned=tuple(pin_map.get(i.id, ())),
             owners=tuple(owner_map.get(i.id, ())),
-            progs=tuple(ProgRef(p.id, names.get(p.id, p.name), p.type_name) for p in by_map.get(i.id, ())),
+            progs=tuple(_ref(p, i.id, statics.get(p.id)) for p in by_map.get(i.id, ())),
         )
         for i in sorted(infos, key=lambda x: x.id)
     ]
@@ -163,12 +176,13 @@ class Inventory:
         all_progs = self._refresh_progs()
         by_map = progs.progs_by_map(all_progs)
         used = [p for p in all_progs if p.map_ids]
-        names = programs.default_catalog().full_names(used)
+        statics = programs.default_catalog().statics(used)  # full names and map accesses, cached
         if self._calls % self.pins_every == 0:
             self._pins = owners.map_pins()
         self._calls += 1
+
         def refs(map_id: int) -> tuple[ProgRef, ...]:
-            return tuple(ProgRef(p.id, names.get(p.id, p.name), p.type_name) for p in by_map.get(map_id, ()))
+            return tuple(_ref(p, map_id, statics.get(p.id)) for p in by_map.get(map_id, ()))
 
         return [
             MapRecord(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import psutil
-
 from mapexplorer.kernel import links, maps
 
 
@@ -124,8 +122,10 @@ def prog_owners() -> ProgOwners:
     """One walk of every process's fds for programs (see the module docstring)."""
     found: dict[int, set[Owner]] = {}
     attached: dict[tuple[int, str, str], links.Attachment] = {}
-    for proc in psutil.process_iter(["pid", "name"]):
-        pid = proc.info["pid"]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
         fd_dir = f"/proc/{pid}/fd"
         try:
             fds = os.listdir(fd_dir)
@@ -150,7 +150,7 @@ def prog_owners() -> ProgOwners:
                 prog_id = att.prog_id
                 attached.setdefault((att.prog_id, att.kind, att.target), att)
             if prog_id:
-                owner = owner or Owner(pid, proc.info["name"] or "?")
+                owner = owner or Owner(pid, _comm(pid))
                 found.setdefault(prog_id, set()).add(owner)
     return ProgOwners({p: sorted(o) for p, o in found.items()}, list(attached.values()))
 

@@ -77,14 +77,18 @@ class ProgRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class _Static:
+class ProgStatic:
+    """What never changes for a loaded program: full name, memlock, map accesses."""
+
     name: str
     memlock: int
     maps: prog_maps.ProgMaps
 
 
 @dataclass(frozen=True, slots=True)
-class _Slow:
+class SlowFacts:
+    """Owners and attach points of every program (one walk of /proc, link info, netlink)."""
+
     owners: dict[int, list[owners.Owner]]
     attach: dict[int, tuple[str, ...]]
     taken_at: float
@@ -115,14 +119,14 @@ class ProgCatalog:
 
     def __init__(self, *, slow_every: float = 5.0) -> None:
         self.slow_every = slow_every
-        self._static: dict[tuple[int, int, str], _Static] = {}
-        self._slow: _Slow | None = None
+        self._static: dict[tuple[int, int, str], ProgStatic] = {}
+        self._slow: SlowFacts | None = None
         self._lock = threading.Lock()
         self._slow_lock = threading.Lock()
 
     # -- what never changes for a loaded program ------------------------------------------------------
 
-    def _static_of(self, fd: int, info: progs.ProgInfo) -> _Static:
+    def _static_of(self, fd: int, info: progs.ProgInfo) -> ProgStatic:
         key = (info.id, info.load_time_ns, info.tag)
         with self._lock:
             hit = self._static.get(key)
@@ -138,7 +142,7 @@ class ProgCatalog:
             access = prog_maps.unknown(info.id, info.map_ids, x.hidden)
         else:
             access = prog_maps.analyze(x.insns, kallsyms.call_table(), info.id, info.map_ids)
-        st = _Static(name, memlock, access)
+        st = ProgStatic(name, memlock, access)
         with self._lock:
             self._static[key] = st
         return st
@@ -150,7 +154,8 @@ class ProgCatalog:
 
     # -- what rarely changes ---------------------------------------------------------------------------
 
-    def _slow_facts(self, force: bool = False) -> _Slow:
+    def slow_facts(self, force: bool = False) -> SlowFacts:
+        """Owners and attach points, walked again when older than ``slow_every`` (or ``force``)."""
         with self._slow_lock:
             slow = self._slow
             if slow is not None and not force and time.monotonic() - slow.taken_at < self.slow_every:
@@ -165,12 +170,12 @@ class ProgCatalog:
                 text = str(a)
                 if text not in attach.setdefault(a.prog_id, []):
                     attach[a.prog_id].append(text)
-            self._slow = _Slow(po.owners, {k: tuple(v) for k, v in attach.items()}, time.monotonic())
+            self._slow = SlowFacts(po.owners, {k: tuple(v) for k, v in attach.items()}, time.monotonic())
             return self._slow
 
     # -- records -----------------------------------------------------------------------------------------
 
-    def record(self, fd: int, info: progs.ProgInfo, slow: _Slow | None) -> ProgRecord:
+    def record(self, fd: int, info: progs.ProgInfo, slow: SlowFacts | None) -> ProgRecord:
         st = self._static_of(fd, info)
         return ProgRecord(
             info=info,
@@ -184,7 +189,7 @@ class ProgCatalog:
     def collect(self, ids: list[int] | None = None, *, details: bool = True) -> list[ProgRecord]:
         """Records of the given program ids (every program when None), ordered by id. Programs that vanish
         while we look are skipped. ``details=False`` leaves out owners and attach points (no /proc walk)."""
-        slow = self._slow_facts() if details else None
+        slow = self.slow_facts() if details else None
         out: list[ProgRecord] = []
         for pid in progs.prog_ids() if ids is None else sorted(ids):
             try:
@@ -201,29 +206,29 @@ class ProgCatalog:
             self._prune({r.id for r in out})
         return out
 
-    def full_names(self, infos: list[progs.ProgInfo]) -> dict[int, str]:
-        """Program id -> full name for these programs (cached; untruncated names cost nothing)."""
-        out: dict[int, str] = {}
+    def statics(self, infos: list[progs.ProgInfo]) -> dict[int, ProgStatic]:
+        """Program id -> full name, memlock and map accesses for these programs (cached per program)."""
+        out: dict[int, ProgStatic] = {}
         for i in infos:
-            if not i.name_truncated:
-                out[i.id] = i.name
-                continue
             key = (i.id, i.load_time_ns, i.tag)
             with self._lock:
                 hit = self._static.get(key)
             if hit is not None:
-                out[i.id] = hit.name
+                out[i.id] = hit
                 continue
             try:
                 fd = progs.open_prog(i.id)
             except FileNotFoundError:
-                out[i.id] = i.name
                 continue
             try:
-                out[i.id] = self._static_of(fd, i).name
+                out[i.id] = self._static_of(fd, i)
             finally:
                 os.close(fd)
         return out
+
+    def full_names(self, infos: list[progs.ProgInfo]) -> dict[int, str]:
+        """Program id -> full name for these programs (cached)."""
+        return {pid: st.name for pid, st in self.statics(infos).items()}
 
     def map_users(self, map_id: int, records: list[ProgRecord] | None = None) -> MapUsers:
         """Which programs write and which read ``map_id`` (a program can be both)."""

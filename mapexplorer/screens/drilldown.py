@@ -162,7 +162,7 @@ class DrillDownScreen(PollingScreen):
         self._schedule()
 
     def poll(self) -> None:
-        if not self._gone and self.is_current:
+        if not self._gone and self.on_top:
             self._lookup()
 
     @work(thread=True, exclusive=True, group="drill", exit_on_error=False)

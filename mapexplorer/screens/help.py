@@ -17,6 +17,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("?", "this help"),
             ("ctrl+p", "command palette: every action by name"),
+            ("P", "programs: every BPF program (from a map view: the programs of that map)"),
             ("escape / q", "back (quit on the map list)"),
             ("mouse", "click a row to select it, a header to sort, double-click to open"),
         ],
@@ -56,6 +57,14 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("↑ ↓", "per-key histograms: pick a key, or all keys (their sum)"),
             ("l", "read the slots as log2 or linear buckets"),
             ("p, r, + -", "pause, refresh now, refresh rate;  Escape: the entries"),
+        ],
+    ),
+    (
+        "Programs",
+        [
+            ("Enter", "the maps of the program (r / w / rw; w? = probable write); Enter again opens one"),
+            ("s / S, /", "sort by the next column / reverse; filter"),
+            ("p, r, + -", "pause, refresh now, refresh rate (run statistics are on while this screen shows)"),
         ],
     ),
     (

@@ -115,7 +115,7 @@ class MapListScreen(PollingScreen):
     # -- polling -------------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        if not self.is_current:
+        if not self.on_top:
             self._stale = True  # another screen is on top: poll again when this one resumes
             return
         self._poll_list()
@@ -176,7 +176,7 @@ class MapListScreen(PollingScreen):
     def _maybe_count(self) -> None:
         """Start a round of entry counting when one is due (every COUNT_EVERY s, or maps without a count)."""
         snap = self.snapshot
-        if snap is None or self._counting or not self.is_current:
+        if snap is None or self._counting or not self.on_top:
             return
         now = time.monotonic()
         if now - self._last_count >= COUNT_EVERY or any(r.id not in self.counts for r in snap.rows):
@@ -192,6 +192,9 @@ class MapListScreen(PollingScreen):
         self.counts.update(message.counts)
         if self.snapshot is not None and all(r.id in self.counts for r in self.snapshot.rows):
             self._counting = False
+        if not self.on_top:
+            self._stale = True  # a late batch while covered: drawn (and re-polled) when the list resumes
+            return
         self._render_rows()
 
     def on_source_failed(self, message: SourceFailed) -> None:

@@ -122,7 +122,7 @@ class MapViewScreen(PollingScreen):
     def poll(self) -> None:
         if self._gone:
             return
-        if not self.is_current:
+        if not self.on_top:
             self._stale = True
             return
         table = self.query_one("#entries", EntryTable)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from textual.app import ScreenStackError
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker
@@ -41,6 +42,15 @@ class PollingScreen(Screen):
         timeline = getattr(self.app, "timeline", None)
         if timeline is not None:
             self.mount(TimeBar(timeline))
+
+    @property
+    def on_top(self) -> bool:
+        """This screen is the one on top. (Textual's ``is_current`` is also True for the screen right
+        beneath the top one, which would keep a covered map list polling every second.)"""
+        try:
+            return self.app.screen is self
+        except ScreenStackError:
+            return False
 
     @property
     def explorer(self) -> MapExplorerApp:

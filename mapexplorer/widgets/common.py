@@ -161,6 +161,21 @@ class MapHeader(Static):
             t.append(", ".join(r.pinned))
         t.append("  BTF ", "dim")
         t.append("yes" if facts.has_btf else "no", "green" if facts.has_btf else "yellow")
+        users = r.users
+        if users.writers or users.readers:
+            t.append("\n")
+            if users.writers:
+                t.append("written by ", "dim")
+                t.append(_first(users.writers, 3), "bold")
+            if users.writers and users.readers:
+                t.append(" · ", "dim")
+            if users.readers:
+                t.append("read by ", "dim")
+                t.append(_first(users.readers, 3))
+            t.append("  (P: its programs)", "dim")
+        if users.note:
+            t.append("\n")
+            t.append(users.note, "italic yellow")
         if facts.key_c or facts.value_c:
             t.append("\n")
             t.append("key:   ", "dim")

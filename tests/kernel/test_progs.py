@@ -203,20 +203,55 @@ def _run_cnt(prog_id: int) -> int:
     return progs.prog_info_by_id(prog_id, with_maps=False).run_cnt
 
 
+def _stats_fds(pid: int | None = None) -> int:
+    """How many BPF_ENABLE_STATS fds a process holds (ours by default)."""
+    fd_dir = f"/proc/{pid or os.getpid()}/fd"
+    count = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            count += os.readlink(f"{fd_dir}/{fd}") == "anon_inode:bpf-stats"
+        except OSError:
+            continue
+    return count
+
+
+def _others_hold_stats() -> bool:
+    """Another process (another tool or test on this machine) keeps run statistics on."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if _stats_fds(int(entry)):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _assert_not_counting(prog_id: int) -> None:
+    """Runs are not counted any more: checked on run_cnt unless another process holds statistics on
+    (then only our own stats fd being closed can be checked, which the caller does)."""
+    if _others_hold_stats():
+        return
+    stopped = _run_cnt(prog_id)
+    for _ in range(50):
+        os.getppid()
+    if _others_hold_stats():
+        return  # someone turned them on meanwhile
+    assert _run_cnt(prog_id) == stopped
+
+
 def test_run_stats_count_only_while_the_stats_fd_is_open(loaded):
     pid = loaded.prog_ids[ATTACHED]
     before = _run_cnt(pid)
     with progs.StatsSession() as stats:
-        assert stats.active
+        assert stats.active and _stats_fds() == 1
         for _ in range(50):
             os.getppid()
         during = _run_cnt(pid)
         assert during >= before + 50
         assert progs.run_stats()[pid].run_time_ns > 0
-    assert not stats.active
-    for _ in range(50):
-        os.getppid()
-    assert _run_cnt(pid) == during
+    assert not stats.active and _stats_fds() == 0
+    _assert_not_counting(pid)
 
 
 @contextlib.contextmanager
@@ -266,3 +301,52 @@ def test_cli_progs_list_and_show(loaded):
     assert [(p["id"], p["name"]) for p in shown["readers"]] == [
         (loaded.prog_ids["pg_array_reader_only"], "pg_array_reader_only")
     ]
+
+
+async def test_programs_screen_turns_stats_on_only_while_it_shows(loaded):
+    from mapexplorer.app import make_app
+    from mapexplorer.screens.programs import ProgramsScreen
+    from mapexplorer.widgets.row_table import RowTable
+    from tests.ui.helpers import press, settle
+
+    pid = loaded.prog_ids[ATTACHED]
+    app = make_app(refresh=0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "P")
+        screen = app.screen
+        assert isinstance(screen, ProgramsScreen)
+        assert screen.snapshot is not None and screen.snapshot.stats_on
+        table = screen.query_one("#progs", RowTable)
+        assert table.cell(str(pid), "name") == ATTACHED  # full name, past 15 characters
+        assert _stats_fds() == 1  # held while the screen shows
+        before = _run_cnt(pid)
+        for _ in range(20):
+            os.getppid()
+        assert _run_cnt(pid) >= before + 20
+        await press(pilot, "r")
+        assert table.cell(str(pid), "runs") != "\u2013"
+        await press(pilot, "escape")
+        await settle(pilot)
+        assert _stats_fds() == 0  # closed again with the screen
+        _assert_not_counting(pid)
+        await press(pilot, "P")  # back on: the header says so
+        assert _stats_fds() == 1 and app.screen.snapshot.stats_on
+    assert _stats_fds() == 0  # and off when the app exits
+
+
+def test_kernel_source_rows_carry_writers_and_readers(loaded):
+    from mapexplorer.kernel_source import KernelSource
+
+    source = KernelSource()
+    try:
+        rows = {r.id: r for r in source.list_maps().rows}
+        rsv = rows[loaded.map_ids["pg_w_rb_rsv"]]
+        assert rsv.users.writers == ("pg_ringbuf_reserve_submit",)  # full name: the header says it
+        assert rsv.users.text() == "written by pg_ringbuf_reserve_submit"
+        ro = rows[loaded.map_ids["pg_r_only"]]
+        assert (ro.users.writers, ro.users.readers) == ((), ("pg_array_reader_only",))
+        inplace = rows[loaded.map_ids["pg_inplace"]]
+        assert inplace.users.writers == ("pg_inplace_incr_long (probably)",)
+    finally:
+        source.close()

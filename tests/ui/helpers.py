@@ -20,21 +20,30 @@ FIXTURE_EPOCH = 1_700_000_000.0
 """Wall time of the fixtures' first frame (frames are one second apart)."""
 
 
-def fixture_source(ncpus: int = 4) -> ReplaySource:
-    """The fixture recording for 4 or 64 CPUs, each read of a map giving its next frame."""
-    return ReplaySource({4: FIXTURE, 64: FIXTURE_64}[ncpus], follow_reads=True)
+PROGRAMS_FIXTURE = FIXTURES / "programs.json"
+"""The demo's programs (the programs screen, writers and readers in map headers)."""
+
+
+def fixture_source(ncpus: int = 4, programs: bool = False) -> ReplaySource:
+    """The fixture recording for 4 or 64 CPUs, each read of a map giving its next frame; ``programs`` adds
+    the recorded programs."""
+    return ReplaySource({4: FIXTURE, 64: FIXTURE_64}[ncpus], follow_reads=True,
+                        programs=PROGRAMS_FIXTURE if programs else None)
 
 
 def fixture_app(
     ncpus: int = 4,
     open_map: str | None = None,
     errors: dict[str, Callable[[int], Exception]] | None = None,
+    programs: bool = False,
 ) -> MapExplorerApp:
     """The app over the fixture recording with manual refresh (``r`` advances one recorded frame).
 
-    ``errors`` maps a map *name* to a function of its id returning the exception reading it raises.
+    ``errors`` maps a map *name* to a function of its id returning the exception reading it raises;
+    ``programs`` adds the recorded programs (tests/fixtures/programs.json): the programs screen and the
+    writers/readers in map headers.
     """
-    source = fixture_source(ncpus)
+    source = fixture_source(ncpus, programs)
     for name, make_error in (errors or {}).items():
         map_id = source.resolve(name)
         source.errors[map_id] = make_error(map_id)
