@@ -14,7 +14,9 @@ import ipaddress
 import socket
 import struct
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES
@@ -65,18 +67,38 @@ class RawDecoder:
 KERNEL_SPACE = 0xFFFF_8000_0000_0000
 """Lowest kernel address on x86-64 and arm64: anything below is a user-space address (not in kallsyms)."""
 
+KALLSYMS_TTL_S = 60.0
+"""How long a loaded /proc/kallsyms stays in use (modules load and unload: their symbols come and go)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SymbolTable:
+    """Kernel text symbols at one moment, sorted by address: symbolizing is a pure lookup."""
+
+    addrs: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def symbolize(self, addr: int) -> str:
+        if addr < KERNEL_SPACE:
+            return f"0x{addr:x} (user)"
+        i = bisect.bisect_right(self.addrs, addr) - 1
+        if i < 0:
+            return f"0x{addr:x}"
+        return f"{self.names[i]}+0x{addr - self.addrs[i]:x}"
+
 
 class Kallsyms:
-    """Kernel symbol lookup from /proc/kallsyms (loaded once, on first use, in a worker)."""
+    """Kernel symbol lookup from /proc/kallsyms, read by :meth:`table` (blocking: call it from a worker),
+    and read again once it is older than ``ttl`` seconds."""
 
-    def __init__(self, path: str = "/proc/kallsyms") -> None:
+    def __init__(self, path: str = "/proc/kallsyms", ttl: float = KALLSYMS_TTL_S) -> None:
         self.path = path
-        self._addrs: list[int] = []
-        self._names: list[str] = []
-        self._loaded = False
+        self.ttl = ttl
+        self._table: SymbolTable | None = None
+        self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def _load(self) -> None:
+    def _load(self) -> SymbolTable:
         pairs: list[tuple[int, str]] = []
         try:
             with open(self.path) as f:
@@ -89,27 +111,76 @@ class Kallsyms:
         except OSError:
             pairs = []
         pairs.sort()
-        self._addrs = [a for a, _ in pairs]
-        self._names = [n for _, n in pairs]
-        self._loaded = True
+        return SymbolTable(tuple(a for a, _ in pairs), tuple(n for _, n in pairs))
+
+    def table(self) -> SymbolTable:
+        """The symbols, read now when never read or older than ``ttl`` (blocking)."""
+        with self._lock:
+            if self._table is None or time.monotonic() - self._loaded_at > self.ttl:
+                self._table = self._load()
+                self._loaded_at = time.monotonic()
+            return self._table
 
     def symbolize(self, addr: int) -> str:
-        with self._lock:
-            if not self._loaded:
-                self._load()
-        if addr < KERNEL_SPACE:
-            return f"0x{addr:x} (user)"
-        i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0:
-            return f"0x{addr:x}"
-        return f"{self._names[i]}+0x{addr - self._addrs[i]:x}"
+        """``name+0xoff`` for a kernel address (blocking on the first call: reads /proc/kallsyms)."""
+        return self.table().symbolize(addr)
 
 
 def ifname(ifindex: int) -> str:
+    """The interface's name now (an ioctl: blocking), or ``if#N`` when there is none."""
     try:
         return socket.if_indextoname(ifindex)
     except OSError:
         return f"if#{ifindex}"
+
+
+class NameCache:
+    """Names of kernel objects by id, from a blocking ``resolve`` (call :meth:`lookup` from a worker); each
+    answer is kept ``ttl`` seconds, so renamed or replaced objects show their new name after that."""
+
+    def __init__(self, resolve: Callable[[int], str], ttl: float) -> None:
+        self.resolve = resolve
+        self.ttl = ttl
+        self._names: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, ids: Iterable[int]) -> dict[int, str]:
+        """``{id: name}`` for every id, resolving the ones not known or expired."""
+        now = time.monotonic()
+        out: dict[int, str] = {}
+        for i in set(ids):
+            with self._lock:
+                hit = self._names.get(i)
+            if hit is None or now - hit[1] > self.ttl:
+                hit = (self.resolve(i), now)
+                with self._lock:
+                    self._names[i] = hit
+            out[i] = hit[0]
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._names.clear()
+
+
+class Symbolizer(Protocol):
+    """Kernel addresses to ``name+0xoff`` without blocking (a loaded :class:`SymbolTable`, a recording)."""
+
+    def symbolize(self, addr: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ResolvedNames:
+    """What a worker resolved for one snapshot (program, inner map and interface names, kernel symbols):
+    :class:`TypeAwareDecoder` only looks things up here, so decoding on the UI thread makes no syscall."""
+
+    progs: Mapping[int, str] = field(default_factory=dict)
+    maps: Mapping[int, str] = field(default_factory=dict)
+    ifnames: Mapping[int, str] = field(default_factory=dict)
+    symbols: Symbolizer | None = None
+
+
+NO_NAMES = ResolvedNames()
 
 
 def lpm_cidr(b: bytes) -> str | None:
@@ -128,24 +199,20 @@ def lpm_cidr(b: bytes) -> str | None:
 class TypeAwareDecoder:
     """Wraps a decoder and rewrites keys/values of map types whose raw numbers mean something else:
     prog_array (program names), maps of maps (inner map names), stack_trace (kernel symbols), lpm_trie
-    (CIDR keys), devmap (interface names)."""
+    (CIDR keys), devmap (interface names).
 
-    def __init__(
-        self,
-        inner: Decoder,
-        type_name: str,
-        *,
-        prog_name: Callable[[int], str],
-        map_name: Callable[[int], str],
-        ksyms: Kallsyms,
-        ifname: Callable[[int], str] = ifname,
-    ) -> None:
+    Names and symbols come from ``names``, resolved by the source's worker for the snapshot this decoder
+    belongs to (:meth:`with_names`): an id it does not hold shows as ``?``, never as a syscall.
+    """
+
+    def __init__(self, inner: Decoder, type_name: str, names: ResolvedNames = NO_NAMES) -> None:
         self.inner = inner
         self.type_name = type_name
-        self.prog_name = prog_name
-        self.map_name = map_name
-        self.ksyms = ksyms
-        self.ifname = ifname
+        self.names = names
+
+    def with_names(self, names: ResolvedNames) -> TypeAwareDecoder:
+        """This decoder over ``names`` (a new object: snapshots already handed out keep theirs)."""
+        return TypeAwareDecoder(self.inner, self.type_name, names)
 
     def decode_key(self, b: bytes) -> Any:
         try:
@@ -178,16 +245,18 @@ class TypeAwareDecoder:
         t = self.type_name
         if t == "prog_array" and len(b) >= 4:
             pid = int.from_bytes(b[:4], "little")
-            return {"prog_id": pid, "prog": self.prog_name(pid)}
+            return {"prog_id": pid, "prog": self.names.progs.get(pid, "?")}
         if t in MAP_OF_MAPS_TYPES and len(b) >= 4:
             mid = int.from_bytes(b[:4], "little")
-            return {"inner_map_id": mid, "inner_map": self.map_name(mid)}
+            return {"inner_map_id": mid, "inner_map": self.names.maps.get(mid, "?")}
         if t == "stack_trace":
             addrs = [a for (a,) in struct.iter_unpack("<Q", b[: len(b) - len(b) % 8]) if a]
-            return {"depth": len(addrs), "frames": [self.ksyms.symbolize(a) for a in addrs]}
+            syms = self.names.symbols
+            frames = [syms.symbolize(a) if syms is not None else f"0x{a:x}" for a in addrs]
+            return {"depth": len(addrs), "frames": frames}
         if t in ("devmap", "devmap_hash") and len(b) >= 4:
             idx = int.from_bytes(b[:4], "little")
-            return {"ifindex": idx, "ifname": self.ifname(idx)}
+            return {"ifindex": idx, "ifname": self.names.ifnames.get(idx, f"if#{idx}")}
         if t == "cpumap" and len(b) >= 4:
             return {"qsize": int.from_bytes(b[:4], "little")}
         if t in ("sockmap", "sockhash", "reuseport_sockarray") and len(b) == 8:

@@ -12,11 +12,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from mapexplorer.decoders import Decoder, Kallsyms, RawDecoder, TypeAwareDecoder
-from mapexplorer.maptypes import PEEK_TYPES
+from mapexplorer.decoders import (
+    Decoder,
+    Kallsyms,
+    NameCache,
+    RawDecoder,
+    ResolvedNames,
+    TypeAwareDecoder,
+    ifname,
+)
+from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, PEEK_TYPES
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.progmodel import ProgListSnapshot, map_users
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
+
+NAMED_TYPES = MAP_OF_MAPS_TYPES | {"prog_array", "stack_trace", "devmap", "devmap_hash"}
+"""Map types whose values show names resolved in the worker (see :meth:`KernelSource._named`)."""
+NAME_TTL_S = 10.0
+"""How long a resolved program, map or interface name is reused before it is asked again."""
 
 
 def _row_from_record(rec: Any) -> MapRow:
@@ -57,6 +70,9 @@ class KernelSource:
         self._programs: Any = None
         self.ncpus = maps.possible_cpu_count()
         self.ksyms = Kallsyms()
+        self.prog_names = NameCache(self._prog_name, NAME_TTL_S)
+        self.map_names = NameCache(self._map_name, NAME_TTL_S)
+        self.ifnames = NameCache(ifname, NAME_TTL_S)
         self._rows: dict[int, MapRow] = {}
         self._codecs: dict[tuple[int, int], tuple[Decoder, MapFacts]] = {}
         self._lock = threading.Lock()
@@ -159,9 +175,7 @@ class KernelSource:
 
                 facts = MapFacts(row, self.ncpus, bool(codec.has_btf), codec.key_c, codec.value_c, note,
                                  hist=hist_spec(codec), hist_any=hist_spec(codec, guess=False))
-        decoder = TypeAwareDecoder(
-            inner, info.type_name, prog_name=self._prog_name, map_name=self._map_name, ksyms=self.ksyms
-        )
+        decoder = TypeAwareDecoder(inner, info.type_name)
         with self._lock:
             self._codecs[cache_key] = (decoder, facts)
         return decoder, facts
@@ -178,7 +192,7 @@ class KernelSource:
         from mapexplorer.kernel import progs
 
         try:
-            return progs.prog_info_by_id(prog_id).name or f"#{prog_id}"
+            return progs.prog_info_by_id(prog_id, with_maps=False).name or f"#{prog_id}"
         except OSError:
             return "?"
 
@@ -191,6 +205,24 @@ class KernelSource:
             return self._maps.map_info_by_id(map_id).name
         except OSError:
             return "?"
+
+    def _named(self, decoder: Decoder, type_name: str, values: bytes, stride: int) -> Decoder:
+        """``decoder`` over the names its map type shows (program, inner map, interface names, kernel
+        symbols), resolved here in the worker so that decoding on the UI thread makes no syscall."""
+        if not isinstance(decoder, TypeAwareDecoder) or type_name not in NAMED_TYPES:
+            return decoder
+        if type_name == "stack_trace":
+            return decoder.with_names(ResolvedNames(symbols=self.ksyms.table()))
+        if stride < 4 or not values:
+            return decoder
+        ids = [int.from_bytes(values[o : o + 4], "little") for o in range(0, len(values) - 3, stride)]
+        if type_name == "prog_array":
+            names = ResolvedNames(progs=self.prog_names.lookup(ids))
+        elif type_name in MAP_OF_MAPS_TYPES:
+            names = ResolvedNames(maps=self.map_names.lookup(ids))
+        else:  # devmap, devmap_hash
+            names = ResolvedNames(ifnames=self.ifnames.lookup(ids))
+        return decoder.with_names(names)
 
     def _next_seq(self) -> int:
         with self._lock:
@@ -239,6 +271,7 @@ class KernelSource:
             values = chunks[0].values if len(chunks) == 1 else b"".join(c.values for c in chunks)
             count = sum(c.count for c in chunks)
             note = "" if stride else f"{t} values cannot be read back from user space: keys only"
+            decoder = self._named(decoder, t, values, stride)
             return MapSnapshot(
                 facts, keys, values, count, ks, stride, now, decoder, "entries", note, seq=self._next_seq()
             )
@@ -262,6 +295,7 @@ class KernelSource:
                     decoder,
                     seq=self._next_seq(),
                 )
+            decoder = self._named(decoder, info.type_name, value, len(value))
             return MapSnapshot(
                 facts, key, value, 1, info.key_size, len(value), time.time(), decoder, seq=self._next_seq()
             )
@@ -278,7 +312,9 @@ class KernelSource:
                     continue  # deleted since the last full read: the next full read drops it
                 if len(value) == stride:
                     values[i * stride : (i + 1) * stride] = value
-            return replace(snapshot, values=bytes(values), taken_at=time.time(), seq=self._next_seq())
+            new = bytes(values)
+            decoder = self._named(snapshot.decoder, snapshot.facts.row.type_name, new, stride)
+            return replace(snapshot, values=new, decoder=decoder, taken_at=time.time(), seq=self._next_seq())
 
     # -- writes (only with --write) ----------------------------------------------------------------------
 

@@ -16,13 +16,13 @@ Two ways to move through time:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mapexplorer.codec import codec_for_map_line
-from mapexplorer.decoders import Decoder, RawDecoder, TypeAwareDecoder
+from mapexplorer.decoders import Decoder, RawDecoder, ResolvedNames, TypeAwareDecoder
 from mapexplorer.histread import hist_spec
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.prog_fixture import FixturePrograms
@@ -105,12 +105,39 @@ def _rounds(rec: Recording) -> list[float]:
     return out
 
 
+class _IdNames(Mapping[int, str]):
+    """One table of the recording's names (``{"927": "name"}``), read by integer id, live: names the
+    recording learns later show up (the decoder looks them up when it decodes)."""
+
+    def __init__(self, names: dict[str, dict[str, str]], table: str, rows: dict[int, MapRow] | None = None):
+        self._names = names
+        self._table = table
+        self._rows = rows
+
+    def __getitem__(self, key: int) -> str:
+        if self._rows is not None and key in self._rows:
+            return self._rows[key].name
+        return self._names.get(self._table, {})[str(key)]
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(k) for k in self._names.get(self._table, {}))
+
+    def __len__(self) -> int:
+        return len(self._names.get(self._table, {}))
+
+
 class _Names:
     """Names from the recording, shaped like the live lookups TypeAwareDecoder calls."""
 
     def __init__(self, names: dict[str, dict[str, str]], rows: dict[int, MapRow]) -> None:
         self.names = names
         self.rows = rows
+        self.resolved = ResolvedNames(
+            progs=_IdNames(names, "progs"),
+            maps=_IdNames(names, "maps", rows),
+            ifnames=_IdNames(names, "ifnames"),
+            symbols=self,
+        )
 
     def prog_name(self, prog_id: int) -> str:
         return self.names.get("progs", {}).get(str(prog_id), f"#{prog_id}")
@@ -211,8 +238,7 @@ class ReplaySource:
                 note = f"no BTF: {row.value_size}-byte values read as little-endian unsigned integers"
         facts = MapFacts(row, self.ncpus, codec.has_btf, codec.key_c, codec.value_c, note,
                          hist=hist_spec(codec), hist_any=hist_spec(codec, guess=False))
-        decoder = TypeAwareDecoder(inner, row.type_name, prog_name=names.prog_name, map_name=names.map_name,
-                                   ksyms=names, ifname=names.ifname)  # type: ignore[arg-type]
+        decoder = TypeAwareDecoder(inner, row.type_name, names.resolved)
         return _Replayed(m, row, facts, decoder)
 
     # -- time ----------------------------------------------------------------------------------------
