@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, ClassVar
 
@@ -62,6 +63,7 @@ class MapExplorerApp(App[int]):
         demo: Any = None,
         replay: bool = False,
         hist_guess: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.source = source
@@ -73,6 +75,9 @@ class MapExplorerApp(App[int]):
         """A demo session (mapexplorer.demo_bpf.DemoSession) started in the background, or None."""
         self.hist_guess = hist_guess
         """Open the histogram view by itself for maps that look like histograms (H opens it anyway)."""
+        self.clock = clock
+        """Seconds, monotonic: what the screens' periodic decisions (a big map's full re-read) are timed by.
+        Tests pass a clock they move themselves, so a slow machine cannot change what a step does."""
         self.sub_title = source.name
         self.title = f"mapexplorer · {'WRITE MODE' if write else 'replay' if replay else 'read-only'}"
         """Every screen's header says whether writes are possible."""
@@ -271,6 +276,7 @@ def make_app(
     replay: bool = False,
     hist_guess: bool = True,
     prog_stats: bool = False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> MapExplorerApp:
     """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar;
     ``prog_stats`` keeps BPF run statistics on for the whole session (otherwise only while the programs
@@ -280,4 +286,4 @@ def make_app(
 
         source = KernelSource(write=write, prog_stats=prog_stats)
     return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay,
-                          hist_guess=hist_guess)
+                          hist_guess=hist_guess, clock=clock)

@@ -134,7 +134,7 @@ class MapViewScreen(PollingScreen):
             and snap.kind == "entries"
             and snap.count > PARTIAL_LIMIT
             and snap.stride
-            and time.monotonic() - self._full_read_at < FULL_READ_EVERY
+            and self.explorer.clock() - self._full_read_at < FULL_READ_EVERY
         ):
             rows = table.visible_rows()
             cur = table.current_row()
@@ -142,7 +142,7 @@ class MapViewScreen(PollingScreen):
                 rows.append(cur)
             self._refresh_rows(snap, rows, table.order)
             return
-        self._full_read_at = time.monotonic()
+        self._full_read_at = self.explorer.clock()
         kept = table.order if table.order is not None and self._order_settings == settings else None
         self._read(
             self.read_snapshot,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,3 +63,35 @@ async def press(pilot: Pilot, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+class FakeClock:
+    """A monotonic clock that moves only when told (``MapExplorerApp(clock=...)``): steps timed by the app
+    do the same on a loaded machine as on an idle one."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wait_until_freed(map_id: int, timeout: float = 30.0) -> None:
+    """Wait until the kernel has freed map ``map_id`` after its last fd was closed.
+
+    Any process on the box that walks every map (another explorer, bpftool) holds each one for a moment, and
+    the map lives until it lets go: only then does reading it by id fail.
+    """
+    from mapexplorer.kernel import maps
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            m = maps.Map.open(map_id)
+        except FileNotFoundError:
+            return
+        m.close()
+        time.sleep(0.05)
+    raise AssertionError(f"map {map_id} still readable {timeout:g}s after its last fd was closed")

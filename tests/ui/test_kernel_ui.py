@@ -14,9 +14,9 @@ from mapexplorer.kernel import maps
 from mapexplorer.kernel.btf_fetch import load_btf
 from mapexplorer.kernel.names import map_type_id
 from mapexplorer.screens.drilldown import DrillDownScreen
-from mapexplorer.screens.map_view import MapViewScreen
+from mapexplorer.screens.map_view import FULL_READ_EVERY, MapViewScreen
 from mapexplorer.widgets.entry_table import EntryTable
-from tests.ui.helpers import press, settle
+from tests.ui.helpers import FakeClock, press, settle, wait_until_freed
 
 pytestmark = [
     pytest.mark.kernel,
@@ -94,6 +94,7 @@ async def test_real_map_freed_while_viewed_returns_to_the_list() -> None:
             assert isinstance(app.screen, MapViewScreen) and app.screen.map_id == map_id
             os.close(fd)  # the last reference: the kernel frees the map
             fd = -1
+            wait_until_freed(map_id)
             await press(pilot, "r")
             await settle(pilot)
             assert not isinstance(app.screen, MapViewScreen)
@@ -115,7 +116,8 @@ async def test_real_million_entry_map_is_virtual() -> None:
             m.update_batch(
                 keys, b"".join((i * 2).to_bytes(8, "little") for i in range(start, start + count)), count
             )
-        app = make_app(refresh=0, open_map=str(m.info.id))
+        clock = FakeClock()  # the full re-read is due by this clock only, however slow the machine
+        app = make_app(refresh=0, open_map=str(m.info.id), clock=clock)
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
             entries = app.screen.query_one("#entries", EntryTable)
@@ -133,5 +135,11 @@ async def test_real_million_entry_map_is_virtual() -> None:
             await settle(pilot)
             assert entries.snapshot is not before and entries.snapshot.keys is before.keys
             assert entries._row(entries.current_row()).cells[1] == "777"
+            # FULL_READ_EVERY seconds after the last full read, the next poll reads every entry again
+            clock.advance(FULL_READ_EVERY)
+            before = entries.snapshot
+            app.screen.poll()
+            await settle(pilot)
+            assert entries.snapshot.keys is not before.keys and entries.snapshot.count == n
     finally:
         os.close(fd)
