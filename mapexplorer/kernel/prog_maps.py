@@ -37,8 +37,9 @@ _RETURNS_VALUE = re.compile(r"lookup_elem|lookup_percpu_elem|storage_get|get_loc
 
 _EMPTY: frozenset[int] = frozenset()
 
-# References are ints: map_id * 2 (+1 for a pointer into a value).
-_VALUE = 1
+# References are ints: map_id * 4 + kind. A pointer to the map itself, into one of its values, or one
+# loaded out of a value (an inner map of a map-of-maps, a per-CPU value before this_cpu_ptr, a kptr).
+_MAP, _VALUE, _LOADED = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +135,11 @@ def analyze(insns: bytes, calls: CallTable, prog_id: int = 0, map_ids: tuple[int
                 succ = (pc + 2,)
                 if src == BPF_PSEUDO_MAP_FD:
                     seen.add(imm)
-                    regs[dst] = frozenset((imm * 2,))
+                    regs[dst] = frozenset((imm * 4 + _MAP,))
                 elif src == BPF_PSEUDO_MAP_VALUE:
                     seen.add(imm)
                     read.add(imm)
-                    regs[dst] = frozenset((imm * 2 + _VALUE,))
+                    regs[dst] = frozenset((imm * 4 + _VALUE,))
                 else:
                     regs[dst] = _EMPTY
             else:  # legacy packet loads write r0
@@ -148,9 +149,10 @@ def analyze(insns: bytes, calls: CallTable, prog_id: int = 0, map_ids: tuple[int
             if src == 10:
                 regs[dst] = stack.get(off, _EMPTY) if dw else _EMPTY
             elif dw and regs[src]:
-                # a u64 loaded from a map value can only be stored through if it is itself a pointer into
-                # that value (per-CPU value pointers the verifier inlines, kptrs)
-                regs[dst] = frozenset(r for r in regs[src] if r & _VALUE)
+                # a u64 loaded out of a map value is a pointer only when the verifier put one there: an inner
+                # map (stores through it go to the inner map, not this one) or a per-CPU value pointer
+                # (which becomes a value pointer again through the per-CPU move below)
+                regs[dst] = frozenset((r & ~3) | _LOADED for r in regs[src] if r & 3)
             else:
                 regs[dst] = _EMPTY
         elif cls in (2, 3):  # ST, STX
@@ -162,8 +164,8 @@ def analyze(insns: bytes, calls: CallTable, prog_id: int = 0, map_ids: tuple[int
                     stack.pop(off, None)
             else:
                 for r in regs[dst]:
-                    if r & _VALUE:
-                        probable.add(r >> 1)
+                    if r & 3 == _VALUE:
+                        probable.add(r >> 2)
             if cls == 3 and mode == 0xC0:  # atomics: fetch variants overwrite src, cmpxchg r0
                 if imm & 1:
                     regs[src] = _EMPTY
@@ -173,14 +175,18 @@ def analyze(insns: bytes, calls: CallTable, prog_id: int = 0, map_ids: tuple[int
             op = code & 0xF0
             x = code & 0x08
             if op == 0xB0 and cls == 7 and x:
-                regs[dst] = regs[src]
+                if off == -1:  # BPF_MOV64_PERCPU_REG: this CPU's slot of a per-CPU value
+                    regs[dst] = frozenset((r & ~3) | _VALUE for r in regs[src] if r & 3)
+                else:
+                    regs[dst] = regs[src]
             elif op in (0x00, 0x10) and cls == 7:
                 refs = set()
                 for reg in (dst, src) if x else (dst,):
                     for r in regs[reg]:
-                        if not r & _VALUE:
-                            read.add(r >> 1)  # arithmetic on a map pointer: an inlined lookup
-                        refs.add(r | _VALUE)
+                        if r & 3 == _MAP:
+                            read.add(r >> 2)  # arithmetic on a map pointer: an inlined lookup
+                            r |= _VALUE
+                        refs.add(r)
                 regs[dst] = frozenset(refs)
             else:
                 regs[dst] = _EMPTY
@@ -193,14 +199,12 @@ def analyze(insns: bytes, calls: CallTable, prog_id: int = 0, map_ids: tuple[int
                     ret: set[int] = set()
                     for reg in range(1, 6):
                         for r in regs[reg]:
-                            if r & _VALUE:
-                                continue
-                            mid = r >> 1
-                            if names_hidden:
-                                continue
+                            if r & 3 != _MAP or names_hidden:
+                                continue  # only a map pointer names the map a helper works on
+                            mid = r >> 2
                             (write if writes else read).add(mid)
                             if returns_value and reg == 1:
-                                ret.add(mid * 2 + _VALUE)
+                                ret.add(mid * 4 + _VALUE)
                     regs[0] = frozenset(ret)
                 else:
                     regs[0] = _EMPTY

@@ -151,3 +151,31 @@ def test_classify_call_names():
     assert classify_call("bpf_sk_storage_get") == (False, True)
     assert classify_call("queue_map_peek_elem") == (False, False)
     assert classify_call(None) == (False, False)
+
+
+def test_inner_map_lookup_inlined_through_an_outer_value_is_not_a_write_of_the_outer_map():
+    # inner = lookup(outer, &k) (inlined: the outer value holds the inner map pointer), then an inlined
+    # lookup in the inner array and an increment there: the outer map is only read
+    prog = ld_map(1, 20) + call("__htab_map_lookup_elem")
+    prog += insn(0x15, dst=0, off=9, imm=0)  # if r0 == 0 goto exit
+    prog += insn(0x07, dst=0, imm=56)  # r0 += 56
+    prog += insn(0x79, dst=0, src=0, off=0)  # r0 = *(u64 *)(r0 + 0)  (the inner map)
+    prog += mov(1, 0)
+    prog += insn(0x07, dst=1, imm=312)  # r1 += offsetof(struct bpf_array, value)
+    prog += insn(0x61, dst=0, src=2, off=0)  # r0 = *(u32 *)(r2 + 0)
+    prog += insn(0x67, dst=0, imm=3)
+    prog += insn(0x0F, dst=0, src=1)  # r0 += r1
+    prog += insn(0x15, dst=0, off=1, imm=0)
+    prog += insn(0xDB, dst=0, src=1, off=0, imm=0)  # lock *(u64 *)(r0 + 0) += r1  (inner value)
+    prog += mov_imm(0, 0) + EXIT
+    assert modes(prog) == {20: "r"}
+
+
+def test_per_cpu_value_pointer_made_by_the_percpu_move_is_a_value_pointer():
+    prog = ld_map(1, 21) + call("__htab_map_lookup_elem")
+    prog += insn(0x15, dst=0, off=3, imm=0)
+    prog += insn(0x79, dst=0, src=0, off=48)  # r0 = *(u64 *)(r0 + 48)  (the per-CPU pointer)
+    prog += insn(0xBF, dst=0, src=0, off=-1)  # r0 = this_cpu_ptr(r0)  (BPF_MOV64_PERCPU_REG)
+    prog += insn(0x7A, dst=0, off=0, imm=1)  # *(u64 *)(r0 + 0) = 1
+    prog += mov_imm(0, 0) + EXIT
+    assert modes(prog) == {21: "rw?"}
