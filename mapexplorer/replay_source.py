@@ -221,10 +221,10 @@ class ReplaySource:
                 users = self._programs.names_of(mid)
                 if users:
                     rows[mid] = replace(row, progs=users, users=self._programs.users_of(mid))
-        names = _Names(rec.names, rows)
+        self._rows = rows
+        self._names = _Names(rec.names, rows)
         self._maps: dict[int, _Replayed] = {}
-        for m in rec.maps.values():
-            self._maps[m.id] = self._load(m, rows[m.id], names)
+        """Decoders and facts, made when a map is first read (a recording may hold 20,000 maps)."""
 
     def _load(self, m: MapLine, row: MapRow, names: _Names) -> _Replayed:
         codec = codec_for_map_line(m, self.ncpus)
@@ -268,27 +268,37 @@ class ReplaySource:
         with self._lock:
             self.list_calls += 1
         if self.follow_reads:
-            return ListSnapshot(tuple(m.row for m in self._maps.values()), self.start_wall)
+            return ListSnapshot(tuple(self._rows.values()), self.start_wall)
         now = self.timeline.now()
         rows = []
-        for m in self._maps.values():
-            f = self.recording.frame_at(m.row.id, now)
+        for row in self._rows.values():
+            f = self.recording.frame_at(row.id, now)
             if f is not None and f.gone:
                 continue
-            rows.append(m.row)
+            rows.append(row)
         return ListSnapshot(tuple(rows), self.start_wall + now)
 
-    def _get(self, map_id: int) -> _Replayed:
+    def _line(self, map_id: int) -> MapLine:
         err = self.errors.get(map_id)
         if err is not None:
             raise err
-        if map_id not in self._maps:
+        line = self.recording.maps.get(map_id)
+        if line is None:
             raise MapGone(f"map {map_id} is not in the recording")
-        return self._maps[map_id]
+        return line
+
+    def _get(self, map_id: int) -> _Replayed:
+        line = self._line(map_id)
+        with self._lock:
+            m = self._maps.get(map_id)
+        if m is None:
+            m = self._load(line, self._rows[map_id], self._names)
+            with self._lock:
+                self._maps[map_id] = m
+        return m
 
     def count_entries(self, map_id: int) -> int | None:
-        m = self._get(map_id)
-        if m.line.kind != "entries":
+        if self._line(map_id).kind != "entries":
             return None
         frames = self.recording.frames.get(map_id, [])
         if self.follow_reads:
@@ -334,9 +344,9 @@ class ReplaySource:
         return replace(snapshot, values=bytes(values), taken_at=fresh.taken_at, seq=fresh.seq)
 
     def resolve(self, ref: str) -> int:
-        if ref.isdigit() and int(ref) in self._maps:
+        if ref.isdigit() and int(ref) in self._rows:
             return int(ref)
-        found = [m.row.id for m in self._maps.values() if m.row.name == ref]
+        found = [row.id for row in self._rows.values() if row.name == ref]
         if len(found) != 1:
             raise LookupError(
                 f"no map named {ref!r} in the recording" if not found else
@@ -348,8 +358,8 @@ class ReplaySource:
         events = self.recording.events.get(map_id)
         if not events:
             return None
-        m = self._maps.get(map_id)
-        name = m.row.name if m is not None else str(map_id)
+        row = self._rows.get(map_id)
+        name = row.name if row is not None else str(map_id)
         return lambda: RecordedStream(map_id, name, events, self)
 
     def list_programs(self) -> ProgListSnapshot:

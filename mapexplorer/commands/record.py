@@ -96,6 +96,7 @@ def _loop(rec: Recorder, args: argparse.Namespace, tty: bool, started: float) ->
         if args.frames is not None and k >= args.frames:
             return
         next_at = started + k * interval
-        if args.duration is not None and next_at - started > args.duration + 1e-6:
+        # a round slower than the interval delays the next one; --duration bounds the wall time either way
+        if args.duration is not None and max(next_at, time.monotonic()) - started > args.duration + 1e-6:
             return
         rec.pump_events(next_at - time.monotonic())
