@@ -327,11 +327,11 @@ async def test_table_takes_focus_back_when_maps_appear_in_an_empty_kernel() -> N
     filter, and it must come back to the table once maps appear, so `/` focuses the filter again."""
     app = fixture_app()
     source = app.source
-    recorded, source._maps = source._maps, {}
+    recorded, source._rows = source._rows, {}
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.screen.query_one("#list-empty").display
-        source._maps = recorded
+        source._rows = recorded
         app.screen.poll()  # the next timed refresh (a key would land in the focused filter)
         await settle(pilot)
         table = app.screen.query_one("#maps", DataTable)
