@@ -11,7 +11,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -29,6 +29,7 @@ from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.screens.no_permission import NoPermissionScreen
 from mapexplorer.screens.programs import ProgramsScreen
 from mapexplorer.widgets.common import report_worker_error
+from mapexplorer.widgets.keys import key_rows
 from mapexplorer.widgets.timebar import TimeBar
 
 
@@ -143,7 +144,22 @@ class MapExplorerApp(App[int]):
         if factory is None:
             self.notify("this source cannot stream events", severity="warning")
             return
-        self.push_screen(EventViewScreen(factory, title=f"events of map {map_id}"))
+        name = getattr(self.screen, "snapshot", None)
+        name = name.facts.row.name if name is not None and name.map_id == map_id else ""
+        title = f"events of {name} (map {map_id})" if name else f"events of map {map_id}"
+        self.push_screen(EventViewScreen(factory, title=title, map_id=map_id))
+
+    def stack_resolver(self, map_id: int) -> Callable[[int, bool], list[str] | None] | None:
+        """For the event detail: frames of a stack id of map ``map_id``'s events (blocking), when the
+        source knows a stack map next to it."""
+        frames = getattr(self.source, "stack_frames", None)
+        if not callable(frames):
+            return None
+
+        def resolve(stack_id: int, user: bool) -> list[str] | None:
+            return cast("list[str] | None", frames(map_id, stack_id, user))
+
+        return resolve
 
     def action_programs(self) -> None:
         """``P``: every program; from a map view, the programs of that map."""
@@ -162,17 +178,30 @@ class MapExplorerApp(App[int]):
         self.notify(f"refresh every {seconds:g}s", timeout=1.5)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        """Every key of the screen in front, from its bindings (plus its ``help_legend`` when it has one)."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        name = getattr(screen, "help_title", None) or screen.sub_title or screen.name or "this screen"
+        title = f"Keys: {name}"
+        self.push_screen(HelpScreen(title, key_rows(screen), getattr(screen, "help_legend", "")))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands, then every key of the screen in front (the same rows as ``?``), then the
+        screen's ``palette_commands`` that no key runs."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Help", "Every key binding (?)", self.action_help)
-        yield SystemCommand("Programs", "Every BPF program with run statistics (P)", self.action_programs)
+        bound: set[str] = set()
+        for row in key_rows(screen):
+            bound.add(row.action)
+            yield SystemCommand(row.description, f"key: {row.keys}",
+                                partial(self.call_later, self.run_action, row.action, row.node))
+        if not any(a in bound for a in ("programs", "app.programs")):
+            yield SystemCommand("Programs", "Every BPF program with run statistics (P)", self.action_programs)
         commands = getattr(screen, "palette_commands", None)
         if commands is not None:
             for title, help_text, action in commands():
-                yield SystemCommand(title, help_text, partial(self.call_later, screen.run_action, action))
+                if action not in bound:
+                    yield SystemCommand(title, help_text, partial(self.call_later, screen.run_action, action))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker of the app died of an unexpected error: show it (screens report their own)."""

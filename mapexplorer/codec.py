@@ -18,13 +18,13 @@ from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.cprint import c_type, type_ref
 from mapexplorer.btf.decode import compile_decoder, compile_entry_texts, compile_json_texts
 from mapexplorer.btf.encode import EncodeError, encode, parse_int
-from mapexplorer.btf.types import find_enum_fast
+from mapexplorer.btf.types import ARRAY, ENUM, ENUM64, INT, MODIFIERS, STRUCT, UNION, find_enum_fast
 from mapexplorer.dumpjson import hex_fields, hex_list, percpu_values_json
 from mapexplorer.kernel.btf_fetch import btf_by_id
 from mapexplorer.kernel.maps import EntryChunk, MapInfo, possible_cpu_count, round_up8
 from mapexplorer.kernel.names import enum_to_names, set_kernel_names
 from mapexplorer.maptypes import ID_VALUE_TYPES
-from mapexplorer.semantics import btf_kinds
+from mapexplorer.semantics import MAX_DEPTH, Field, kinds_of
 
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 
@@ -474,3 +474,67 @@ def _check_sizes(codec: MapCodec) -> None:
     if codec.value_btf is not None and codec.value_type and \
             codec.value_btf.type_size(codec.value_type) > info.value_size:
         codec.value_type, codec._value_dec = 0, None
+
+
+# -- what fields mean (mapexplorer.semantics), from BTF ----------------------------------------------
+
+def fields_from_btf(btf: Btf, type_id: int) -> list[Field]:
+    """Every leaf of ``type_id`` (structs and unions walked, arrays of structs as ``arr[]``).
+
+    Raises:
+        BtfError: the type is malformed.
+    """
+    out: list[Field] = []
+    _walk(btf, type_id, "", "", out, 0)
+    return out
+
+
+def _names(btf: Btf, tid: int) -> tuple[tuple[str, ...], int]:
+    """Type names down the modifier chain and the resolved id."""
+    names = []
+    for _ in range(MAX_DEPTH * 4):
+        t = btf.type(tid)
+        if t.name:
+            names.append(t.name)
+        if t.kind not in MODIFIERS:
+            return tuple(names), tid
+        tid = t.ref
+    raise BtfError(f"modifier chain from [{tid}] too long")
+
+
+def _walk(btf: Btf, tid: int, path: str, name: str, out: list[Field], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        return
+    names, rid = _names(btf, tid)
+    t = btf.type(rid)
+    if t.kind in (STRUCT, UNION):
+        for m in t.members:
+            if not m.name:  # an anonymous struct/union: its fields decode as the parent's own
+                _walk(btf, m.type, path, name, out, depth + 1)
+                continue
+            _walk(btf, m.type, f"{path}.{m.name}" if path else m.name, m.name, out, depth + 1)
+        return
+    if t.kind == ARRAY:
+        enames, erid = _names(btf, t.ref)
+        et = btf.type(erid)
+        if et.kind in (STRUCT, UNION):
+            _walk(btf, t.ref, f"{path}[]", name, out, depth + 1)
+            return
+        try:
+            esize = btf.type_size(t.ref)
+        except BtfError:
+            return
+        out.append(Field(path, name, names + enames, t.nelems * esize, esize))
+        return
+    if t.kind in (INT, ENUM, ENUM64):
+        out.append(Field(path, name, names, t.size, 0, t.kind == INT and t.signed))
+
+
+def btf_kinds(btf: Btf | None, type_id: int) -> dict[str, str]:
+    """:func:`kinds_of` the type's leaves; {} without BTF or for a type that cannot be walked."""
+    if btf is None or not type_id:
+        return {}
+    try:
+        return kinds_of(fields_from_btf(btf, type_id))
+    except BtfError:
+        return {}

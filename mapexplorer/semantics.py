@@ -3,8 +3,8 @@
 One module shared by the TUI, ``dump`` (text) and ``watch`` (text): ``dump --json`` and ``watch --json``
 keep the raw numbers for scripts.
 
-- :func:`fields_from_btf` (or :func:`fields_from_c` for recorded fixtures, which keep only the C text)
-  describes every leaf of a type as a :class:`Field` (path, name, type names, size);
+- :func:`mapexplorer.codec.fields_from_btf` (or :func:`fields_from_c` for C text) describes every leaf
+  of a type as a :class:`Field` (path, name, type names, size);
   :func:`classify` gives each a kind; :func:`kinds_of` does both.
 - :func:`humanize` rewrites a decoded value (bpftool's formatted shape) with those kinds:
 
@@ -18,7 +18,8 @@ keep the raw numbers for scripts.
 - :func:`bytes_ascii` shows a byte list as hex with its ASCII when it is mostly printable.
 - :class:`CounterTracker` tells counters (values that only grew over the refreshes) from gauges.
 
-Pure: no syscalls beyond reading the clocks in :meth:`Clock.now`, no Textual.
+Pure: no syscalls beyond reading the clocks in :meth:`Clock.now`, no Textual, no BTF (so the UI may use
+it).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from mapexplorer.btf.types import ARRAY, ENUM, ENUM64, INT, MODIFIERS, STRUCT, UNION, Btf, BtfError
 
 TIME, IPV4, IPV6, BE16, ERRNO = "time", "ipv4", "ipv6", "be16", "errno"
 
@@ -96,59 +95,7 @@ def classify(f: Field) -> str | None:
     return None
 
 
-# -- fields of a type --------------------------------------------------------------------------------
-
-
-def fields_from_btf(btf: Btf, type_id: int) -> list[Field]:
-    """Every leaf of ``type_id`` (structs and unions walked, arrays of structs as ``arr[]``).
-
-    Raises:
-        BtfError: the type is malformed.
-    """
-    out: list[Field] = []
-    _walk(btf, type_id, "", "", out, 0)
-    return out
-
-
-def _names(btf: Btf, tid: int) -> tuple[tuple[str, ...], int]:
-    """Type names down the modifier chain and the resolved id."""
-    names = []
-    for _ in range(MAX_DEPTH * 4):
-        t = btf.type(tid)
-        if t.name:
-            names.append(t.name)
-        if t.kind not in MODIFIERS:
-            return tuple(names), tid
-        tid = t.ref
-    raise BtfError(f"modifier chain from [{tid}] too long")
-
-
-def _walk(btf: Btf, tid: int, path: str, name: str, out: list[Field], depth: int) -> None:
-    if depth > MAX_DEPTH:
-        return
-    names, rid = _names(btf, tid)
-    t = btf.type(rid)
-    if t.kind in (STRUCT, UNION):
-        for m in t.members:
-            if not m.name:  # an anonymous struct/union: its fields decode as the parent's own
-                _walk(btf, m.type, path, name, out, depth + 1)
-                continue
-            _walk(btf, m.type, f"{path}.{m.name}" if path else m.name, m.name, out, depth + 1)
-        return
-    if t.kind == ARRAY:
-        enames, erid = _names(btf, t.ref)
-        et = btf.type(erid)
-        if et.kind in (STRUCT, UNION):
-            _walk(btf, t.ref, f"{path}[]", name, out, depth + 1)
-            return
-        try:
-            esize = btf.type_size(t.ref)
-        except BtfError:
-            return
-        out.append(Field(path, name, names + enames, t.nelems * esize, esize))
-        return
-    if t.kind in (INT, ENUM, ENUM64):
-        out.append(Field(path, name, names, t.size, 0, t.kind == INT and t.signed))
+# -- fields of a type (from BTF: mapexplorer.codec.fields_from_btf; from C text: below) ------------
 
 
 _C_SIZES = {"char": 1, "u8": 1, "s8": 1, "__u8": 1, "__s8": 1, "unsigned char": 1, "signed char": 1,
@@ -199,16 +146,6 @@ def kinds_of(fields: Iterable[Field]) -> dict[str, str]:
         if k is not None:
             out[f.path] = k
     return out
-
-
-def btf_kinds(btf: Btf | None, type_id: int) -> dict[str, str]:
-    """:func:`kinds_of` the type's leaves; {} without BTF or for a type that cannot be walked."""
-    if btf is None or not type_id:
-        return {}
-    try:
-        return kinds_of(fields_from_btf(btf, type_id))
-    except BtfError:
-        return {}
 
 
 # -- showing --------------------------------------------------------------------------------------

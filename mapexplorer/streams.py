@@ -26,7 +26,7 @@ from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.decode import compile_decoder, compile_json_texts
 from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
 from mapexplorer.maptypes import STREAM_TYPES
-from mapexplorer.semantics import Clock, btf_kinds, humanize
+from mapexplorer.semantics import Clock, humanize
 
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
 LINGER_STEP_MIN_S = 0.0005  # read_batch(linger=...): shortest and longest sleep between two reads
@@ -142,7 +142,7 @@ class TypeMismatch(StreamError):
 def kinded_decoder(btf: Btf, tid: int) -> Callable[[bytes], Any]:
     """The BTF decoder of ``tid``, carrying ``kinds`` (what its fields mean, for :func:`event_kinds`)."""
     fn = compile_decoder(btf, tid)
-    fn.kinds = btf_kinds(btf, tid)  # type: ignore[attr-defined]
+    fn.kinds = codec.btf_kinds(btf, tid)  # type: ignore[attr-defined]
     fn.btf_type = (btf, tid)  # type: ignore[attr-defined]  # for the bulk JSON formatter
     return fn
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,8 +126,24 @@ async def shoot(scene: Scene, live: bool) -> str:
         return app.export_screenshot(title=f"mapexplorer · {scene.title}")
 
 
+PNG_FONT = "DejaVu Sans Mono"
+"""Installed with every Debian/Ubuntu desktop and most servers; has the box-drawing and symbol glyphs the
+screens use (▏ ⏸ ⟳ ▲ Δ), where the SVG's web font (Fira Code) is not installed locally."""
+
+
+def faithful_svg(text: str) -> str:
+    """Textual's SVG made to render like the terminal under librsvg: ``xml:space="preserve"`` keeps the
+    spaces at the edges of styled segments (librsvg drops them otherwise: "words without spaces"), and
+    a local monospace font replaces the web font, and the one glyph it lacks (the header's ⭘) becomes ○
+    (no missing-glyph boxes)."""
+    text = re.sub(r"<svg ", '<svg xml:space="preserve" ', text, count=1)
+    text = text.replace("\u2b58", "\u25cb")  # the header icon ⭘: no installed font has it; ○ looks the same
+    return text.replace("font-family: Fira Code, monospace;", f'font-family: "{PNG_FONT}", monospace;')
+
+
 def svg_to_png(svg: Path, png: Path) -> bool:
-    """Render with librsvg + cairo through ctypes (no Python dependency); False when they are missing."""
+    """Render with librsvg + cairo through ctypes (no Python dependency); False when they are missing.
+    The SVG is rendered through :func:`faithful_svg` (the file itself is left as Textual wrote it)."""
     try:
         rsvg = ctypes.CDLL("librsvg-2.so.2")
         cairo = ctypes.CDLL("libcairo.so.2")
@@ -150,11 +168,17 @@ def svg_to_png(svg: Path, png: Path) -> bool:
     cairo.cairo_surface_write_to_png.argtypes = [vp, ctypes.c_char_p]
     cairo.cairo_destroy.argtypes = [vp]
     cairo.cairo_surface_destroy.argtypes = [vp]
-    m = re.search(r'viewBox="([\d. ]+)"', svg.read_text()[:500])
+    text = faithful_svg(svg.read_text())
+    m = re.search(r'viewBox="([\d. ]+)"', text[:500])
     if not m:
         return False
     _, _, w, h = map(float, m.group(1).split())
-    handle = rsvg.rsvg_handle_new_from_file(str(svg).encode(), None)
+    with tempfile.NamedTemporaryFile("w", suffix=".svg", delete=False) as tmp:
+        tmp.write(text)
+    try:
+        handle = rsvg.rsvg_handle_new_from_file(tmp.name.encode(), None)
+    finally:
+        os.unlink(tmp.name)
     if not handle:
         return False
     surface = cairo.cairo_image_surface_create(0, int(w), int(h))

@@ -17,13 +17,13 @@ from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Header
 
 from mapexplorer.model import MapSnapshot
 from mapexplorer.widgets.common import TooSmall
+from mapexplorer.widgets.keys import KeyedScreen
 
 BOLD = Style(bold=True)
 TITLE = Style(bold=True, color="cyan")
@@ -240,8 +240,10 @@ class EntryView(ScrollView, can_focus=True):
         return Strip([Segment(text[x : x + width], style)]).extend_cell_length(width)
 
 
-class EntryDetailScreen(Screen):
+class EntryDetailScreen(KeyedScreen):
     """The whole of one entry."""
+
+    help_title = "Entry"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),

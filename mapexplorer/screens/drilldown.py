@@ -101,6 +101,8 @@ class CpuRow(Horizontal):
 class DrillDownScreen(PollingScreen):
     """Per-CPU values of one entry of a per-CPU map, live."""
 
+    help_title = "Per-CPU drill-down"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back"),
         Binding("f", "next_field", "Next field"),

@@ -1,4 +1,5 @@
-"""The help screen (``?``): every key, per screen."""
+"""The help screen (``?``): every key of the screen in front, generated from its bindings
+(:func:`mapexplorer.widgets.keys.key_rows`), then the keys that work everywhere and the screen's legend."""
 
 from __future__ import annotations
 
@@ -11,84 +12,19 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    (
-        "Everywhere",
-        [
-            ("?", "this help"),
-            ("ctrl+p", "command palette: every action by name"),
-            ("P", "programs: every BPF program (from a map view: the programs of that map)"),
-            ("escape / q", "back (quit on the map list)"),
-            ("mouse", "click a row to select it, a header to sort, double-click to open"),
-        ],
-    ),
-    (
-        "Map list",
-        [
-            ("/", "filter by name, type, owner, program or pin path (Enter: back to the table)"),
-            ("Enter", "open the map"),
-            ("s / S", "sort by the next column / reverse the order"),
-            ("p", "pause or resume the live refresh"),
-            ("+ / -", "refresh faster / slower;  r: refresh now"),
-        ],
-    ),
-    (
-        "Map view",
-        [
-            ("↑ ↓ PgUp PgDn Home End", "move through the entries (1,000,000 are fine)"),
-            ("← →", "move the column cursor (per-CPU columns scroll, the key stays)"),
-            ("s / S", "sort by the column under the cursor (again: reverse) / map order"),
-            ("/", "filter: text in any cell, or column:text"),
-            ("x", "hex view of the raw key and value bytes"),
-            ("D", "show or hide the Δ and rate columns"),
-            ("e", "edit the selected entry (with --write; per-CPU: the CPU column under the cursor)"),
-            ("a", "add an entry; push onto a queue or stack (with --write)"),
-            ("d", "delete the selected entry; pop a queue or stack (with --write)"),
-            ("Enter", "per-CPU drill-down, inner map (maps of maps) or the whole entry"),
-            ("w", "watch the events of a ringbuf or perf_event_array"),
-            ("m / c", "mark this frame / only the keys added, removed or changed since the mark"),
-            ("H", "histogram view (opens by itself for maps that look like histograms)"),
-            ("p, r, + -", "pause, refresh now, refresh rate"),
-        ],
-    ),
-    (
-        "Histogram view",
-        [
-            ("↑ ↓", "per-key histograms: pick a key, or all keys (their sum)"),
-            ("l", "read the slots as log2 or linear buckets"),
-            ("p, r, + -", "pause, refresh now, refresh rate;  Escape: the entries"),
-        ],
-    ),
-    (
-        "Programs",
-        [
-            ("Enter", "the maps of the program (r / w / rw; w? = probable write); Enter again opens one"),
-            ("s / S, /", "sort by the next column / reverse; filter"),
-            ("p, r, + -", "pause, refresh now, refresh rate (run statistics are on while this screen shows)"),
-        ],
-    ),
-    (
-        "Drill-down",
-        [
-            ("f", "next numeric field of the value"),
-            ("c", "history as a chart per CPU or a CPU x time heatmap (the default from 32 CPUs)"),
-            ("p / r", "pause / refresh now"),
-        ],
-    ),
-    (
-        "Replay (mapexplorer --replay FILE)",
-        [
-            ("space", "play / pause the recording"),
-            (", / .", "step back / forward one refresh"),
-            ("g", "jump to a time (seconds) or a frame (frame N)"),
-            ("[ / ]", "replay slower / faster"),
-        ],
-    ),
+from mapexplorer.widgets.keys import KeyRow
+
+EVERYWHERE: list[tuple[str, str]] = [
+    ("ctrl+p", "command palette: every action of this screen by name"),
+    ("escape", "clear an active filter, otherwise back (never quits)"),
+    ("q", "back (quits on the map list)"),
+    ("ctrl+c", "quit"),
+    ("mouse", "click a row to select it, a header to sort, double-click to open"),
 ]
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key binding of the explorer."""
+    """Every key of the screen in front (``?``)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "app.pop_screen", "Close"),
@@ -106,9 +42,19 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, title: str = "This screen", rows: list[KeyRow] | None = None,
+                 legend: str = "") -> None:
+        super().__init__()
+        self.sections: list[tuple[str, list[tuple[str, str]]]] = [
+            (title, [(r.keys, r.description) for r in rows or []]),
+            ("Everywhere", EVERYWHERE),
+        ]
+        self.legend = legend
+        """Words about the screen in front (the event view's tap / consume / takeover)."""
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            for title, rows in SECTIONS:
+            for title, rows in self.sections:
                 table = Table(
                     title=title,
                     title_style="bold",
@@ -123,6 +69,8 @@ class HelpScreen(ModalScreen[None]):
                 for key, what in rows:
                     table.add_row(key, what)
                 yield Static(table)
+            if self.legend:
+                yield Static(self.legend, classes="legend")
             yield Static(
                 "[dim]mapexplorer is read-only unless started with --write.  Escape closes this help.[/]"
             )

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
@@ -20,6 +20,7 @@ from mapexplorer.model import ListSnapshot, MapGone, MapRow
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
+from mapexplorer.widgets.keys import NavDataTable
 
 if TYPE_CHECKING:
     pass
@@ -63,14 +64,31 @@ def _sort_value(row: MapRow, key: str, counts: dict[int, int | None]) -> tuple[i
     return (0, values[key])
 
 
+class MapTable(NavDataTable):
+    """The map list's table: a row cursor, and ``h``/``l`` (← →) move the column that ``s`` sorts by,
+    underlined in the header."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,h", "column(-1)", "Column left", show=False),
+        Binding("right,l", "column(1)", "Column right", show=False),
+    ]
+
+    def action_column(self, step: int) -> None:
+        screen = self.screen
+        if isinstance(screen, MapListScreen):
+            screen.move_column(step)
+
+
 class MapListScreen(PollingScreen):
     """Every map, refreshed live; Enter opens one."""
+
+    help_title = "Map list"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so the keys typed right after it land in the filter
         Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("enter", "open_map", "Open", show=False),
-        Binding("s", "cycle_sort", "Sort"),
+        Binding("s", "sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh"),
@@ -87,6 +105,8 @@ class MapListScreen(PollingScreen):
         self.counts: dict[int, int | None] = {}
         self.sort_key = "id"
         self.sort_reverse = False
+        self.column = 0
+        """Index in COLUMNS of the column under the cursor (``s`` sorts by it)."""
         self._shown: tuple[tuple[MapRow, object], ...] = ()
         self._last_count = 0.0
         self._counting = False
@@ -97,7 +117,7 @@ class MapListScreen(PollingScreen):
         yield FilterBar(
             placeholder="/ filter maps by name, type, owner, program or pin", next_focus="#maps", id="filter"
         )
-        table: DataTable[object] = DataTable(id="maps", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = MapTable(id="maps", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="list-empty")
         yield StatusLine("loading maps…", id="status")
@@ -108,7 +128,7 @@ class MapListScreen(PollingScreen):
         self.query_one("#list-empty").display = False
         table = self.query_one("#maps", DataTable)
         for label, key in COLUMNS:
-            table.add_column(label, key=key)
+            table.add_column(self._label(label, key), key=key)
         table.focus()
         self.poll()
 
@@ -333,6 +353,8 @@ class MapListScreen(PollingScreen):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_key, self.sort_reverse = key, False
+        self.column = [k for _, k in COLUMNS].index(key)
+        self._relabel()
         self._render_rows()
 
     def action_focus_filter(self) -> None:
@@ -343,9 +365,12 @@ class MapListScreen(PollingScreen):
             self.set_focus(f)
 
     def action_clear_filter(self) -> None:
+        """Escape: clear the filter and go back to the table (the map list is never left by Escape)."""
         f = self.query_one("#filter", Input)
         f.value = ""
-        self.set_focus(self.query_one("#maps", DataTable))
+        table = self.query_one("#maps", DataTable)
+        if table.display:
+            self.set_focus(table)
 
     def action_open_map(self) -> None:
         table = self.query_one("#maps", DataTable)
@@ -354,14 +379,46 @@ class MapListScreen(PollingScreen):
             if key is not None:
                 self.post_message(OpenMap(int(key)))
 
-    def action_cycle_sort(self) -> None:
-        keys = [k for _, k in COLUMNS]
-        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
-        self.sort_reverse = False
+    def _label(self, label: str, key: str) -> Text:
+        """A header label: the sort arrow on the sorted column, the column under the cursor underlined
+        (two trailing cells always, so widths never change)."""
+        arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_key else "  "
+        text = Text(label + arrow)
+        if COLUMNS[self.column][1] == key:
+            text.stylize("underline")
+        return text
+
+    def _relabel(self) -> None:
+        table = self.query_one("#maps", DataTable)
+        for label, key in COLUMNS:
+            col = table.columns.get(ColumnKey(key))
+            if col is not None:
+                col.label = self._label(label, key)
+        table.notify_style_update()  # clears the table's render caches and repaints
+
+    def move_column(self, step: int) -> None:
+        """Move the column cursor (``h``/``l``), scrolling the table to show that column."""
+        self.column = max(0, min(len(COLUMNS) - 1, self.column + step))
+        table = self.query_one("#maps", DataTable)
+        x = sum(c.get_render_width(table) for c in table.ordered_columns[: self.column])
+        width = table.ordered_columns[self.column].get_render_width(table)
+        if x < table.scroll_x or x + width > table.scroll_x + table.scrollable_content_region.width:
+            table.scroll_to(x=x, animate=False)
+        self._relabel()
+
+    def action_sort(self) -> None:
+        """Sort by the column under the cursor (again: reverse)."""
+        key = COLUMNS[self.column][1]
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self._relabel()
         self._render_rows()
 
     def action_reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
+        self._relabel()
         self._render_rows()
 
     def show_refresh_state(self) -> None:
@@ -372,7 +429,7 @@ class MapListScreen(PollingScreen):
         return [
             ("Filter maps", "Focus the filter (/)", "focus_filter"),
             ("Open selected map", "Open the map under the cursor (Enter)", "open_map"),
-            ("Sort by next column", "Cycle the sort column (s)", "cycle_sort"),
+            ("Sort by the column under the cursor", "h/l move the column (s)", "sort"),
             ("Reverse sort", "Reverse the sort order (S)", "reverse_sort"),
             ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
             ("Refresh now", "Reload the map list (r)", "refresh_now"),

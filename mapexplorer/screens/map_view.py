@@ -51,13 +51,16 @@ WRITE_ACTIONS = frozenset({"edit_entry", "add_entry", "delete_entry"})
 class MapViewScreen(PollingScreen):
     """The entries of one map, live."""
 
+    help_title = "Map view"
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "back", "Back"),
+        Binding("escape", "escape", "Clear filter, else back", show=False),
+        Binding("q", "back", "Back"),
         # priority: handled as the key arrives, so the keys typed right after it land in the filter
         Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("x", "toggle_hex", "Hex"),
         Binding("s", "sort", "Sort"),
-        Binding("S", "clear_sort", "Unsort", show=False),
+        Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("D", "toggle_deltas", "Δ/rate", show=False),
         Binding("e", "edit_entry", "Edit", show=False),
         Binding("a", "add_entry", "Add", show=False),
@@ -502,12 +505,17 @@ class MapViewScreen(PollingScreen):
             self.since = None
         self.poll()
 
-    def action_back(self) -> None:
+    def action_escape(self) -> None:
+        """Escape: clear an active filter (or leave the empty filter) first, otherwise back."""
         f = self.query_one("#entry-filter", Input)
-        if f.has_focus and f.value:
+        if f.value or f.has_focus:
             f.value = ""
-            self.set_focus(self.query_one("#entries", EntryTable))
+            self.set_focus(None)
+            self.restore_focus()
             return
+        self.action_back()
+
+    def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_focus_filter(self) -> None:
@@ -545,6 +553,14 @@ class MapViewScreen(PollingScreen):
         else:
             table.sort_col, table.sort_reverse = col, False
         self.notify(f"sorting by {table.plan.columns[col].label}…", timeout=1.5)
+        self._reorder_now()
+
+    def action_reverse_sort(self) -> None:
+        table = self.query_one("#entries", EntryTable)
+        if table.sort_col is None:
+            self.action_sort()
+            return
+        table.sort_reverse = not table.sort_reverse
         self._reorder_now()
 
     def action_clear_sort(self) -> None:
@@ -596,7 +612,7 @@ class MapViewScreen(PollingScreen):
             ("Filter entries", "Filter on any column (/)", "focus_filter"),
             ("Toggle hex view", "Raw key and value bytes (x)", "toggle_hex"),
             ("Sort by the current column", "Sort, again to reverse (s)", "sort"),
-            ("Clear sort", "Back to map order (S)", "clear_sort"),
+            ("Clear sort", "Back to map order", "clear_sort"),
             ("Toggle delta and rate columns", "Δ and /s columns (D)", "toggle_deltas"),
             ("Edit entry", "Edit the selected entry's value (e, needs --write)", "edit_entry"),
             ("Add entry", "Add an entry, or push onto a queue/stack (a, needs --write)", "add_entry"),

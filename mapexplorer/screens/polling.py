@@ -10,13 +10,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from textual.app import ScreenStackError
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
 from mapexplorer.messages import MapVanished, SourceFailed
 from mapexplorer.model import MapGone
 from mapexplorer.widgets.common import report_worker_error
+from mapexplorer.widgets.keys import KeyedScreen
 from mapexplorer.widgets.timebar import TimeBar
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ FASTEST, SLOWEST = 0.25, 60.0
 T = TypeVar("T")
 
 
-class PollingScreen(Screen):
+class PollingScreen(KeyedScreen):
     """A screen that polls its source on a timer; subclasses implement ``poll`` and ``show_refresh_state``."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

@@ -8,17 +8,22 @@ second whatever the event rate; only the newest :data:`KEEP` events are kept.
 
 The table is a Line-API :class:`EventLog` that renders only the visible rows: one column per event
 field (``#``, then ``cpu`` for perf rings, then the fields, or the bytes as hex and ASCII when the
-record has no BTF type). Newest at the bottom and followed until the user scrolls up; ``p`` pauses the
-display (reading continues, counters keep moving), ``/`` filters (case-insensitive text of any cell).
+record has no BTF type), with the wall-clock arrival time and age of each event next to its fields;
+times, addresses and errnos in their friendly forms (:mod:`mapexplorer.semantics`). Newest at the bottom
+and followed until the user moves the cursor up (``j``/``k``, PageUp/PageDown, ``g``/Home; ``G``/End
+follows again); Enter opens the event under the cursor in full; ``p`` pauses the display (reading
+continues, counters keep moving), ``/`` filters (case-insensitive text of any cell).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any, ClassVar, Protocol, cast
 
 from rich.segment import Segment
@@ -29,13 +34,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import Worker, get_current_worker
 
+from mapexplorer.semantics import Clock, fmt_age, fmt_wall, humanize
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall, report_worker_error
+from mapexplorer.widgets.keys import KeyedScreen
 
 KEEP = 10_000
 """Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
@@ -103,18 +110,40 @@ def hex_ascii(raw: bytes, limit: int = 32) -> str:
     return f"{part.hex(' ')}{'…' if len(raw) > limit else ''} |{text}|"
 
 
-Row = tuple[int, tuple[int | None, Any]]
-"""One event as kept: (its number in the stream, its (cpu, raw) record). Plain tuples built by zip at C
-speed; the event object is made (and decoded) only when the row is shown or filtered."""
+Row = tuple[int, tuple[int | None, Any], float]
+"""One event as kept: (its number in the stream, its (cpu, raw) record, its wall-clock arrival time).
+Plain tuples built by zip at C speed; the event object is made (and decoded) only when the row is shown
+or filtered."""
+
+ARRIVED, AGE = "arrived", "age"
+"""The columns the view adds: when the event reached the explorer (wall clock) and how long ago."""
 
 
-def row_cells(n: int, ev: Any, columns: tuple[str, ...]) -> list[str]:
-    """The text of each column for event number ``n`` (decoded once here)."""
+def event_kinds(ev: Any) -> dict[str, str]:
+    """What the event's fields mean (set by the stream on its decoder), {} when unknown."""
+    return getattr(getattr(ev, "decoder", None), "kinds", None) or {}
+
+
+def friendly_fields(ev: Any, clock: Clock) -> Any:
+    """The event's decoded fields with times, addresses and errnos shown for people."""
     fields = ev.fields
+    kinds = event_kinds(ev)
+    return humanize(fields, kinds, clock) if kinds and fields is not None else fields
+
+
+def row_cells(n: int, ev: Any, columns: tuple[str, ...], arrived: float | None = None,
+              clock: Clock | None = None) -> list[str]:
+    """The text of each column for event number ``n`` (decoded once here)."""
+    clock = clock or Clock.now()
+    fields = friendly_fields(ev, clock)
     out = []
     for col in columns:
         if col == "#":
             out.append(str(n))
+        elif col == ARRIVED:
+            out.append("" if arrived is None else fmt_wall(arrived))
+        elif col == AGE:
+            out.append("" if arrived is None else fmt_age(clock.wall - arrived))
         elif col == "cpu":
             out.append("" if ev.cpu is None else str(ev.cpu))
         elif col == "size":
@@ -148,7 +177,29 @@ def event_matches(ev: Any, needle: str) -> bool:
 
 
 class EventLog(ScrollView, can_focus=True):
-    """The events as a virtual table: a header line, then only the visible rows rendered."""
+    """The events as a virtual table: a header line, then only the visible rows rendered.
+
+    A row cursor (the newest row while following) moves with ``j``/``k``, PageUp/PageDown and
+    ``g``/Home; Enter posts :class:`EventLog.Selected` for the event under it.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "first", "First event", show=False),
+        Binding("left,h", "scroll_left", "Scroll left", show=False),
+        Binding("right,l", "scroll_right", "Scroll right", show=False),
+        Binding("enter", "select", "Open the event", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter on a row: the event's number, record and arrival time."""
+
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row
 
     DEFAULT_CSS = """
     EventLog {
@@ -160,6 +211,7 @@ class EventLog(ScrollView, can_focus=True):
     _NUM = Style(dim=True)
     _CPU = Style(color="cyan")
     _DATA = Style(color="yellow")
+    _CURSOR = Style(reverse=True)
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -170,6 +222,8 @@ class EventLog(ScrollView, can_focus=True):
         self.widths: dict[str, int] = {"#": 6}
         self.follow = True
         """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
+        self.cursor_n: int | None = None
+        """Number of the event under the cursor; None: the newest (while following)."""
 
     def set_rows(
         self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool | None = None
@@ -186,16 +240,61 @@ class EventLog(ScrollView, can_focus=True):
             self.call_after_refresh(self._to_bottom)
         self.refresh()
 
+    def cursor_index(self) -> int:
+        """Index in ``rows`` of the row under the cursor (-1 when there are none)."""
+        if not self.rows:
+            return -1
+        if self.follow or self.cursor_n is None:
+            return len(self.rows) - 1
+        i = bisect.bisect_left(self.rows, self.cursor_n, key=lambda r: r[0])
+        return min(i, len(self.rows) - 1)
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _move_to(self, idx: int) -> None:
+        if not self.rows:
+            return
+        idx = max(0, min(len(self.rows) - 1, idx))
+        if idx == len(self.rows) - 1 and self.follow:
+            return
+        self.follow = False
+        self.cursor_n = self.rows[idx][0]
+        top, page = int(self.scroll_y), self._page()
+        if idx < top:
+            self.scroll_to(y=idx, animate=False, immediate=True)
+        elif idx >= top + page:
+            self.scroll_to(y=idx - page + 1, animate=False, immediate=True)
+        self.follow = False  # scrolling to the end turns following on: the cursor says otherwise
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        self._move_to(self.cursor_index() + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.cursor_index() + step * self._page())
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_select(self) -> None:
+        i = self.cursor_index()
+        if i >= 0:
+            self.post_message(self.Selected(self.rows[i]))
+
     def _to_bottom(self) -> None:
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value >= self.max_scroll_y:
+        if new_value >= self.max_scroll_y and self.cursor_n is None:
             self.follow = True  # at the bottom (by the user, or a clamp): follow the newest again
         elif new_value < old_value:
             self.follow = False  # the user scrolled up: stay on what they look at
+            if self.cursor_n is None and self.rows:
+                top = min(int(new_value), len(self.rows) - 1)
+                self.cursor_n = self.rows[top + min(self._page(), len(self.rows) - top) - 1][0]
 
     def top_row(self) -> int:
         """Index of the first row on screen."""
@@ -226,21 +325,38 @@ class EventLog(ScrollView, can_focus=True):
             self._NUM if c == "#" else self._CPU if c == "cpu" else self._DATA if c == "data" else Style()
             for c in self.columns
         ]
-        n, (cpu, raw) = row
-        cells = row_cells(n, self.make_event(cpu, raw), self.columns)
+        if idx == self.cursor_index() and self.has_focus:
+            styles = [s + self._CURSOR for s in styles]
+        n, (cpu, raw), arrived = row
+        cells = row_cells(n, self.make_event(cpu, raw), self.columns, arrived)
         return self._strip(cells, styles).crop_extend(scroll_x, scroll_x + width, None)
 
 
 # -- the screen ----------------------------------------------------------------------------------------
 
 
-class EventViewScreen(Screen):
+LEGEND = """[b]How this view reads the stream[/b]
+[b]tap[/b]       a ringbuf is read without advancing its consumer position: the program's own reader
+          still gets every record (a tap overtaken by a fast owner reports [i]dropped[/i] events).
+[b]consume[/b]   only on request (watch --consume): records read here are taken from the ring.
+[b]takeover[/b]  a perf_event_array carries one perf ring per CPU installed by its reader; the explorer
+          adds its own rings to empty slots, and replaces occupied ones only when you confirm
+          (the other reader stops receiving events until it reinstalls its rings).
+[b]shared[/b]    under --demo the demo's own perf stream is shared in-process: nothing is taken over.
+[b]lost[/b]      events the kernel could not write (ring full); [b]kept[/b] the newest events held here.
+[b]arrived / age[/b]  when the event reached the explorer (wall clock) and how long ago; a BPF
+          timestamp field (ts_ns) is shown as wall-clock time converted from the boot clock."""
+
+
+class EventViewScreen(KeyedScreen):
     """Live events of one stream map, newest at the bottom.
 
     Args:
         stream_factory: called once, in a thread worker, to open the stream; the screen closes it.
         title: shown until the stream describes itself.
     """
+
+    help_title = "Event view"
 
     DEFAULT_CSS = """
     EventViewScreen #ev-title {
@@ -251,7 +367,8 @@ class EventViewScreen(Screen):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "back", "Back"),
+        Binding("escape", "escape", "Clear filter, else back", show=False),
+        Binding("q", "back", "Back"),
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("c", "clear", "Clear"),
@@ -259,6 +376,7 @@ class EventViewScreen(Screen):
         Binding("C", "consume", "Consume", show=False),
         Binding("question_mark", "app.help", "Help", show=False),
     ]
+    help_legend = LEGEND
 
     class Opened(Message):
         """The worker opened the stream."""
@@ -278,8 +396,11 @@ class EventViewScreen(Screen):
         counters."""
 
         def __init__(self, events: tuple[Any, ...], total: int, lost: int, dropped: int,
-                     notices: tuple[str, ...], at: float, type_name: str | None = None) -> None:
+                     notices: tuple[str, ...], at: float, type_name: str | None = None,
+                     wall: float | None = None) -> None:
             super().__init__()
+            self.wall = time.time() if wall is None else wall
+            """Wall-clock time the records were read (their arrival time)."""
             self.type_name = type_name
             self.events = events
             self.total = total
@@ -304,10 +425,13 @@ class EventViewScreen(Screen):
             self.reason = reason
             self.error = error
 
-    def __init__(self, stream_factory: Callable[[], EventStreamLike], title: str = "events") -> None:
+    def __init__(self, stream_factory: Callable[[], EventStreamLike], title: str = "events",
+                     *, map_id: int | None = None) -> None:
         super().__init__()
         self.stream_factory = stream_factory
         self.title_text = title
+        """Names the map; the stream's description (read mode, decoding) follows it once opened."""
+        self.map_id = map_id
         self.events: deque[Row] = deque(maxlen=KEEP)
         """The newest events received (all of them, unfiltered)."""
         self.shown: deque[Row] = self.events
@@ -321,8 +445,8 @@ class EventViewScreen(Screen):
         self.state = "opening…"
         self.type_name: str | None = None
         """The BTF type events are decoded as, once the stream knows."""
-        self.columns: list[str] = ["#"]
-        self.widths: dict[str, int] = {"#": 6}
+        self.columns: list[str] = ["#", ARRIVED, AGE]
+        self.widths: dict[str, int] = {"#": 6, ARRIVED: 12, AGE: 12}
         self.make_event: Callable[[int | None, Any], Any] = _no_stream
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._dirty = False
@@ -402,7 +526,8 @@ class EventViewScreen(Screen):
         self.state = "live"
         self.make_event = message.make_event
         self.query_one("#events", EventLog).make_event = message.make_event
-        self.query_one("#ev-title", Static).update(message.description)
+        self.query_one("#ev-title", Static).update(f"{self.title_text} · {message.description}")
+        self.sub_title = self.title_text
         self._consume_offer = message.consume_offer
         for note in message.notices:
             self.notify(note, timeout=6)
@@ -440,7 +565,7 @@ class EventViewScreen(Screen):
         for note in message.notices:
             self.notify(note, severity="warning", timeout=6)
         if message.events:
-            self._add(message.events, message.total)
+            self._add(message.events, message.total, message.wall)
         if not self.paused and self._dirty:
             self._show()
         self._update_status()
@@ -453,10 +578,12 @@ class EventViewScreen(Screen):
                 return (total - old) / (now - at) if now > at else 0.0
         return 0.0
 
-    def _add(self, records: Sequence[tuple[int | None, Any]], total: int) -> None:
-        """Keep ``records``, the newest of the ``total`` events the stream delivered so far."""
+    def _add(self, records: Sequence[tuple[int | None, Any]], total: int, wall: float | None = None) -> None:
+        """Keep ``records``, the newest of the ``total`` events the stream delivered so far, arrived at
+        ``wall`` (now when None)."""
         needle = self.filter_text.lower()
-        rows = list(zip(range(total - len(records) + 1, total + 1), records, strict=True))
+        at = repeat(time.time() if wall is None else wall, len(records))
+        rows = list(zip(range(total - len(records) + 1, total + 1), records, at, strict=True))
         self.events.extend(rows)
         step = max(1, len(rows) // LEARN_SAMPLE)
         self._learn_columns(rows[-1::-step][:LEARN_SAMPLE])
@@ -468,8 +595,9 @@ class EventViewScreen(Screen):
     def _learn_columns(self, rows: list[Row]) -> None:
         cols = self.columns
         make = self.make_event
-        events = [(n, make(cpu, raw)) for n, (cpu, raw) in rows]
-        for _n, ev in events:
+        events = [(n, make(cpu, raw), arrived) for n, (cpu, raw), arrived in rows]
+        clock = Clock.now()
+        for _n, ev, _at in events:
             if ev.cpu is not None and "cpu" not in cols:
                 cols.insert(1, "cpu")
             fields = ev.fields
@@ -484,8 +612,8 @@ class EventViewScreen(Screen):
                     if c not in cols:
                         cols.append(c)
         tcols = tuple(cols)
-        for n, ev in events:
-            for col, text in zip(tcols, row_cells(n, ev, tcols), strict=True):
+        for n, ev, arrived in events:
+            for col, text in zip(tcols, row_cells(n, ev, tcols, arrived, clock), strict=True):
                 cap = DATA_MAX if col == "data" else CELL_MAX
                 w = max(self.widths.get(col, len(col)), min(len(text), cap), len(col))
                 self.widths[col] = w
@@ -496,8 +624,14 @@ class EventViewScreen(Screen):
         self._dirty = False
 
     def _update_status(self) -> None:
+        log = self.query_one("#events", EventLog)
+        state = self.state
+        if self.paused:
+            state = "⏸ paused (p resumes; reading continues)"
+        elif state == "live" and not log.follow:
+            state = "scrolled back (G: newest)"
         parts = [
-            self.state if not self.paused else "PAUSED (p resumes)",
+            state,
             f"{self.rate:,.0f} events/s",
             f"total {self.total:,}",
             f"lost {self.lost:,}",
@@ -512,9 +646,28 @@ class EventViewScreen(Screen):
 
     # -- actions ------------------------------------------------------------------------------------
 
+    def action_escape(self) -> None:
+        """Escape: clear an active filter (or leave the empty filter) first, otherwise back."""
+        f = self.query_one("#ev-filter", FilterBar)
+        if f.value or f.has_focus:
+            f.value = ""
+            self.set_focus(self.query_one("#events", EventLog))
+            return
+        self.action_back()
+
     def action_back(self) -> None:
         self.workers.cancel_group(self, "events")
         self.dismiss()
+
+    @on(EventLog.Selected)
+    def _open_event(self, message: EventLog.Selected) -> None:
+        from mapexplorer.widgets.event_detail import EventDetailScreen, StackResolver
+
+        n, (cpu, raw), arrived = message.row
+        stacks = getattr(self.app, "stack_resolver", None)
+        resolver = stacks(self.map_id) if callable(stacks) and self.map_id is not None else None
+        self.app.push_screen(EventDetailScreen(self.make_event(cpu, raw), n, arrived, title=self.title_text,
+                                               resolve_stack=cast("StackResolver | None", resolver)))
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -552,7 +705,9 @@ class EventViewScreen(Screen):
 
     def action_follow(self) -> None:
         log = self.query_one("#events", EventLog)
+        log.cursor_n = None
         log.set_rows(log.rows, log.columns, log.widths, follow=True)
+        self._update_status()
 
     @on(Input.Changed, "#ev-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

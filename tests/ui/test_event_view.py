@@ -9,6 +9,7 @@ program.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -129,11 +130,13 @@ async def test_one_column_per_field_and_newest_at_the_bottom():
         log = screen.query_one(EventLog)
         assert await wait_for(pilot, lambda: screen.total == 500 and len(log.rows) == 500)
         await pilot.pause()
-        assert log.columns == ("#", "seq", "comm", "args")
+        assert log.columns == ("#", "arrived", "age", "seq", "comm", "args")
         header = line_text(log, 0).split()
-        assert header == ["#", "seq", "comm", "args"]
+        assert header == ["#", "arrived", "age", "seq", "comm", "args"]
         last = line_text(log, log.scrollable_content_region.height - 1).split()
-        assert last == ["500", "499", "bash", "[499,1]"]
+        assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", last[1])  # wall-clock arrival
+        assert last[2] in ("now", "ago") or last[3] == "ago"  # its age
+        assert last[:1] + last[-3:] == ["500", "499", "bash", "[499,1]"]
         status = str(screen.query_one("#ev-status").render())
         assert "total 500" in status and "lost 0" in status and "dropped 0" in status
 
@@ -166,7 +169,7 @@ async def test_pause_freezes_the_table_while_counting_goes_on():
         assert await wait_for(pilot, lambda: screen.total == 15)
         await pilot.pause()
         assert len(log.rows) == 10
-        assert "PAUSED" in str(screen.query_one("#ev-status").render())
+        assert "paused" in str(screen.query_one("#ev-status").render())
         await pilot.press("p")
         assert seqs(screen, log.rows) == list(range(15))
 
@@ -198,8 +201,9 @@ async def test_undecoded_events_show_cpu_size_and_bytes():
         stream.feed([FakeEvent(1, 4, None, b"ab\x00\x01")])
         assert await wait_for(pilot, lambda: len(log.rows) == 1)
         await pilot.pause()
-        assert log.columns == ("#", "cpu", "size", "data")
-        assert line_text(log, 1).split() == ["1", "1", "4", "61", "62", "00", "01", "|ab..|"]
+        assert log.columns == ("#", "cpu", "arrived", "age", "size", "data")
+        cells = line_text(log, 1).split()
+        assert cells[:2] + cells[-6:] == ["1", "1", "4", "61", "62", "00", "01", "|ab..|"]
 
 
 async def test_counters_and_end_of_stream_are_shown_and_back_closes_the_stream():
@@ -310,7 +314,7 @@ async def test_real_ringbuf_events_through_open_stream():
             log = screen.query_one(EventLog)
             assert await wait_for(pilot, lambda: len(log.rows) == 50)
             assert seqs(screen, log.rows) == list(range(50))
-            assert log.columns == ("#", "seq", "pid", "neg", "comm", "arr")
+            assert log.columns == ("#", "arrived", "age", "seq", "pid", "neg", "comm", "arr")
             assert "struct test_ev" in str(screen.query_one("#ev-status").render())
             await pilot.press("escape")
     finally:

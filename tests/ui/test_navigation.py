@@ -136,15 +136,18 @@ async def test_sort_list_by_name_and_reverse() -> None:
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, "s")  # id -> name
+        await press(pilot, "l", "s")  # the column cursor moves from ID to Name; s sorts by it
         screen = app.screen
         assert screen.sort_key == "name"
         table = screen.query_one("#maps", DataTable)
+        labels = [str(c.label) for c in table.ordered_columns]
+        assert labels[:2] == ["ID  ", "Name ▲"]  # the arrow moved to the sorted column
         names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert names == sorted(names, key=str.lower)
         await press(pilot, "S")
         names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert names == sorted(names, key=str.lower, reverse=True)
+        assert str(table.ordered_columns[1].label) == "Name ▼"
 
 
 async def test_entry_sort_by_column() -> None:
@@ -274,6 +277,7 @@ async def test_palette_commands_run_the_screen_actions() -> None:
             "Toggle hex view",
             "Filter entries",
             "Sort by the current column",
+            "Help",
             "Back to the map list",
         } <= set(commands)
         commands["Toggle hex view"].callback()

@@ -7,6 +7,7 @@ import time
 from mapexplorer.btf import Btf
 from mapexplorer.btf.build import BtfBuilder
 from mapexplorer.btf.decode import compile_decoder
+from mapexplorer.codec import fields_from_btf
 from mapexplorer.semantics import (
     BE16,
     ERRNO,
@@ -16,7 +17,6 @@ from mapexplorer.semantics import (
     Clock,
     CounterTracker,
     bytes_ascii,
-    fields_from_btf,
     fields_from_c,
     fmt_duration,
     humanize,
