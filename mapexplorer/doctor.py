@@ -13,10 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from mapexplorer.fill import INDEXED_TYPES
 from mapexplorer.kernel import health, inventory, maps, perf
 from mapexplorer.kernel.health import EntryCount
-from mapexplorer.kernel.inventory import MapRecord
+from mapexplorer.kernel.inventory import MapRecord, ProgRef
+from mapexplorer.kernel.owners import Owner
 
 ERROR = "error"
 WARNING = "warning"
@@ -75,7 +78,8 @@ def _users(r: MapRecord) -> str:
     """Who uses a map, in a few words: programs, processes, pins."""
     parts = []
     if r.progs:
-        parts.append("used by " + ", ".join(f"prog {p.id} {p.name}".rstrip() for p in r.progs))
+        parts.append("used by " + ", ".join(
+            f"prog {p.id} {p.name}".rstrip() if p.id else f"prog {p.name}" for p in r.progs))
     else:
         parts.append("used by no program")
     if r.owners:
@@ -87,7 +91,7 @@ def _users(r: MapRecord) -> str:
 
 def _fill_findings(r: MapRecord, c: EntryCount | None) -> list[Finding]:
     t = r.info.type_name
-    if c is None or c.fill is None or t in health.ARRAY_TYPES:
+    if c is None or c.fill is None or t in INDEXED_TYPES:
         return []
     pct = f"{'~' if c.approx else ''}{c.fill * 100:.0f} %"
     ids = (r.info.id,)
@@ -198,6 +202,29 @@ def diagnose(facts: Facts) -> list[Finding]:
     out.extend(_percpu(records, facts.percpu_idle))
     out.sort(key=lambda f: (f.severity != ERROR, f.map_ids, f.kind))
     return out
+
+
+def facts_from_rows(rows: Sequence[Any]) -> Facts:
+    """Facts from map-list rows (:class:`mapexplorer.model.MapRow`: owners as ``comm[pid]``, programs by
+    name), for a recorded source: no inner maps, perf slots or per-CPU samples."""
+    records = []
+    counts: dict[int, EntryCount] = {}
+    for r in rows:
+        info = maps.MapInfo(
+            id=r.id, type=0, type_name=r.type_name, name=r.name, key_size=r.key_size,
+            value_size=r.value_size, max_entries=r.max_entries, flags=r.flags, btf_id=r.btf_id,
+            btf_key_type_id=0, btf_value_type_id=0, btf_vmlinux_value_type_id=0, map_extra=0, ifindex=0,
+            memlock=r.memlock, frozen=r.frozen,
+        )
+        holders = []
+        for o in r.owners:
+            comm, _, pid = o.rpartition("[")
+            holders.append(Owner(int(pid.rstrip("]") or 0) if pid.rstrip("]").isdigit() else 0, comm or o))
+        progs = tuple(ProgRef(0, name, "") for name in r.progs)
+        records.append(MapRecord(info=info, pinned=tuple(r.pinned), owners=tuple(holders), progs=progs))
+        if r.count is not None:
+            counts[r.id] = r.count
+    return Facts(tuple(records), counts)
 
 
 # -- reading the facts ---------------------------------------------------------------------------

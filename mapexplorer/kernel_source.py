@@ -21,6 +21,7 @@ from mapexplorer.decoders import (
     TypeAwareDecoder,
     ifname,
 )
+from mapexplorer.fill import EntryCount
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, PEEK_TYPES
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.progmodel import ProgListSnapshot, map_users
@@ -31,8 +32,12 @@ NAMED_TYPES = MAP_OF_MAPS_TYPES | {"prog_array", "stack_trace", "devmap", "devma
 NAME_TTL_S = 10.0
 """How long a resolved program, map or interface name is reused before it is asked again."""
 
+# Reading maps of maps (which inner maps each holds, for memory by owner): at most this often, within this
+# share of one core.
+INNER_EVERY_S, INNER_CPU = 10.0, 0.01
 
-def _row_from_record(rec: Any) -> MapRow:
+
+def _row_from_record(rec: Any, count: EntryCount | None = None) -> MapRow:
     i = rec.info
     return MapRow(
         id=i.id,
@@ -49,6 +54,7 @@ def _row_from_record(rec: Any) -> MapRow:
         progs=tuple(p.name or f"#{p.id}" for p in rec.progs),
         pinned=tuple(rec.pinned),
         users=map_users((p.name or f"#{p.id}", p.access, p.why) for p in rec.progs),
+        count=count,
     )
 
 
@@ -62,6 +68,8 @@ class KernelSource:
 
     def __init__(self, *, write: bool = False, prog_stats: bool = False) -> None:
         from mapexplorer.kernel import maps
+        from mapexplorer.kernel.budget import Throttled
+        from mapexplorer.kernel.health import Counter
 
         self._maps = maps
         self.write = write
@@ -79,25 +87,39 @@ class KernelSource:
         self._seq = 0
         self._inventory: Any = None
         self.name = f"kernel {os.uname().release}"
+        self._counter = Counter()
+        """Entry counts: one BPF iterator read per list, budgeted reads for the types it cannot count."""
+        self._records: list[Any] = []
+        self._inner = Throttled(self._read_inner, min_interval=INNER_EVERY_S, cpu_share=INNER_CPU)
 
     # -- list ----------------------------------------------------------------------------------------
 
     def list_maps(self) -> ListSnapshot:
+        """Every map with its owners, programs, pins and entry counts. Nothing reads every map: counts
+        come from one BPF iterator read; inner maps of maps-of-maps are re-read when their budget allows."""
         from mapexplorer.kernel import inventory
 
         if self._inventory is None:
             self._inventory = inventory.Inventory()  # keeps what does not change between refreshes
-        rows = tuple(_row_from_record(r) for r in self._inventory.collect())
+        records = self._inventory.collect()
+        counts = self._counter.count([r.info for r in records])
+        self._records = records
+        inner = self._inner.get()
+        rows = tuple(_row_from_record(r, counts.get(r.info.id)) for r in records)
         with self._lock:
             self._rows = {r.id: r for r in rows}
-        return ListSnapshot(rows, time.time())
+        return ListSnapshot(rows, time.time(), count_reason=self._counter.reason, inner=inner)
 
-    def count_entries(self, map_id: int) -> int | None:
-        m = self._open(map_id)
-        with m:
-            if not m.info.iterable:
-                return None
-            return sum(c.count for c in m.read_chunks())
+    def _read_inner(self) -> dict[int, tuple[int, ...]]:
+        from mapexplorer.doctor import read_inner_maps
+
+        return {k: tuple(v) for k, v in read_inner_maps(self._records).items()}
+
+    def doctor(self) -> tuple[list[Any], int]:
+        from mapexplorer import doctor
+
+        facts = doctor.gather()
+        return doctor.diagnose(facts), len(facts.records)
 
     def resolve(self, ref: str) -> int:
         return self._maps.find_map(ref)

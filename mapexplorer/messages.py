@@ -26,13 +26,6 @@ class MapListReady(Message):
 
 
 @dataclass
-class EntryCounts(Message):
-    """Entry counts of some maps (map id -> count, None when the map cannot be listed)."""
-
-    counts: dict[int, int | None]
-
-
-@dataclass
 class MapFrame(Message):
     """A new snapshot of the open map, with the previous one and the rows to show in view order."""
 

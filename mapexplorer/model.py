@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mapexplorer.decoders import Decoder, RawDecoder
+from mapexplorer.fill import EntryCount
 from mapexplorer.histogram import HistSpec
 from mapexplorer.maptypes import NON_ITERABLE_TYPES, PERCPU_TYPES, REWRITTEN_TYPES
 from mapexplorer.progmodel import MapUsers, ProgListSnapshot
@@ -70,6 +71,8 @@ class MapRow:
     """bpffs paths the map is pinned at."""
     users: MapUsers = field(default_factory=MapUsers)
     """Which programs write and which read the map (from their instructions)."""
+    count: EntryCount | None = None
+    """Entries and fill (None: not counted by this source)."""
 
     @property
     def percpu(self) -> bool:
@@ -93,6 +96,10 @@ class ListSnapshot:
 
     rows: tuple[MapRow, ...]
     taken_at: float
+    count_reason: str | None = None
+    """Why entry counts come from reading maps instead of the BPF iterator (None: the iterator works)."""
+    inner: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    """Map-of-maps id -> the inner map ids it holds (for memory by owner)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +204,9 @@ class MapSource(Protocol):
 
     def list_maps(self) -> ListSnapshot: ...
 
-    def count_entries(self, map_id: int) -> int | None:
-        """How many entries a listable map holds now; None for maps that cannot be listed."""
+    def doctor(self) -> tuple[list[Any], int]:
+        """Health findings for every map (:class:`mapexplorer.doctor.Finding`), and how many maps were
+        checked."""
         ...
 
     def read_map(self, map_id: int) -> MapSnapshot: ...

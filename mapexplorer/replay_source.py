@@ -23,6 +23,7 @@ from typing import Any
 
 from mapexplorer.codec import codec_for_map_line
 from mapexplorer.decoders import Decoder, RawDecoder, ResolvedNames, TypeAwareDecoder
+from mapexplorer.fill import recorded_count
 from mapexplorer.histread import hist_spec
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.prog_fixture import FixturePrograms
@@ -265,18 +266,37 @@ class ReplaySource:
     # -- MapSource -----------------------------------------------------------------------------------
 
     def list_maps(self) -> ListSnapshot:
+        """The maps alive at the replay's time, with entries and fill as recorded then."""
         with self._lock:
             self.list_calls += 1
         if self.follow_reads:
-            return ListSnapshot(tuple(self._rows.values()), self.start_wall)
+            rows = [self._counted(row, (self.recording.frames.get(row.id) or [None])[0])
+                    for row in self._rows.values()]
+            return ListSnapshot(tuple(rows), self.start_wall)
         now = self.timeline.now()
         rows = []
         for row in self._rows.values():
             f = self.recording.frame_at(row.id, now)
             if f is not None and f.gone:
                 continue
-            rows.append(row)
+            rows.append(self._counted(row, f))
         return ListSnapshot(tuple(rows), self.start_wall + now)
+
+    def _counted(self, row: MapRow, frame: Frame | None) -> MapRow:
+        line = self.recording.maps.get(row.id)
+        kind = line.kind if line is not None else ""
+        entries = frame.count if kind == "entries" and frame is not None else None
+        backlog = line.facts.get("backlog") if line is not None else None
+        return replace(row, count=recorded_count(row.type_name, row.max_entries, entries,
+                                                 int(backlog) if backlog is not None else None))
+
+    def doctor(self) -> tuple[list[Any], int]:
+        """The doctor's rules over the maps at the replay's time (their recorded counts; no perf or per-CPU
+        samples)."""
+        from mapexplorer import doctor
+
+        rows = self.list_maps().rows
+        return doctor.diagnose(doctor.facts_from_rows(rows)), len(rows)
 
     def _line(self, map_id: int) -> MapLine:
         err = self.errors.get(map_id)
@@ -296,15 +316,6 @@ class ReplaySource:
             with self._lock:
                 self._maps[map_id] = m
         return m
-
-    def count_entries(self, map_id: int) -> int | None:
-        if self._line(map_id).kind != "entries":
-            return None
-        frames = self.recording.frames.get(map_id, [])
-        if self.follow_reads:
-            return frames[0].count if frames else None
-        f = self.recording.frame_at(map_id, self.timeline.now())
-        return None if f is None or f.gone else f.count
 
     def read_map(self, map_id: int) -> MapSnapshot:
         m = self._get(map_id)

@@ -30,13 +30,14 @@ import threading
 from dataclasses import dataclass
 
 from mapexplorer.btf import Btf, BtfError
+from mapexplorer.fill import KERNEL_COUNTED
 from mapexplorer.kernel import progs
 from mapexplorer.kernel import syscall as sc
 
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 
 # Map types whose element count the kernel maintains (kernel/bpf/hashtab.c calls bpf_map_inc_elem_count).
-KFUNC_COUNTED = frozenset({"hash", "percpu_hash", "lru_hash", "lru_percpu_hash", "hash_of_maps"})
+KFUNC_COUNTED = KERNEL_COUNTED
 
 BPF_PROG_TYPE_TRACING = 26
 BPF_TRACE_ITER = 28

@@ -25,58 +25,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from mapexplorer.fill import (  # noqa: F401  (re-exported: the kernel-layer API)
+    ARRAY_TYPES,
+    BACKLOG,
+    FAILS_WHEN_FULL,
+    ITERATOR,
+    LRU_TYPES,
+    MAP_OF_MAPS,
+    NONE,
+    READ,
+    RING_TYPES,
+    SIZE,
+    VALUES_UNREADABLE,
+    EntryCount,
+)
 from mapexplorer.kernel import counts, maps, ringbuf
 from mapexplorer.maptypes import PEEK_TYPES
-
-ARRAY_TYPES = frozenset({"array", "percpu_array"})
-RING_TYPES = frozenset({"ringbuf", "user_ringbuf"})
-LRU_TYPES = frozenset({"lru_hash", "lru_percpu_hash"})
-# Types whose inserts fail (E2BIG / ENOSPC) once max_entries are in: "full" is an error for them.
-FAILS_WHEN_FULL = frozenset({"hash", "percpu_hash", "hash_of_maps", "lpm_trie", "devmap_hash", "sockhash"})
-MAP_OF_MAPS = frozenset({"array_of_maps", "hash_of_maps"})
-
-# Count methods (EntryCount.method)
-ITERATOR = "iterator"
-SIZE = "max_entries"
-READ = "read"
-BACKLOG = "backlog"
-NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class EntryCount:
-    """One map's entry count and fill, and how it was obtained.
-
-    ``entries`` is None when unknown (``pending``: a read will count it; otherwise it cannot be counted).
-    ``approx`` marks a count from an earlier read of the map (it may have changed since).
-    ``fill`` is entries / max_entries, or for rings the backlog over the ring size; None when undefined.
-    """
-
-    entries: int | None
-    method: str
-    fill: float | None = None
-    approx: bool = False
-    pending: bool = False
-    backlog: int | None = None  # rings: bytes produced and not yet consumed
-
-    def entries_text(self) -> str:
-        """``1234``, ``~1234`` (from an earlier read), ``counting`` or ``-``."""
-        if self.entries is not None:
-            return f"~{self.entries}" if self.approx else str(self.entries)
-        return "counting" if self.pending else "-"
-
-    def fill_text(self) -> str:
-        """``87.5%`` (``~87.5%`` when approximate), ``counting`` or ``-``."""
-        if self.fill is not None:
-            return f"{'~' if self.approx else ''}{self.fill * 100:.1f}%"
-        return "counting" if self.pending else "-"
-
-    def to_json(self) -> dict:
-        out: dict = {"entries": self.entries, "fill": None if self.fill is None else round(self.fill, 6),
-                     "count_method": self.method, "count_approx": self.approx}
-        if self.backlog is not None:
-            out["backlog"] = self.backlog
-        return out
 
 
 def fill_of(info: maps.MapInfo, entries: int | None) -> float | None:
@@ -99,10 +63,16 @@ def ring_backlog(map_id: int) -> int:
     return max(pos.producer - pos.consumer, 0)
 
 
-def count_by_reading(map_id: int) -> int:
-    """Entries of a listable map, by reading all of it (batch, or GET_NEXT_KEY + lookup)."""
+def count_by_reading(map_id: int) -> int | None:
+    """Entries of a listable map, by reading all of it (batch, or GET_NEXT_KEY + lookup); None when its
+    values cannot be read (cgroup_array, xskmap: every index is listed, occupied or not)."""
+    n = 0
     with maps.Map.open(map_id) as m:
-        return sum(c.count for c in m.read_chunks())
+        for c in m.read_chunks():
+            if c.stride == 0 and c.count:
+                return None
+            n += c.count
+    return n
 
 
 def inner_map_ids(map_id: int) -> list[int]:
@@ -193,7 +163,7 @@ class Counter:
             except OSError:
                 return EntryCount(None, BACKLOG)
             return EntryCount(None, BACKLOG, b / info.max_entries if info.max_entries else None, backlog=b)
-        if info.iterable and info.type_name not in PEEK_TYPES:
+        if info.iterable and t not in PEEK_TYPES and t not in VALUES_UNREADABLE:
             return self._read(info, reads=reads, deadline=deadline)
         return EntryCount(None, NONE)
 
@@ -210,11 +180,17 @@ class Counter:
                 st.due = now + self.big_interval  # not readable after all: retry rarely
                 return EntryCount(st.count, READ, fill_of(info, st.count), approx=st.count is not None)
             elapsed = time.perf_counter() - t0
+            if n is None:
+                st.due = float("inf")  # nothing to count by reading: never read it again
+                st.count = None
+                return EntryCount(None, NONE)
             interval = max(self.min_interval, n / self.read_rate, elapsed / self.cpu_share)
             if n > self.big:
                 interval = max(interval, self.big_interval)
             st.count, st.due = n, self.clock() + interval
             return EntryCount(n, READ, fill_of(info, n))
+        if st.due == float("inf"):
+            return EntryCount(None, NONE)
         if st.count is None:
             return EntryCount(None, READ, pending=True)
         return EntryCount(st.count, READ, fill_of(info, st.count), approx=True)

@@ -38,6 +38,13 @@ class FindingsReady(Message):
 class DoctorScreen(Screen):
     """Health findings for every map; Enter opens the map of the finding under the cursor."""
 
+    DEFAULT_CSS: ClassVar[str] = """
+    DoctorScreen #findings { height: 1fr; }
+    DoctorScreen #finding-detail { height: auto; max-height: 6; padding: 0 1; background: $panel; }
+    DoctorScreen #findings-empty {
+        height: 1fr; padding: 1 2; content-align: center middle; text-align: center; color: $text-muted;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("enter", "open_finding", "Open map", show=False),
@@ -54,6 +61,7 @@ class DoctorScreen(Screen):
         table: DataTable[object] = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="findings-empty")
+        yield Static("", id="finding-detail")
         yield StatusLine("checking every map…", id="doctor-status")
         yield Footer()
         yield TooSmall()
@@ -99,13 +107,29 @@ class DoctorScreen(Screen):
         if message.error:
             status.update(f"check failed: {message.error}")
         elif message.findings:
-            status.update(f"{message.maps} maps checked · {errors} error(s), "
-                          f"{len(message.findings) - errors} warning(s) · Enter opens the map · r checks again")
+            warnings = len(message.findings) - errors
+            status.update(f"{message.maps} maps checked · {errors} error(s), {warnings} warning(s)"
+                          " · Enter opens the map · r checks again")
         else:
             status.update(f"{message.maps} maps checked · no findings · r checks again")
         empty.update("" if message.findings or message.error else "No findings: every map looks healthy.")
         empty.display = not message.findings
         table.display = bool(message.findings)
+        self._show_detail(table.cursor_row)
+
+    @on(DataTable.RowHighlighted, "#findings")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(event.cursor_row)
+
+    def _show_detail(self, row: int) -> None:
+        """The whole sentence of the finding under the cursor (the table cell may be cut)."""
+        detail = self.query_one("#finding-detail", Static)
+        if 0 <= row < len(self.findings):
+            f = self.findings[row]
+            detail.update(Text.assemble((f"{f.severity}: ", SEVERITY_STYLE.get(f.severity, "")), f.message))
+            detail.display = True
+        else:
+            detail.display = False
 
     @on(DataTable.RowSelected, "#findings")
     def _selected(self, event: DataTable.RowSelected) -> None:

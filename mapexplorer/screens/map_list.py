@@ -1,8 +1,9 @@
-"""The map list: every BPF map in a live-refreshing table with a filter, sorting and entry counts."""
+"""The map list: every BPF map in a live-refreshing table with a filter, sorting, entry counts and fill
+(from the source's BPF iterator read: nothing here reads maps), memory by owner (``o``) and the doctor's
+findings (``d``)."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -14,31 +15,33 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
-from mapexplorer.maptypes import PEEK_TYPES
-from mapexplorer.messages import EntryCounts, MapListReady, NoPermission, OpenMap, SourceFailed
-from mapexplorer.model import ListSnapshot, MapGone, MapRow
+from mapexplorer.memory import GROUPINGS
+from mapexplorer.messages import MapListReady, NoPermission, OpenMap, SourceFailed
+from mapexplorer.model import ListSnapshot, MapRow
+from mapexplorer.screens.doctor import DoctorScreen
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
+from mapexplorer.widgets.health_cells import GroupTable, entries_cell, fill_cell, fill_sort_value, summary
 from mapexplorer.widgets.keys import NavDataTable
 
 if TYPE_CHECKING:
     pass
 
-DASH = "\u2013"
-COUNT_EVERY = 5.0
-"""Seconds between two rounds of entry counting (counting reads every entry of every map)."""
+DESCENDING_FIRST = frozenset({"entries", "fill", "memlock"})
+"""Sorting by these starts with the largest (the fullest map first)."""
 
 # (label, sort key) per column; the table columns follow this order.
 COLUMNS: list[tuple[str, str]] = [
     ("ID", "id"),
     ("Name", "name"),
     ("Type", "type"),
+    ("Entries", "entries"),
+    ("Fill", "fill"),
+    ("Max", "max"),
+    ("Memlock", "memlock"),
     ("Key", "key"),
     ("Value", "value"),
-    ("Max", "max"),
-    ("Entries", "entries"),
-    ("Memlock", "memlock"),
     ("Owners", "owners"),
     ("Programs", "progs"),
     ("Pinned", "pinned"),
@@ -46,7 +49,7 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 
 
-def _sort_value(row: MapRow, key: str, counts: dict[int, int | None]) -> tuple[int, object]:
+def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
     values: dict[str, object] = {
         "id": row.id,
         "name": row.name.lower(),
@@ -54,7 +57,8 @@ def _sort_value(row: MapRow, key: str, counts: dict[int, int | None]) -> tuple[i
         "key": row.key_size,
         "value": row.value_size,
         "max": row.max_entries,
-        "entries": counts.get(row.id) if counts.get(row.id) is not None else -1,
+        "entries": row.count.entries if row.count is not None and row.count.entries is not None else -1,
+        "fill": fill_sort_value(row),
         "memlock": row.memlock,
         "owners": ",".join(row.owners),
         "progs": ",".join(row.progs),
@@ -90,6 +94,8 @@ class MapListScreen(PollingScreen):
         Binding("enter", "open_map", "Open", show=False),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("d", "doctor", "Doctor"),
+        Binding("o", "cycle_groups", "Memory by owner"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh"),
         Binding("plus,equals_sign", "faster", "Faster", show=False),
@@ -102,14 +108,13 @@ class MapListScreen(PollingScreen):
     def __init__(self) -> None:
         super().__init__(name="maps")
         self.snapshot: ListSnapshot | None = None
-        self.counts: dict[int, int | None] = {}
         self.sort_key = "id"
         self.sort_reverse = False
         self.column = 0
         """Index in COLUMNS of the column under the cursor (``s`` sorts by it)."""
         self._shown: tuple[tuple[MapRow, object], ...] = ()
-        self._last_count = 0.0
-        self._counting = False
+        self.group_by: str | None = None
+        """Memory by owner: the grouping shown instead of the maps (None: the maps)."""
         self._stale = False
 
     def compose(self) -> ComposeResult:
@@ -119,6 +124,7 @@ class MapListScreen(PollingScreen):
         )
         table: DataTable[object] = MapTable(id="maps", cursor_type="row", zebra_stripes=True)
         yield table
+        yield GroupTable(id="groups")
         yield Static("", id="list-empty")
         yield StatusLine("loading maps…", id="status")
         yield Footer()
@@ -126,6 +132,7 @@ class MapListScreen(PollingScreen):
 
     def on_mount(self) -> None:
         self.query_one("#list-empty").display = False
+        self.query_one("#groups").display = False
         table = self.query_one("#maps", DataTable)
         for label, key in COLUMNS:
             table.add_column(self._label(label, key), key=key)
@@ -140,17 +147,10 @@ class MapListScreen(PollingScreen):
             return
         self._poll_list()
 
-    def on_screen_suspend(self) -> None:
-        # entry counts read every map: only worth it while the list is on screen (a map view needs the CPU)
-        self.workers.cancel_group(self, "counts")
-        self._counting = False
-
     def on_screen_resume(self) -> None:
         if self._stale:
             self._stale = False
             self.poll()
-        else:
-            self._maybe_count()  # a round cancelled when a map view covered the list
 
     @work(thread=True, exclusive=True, group="list", exit_on_error=False, description="list maps")
     def _poll_list(self) -> None:
@@ -167,55 +167,10 @@ class MapListScreen(PollingScreen):
         if not worker.is_cancelled:
             self.post_message(MapListReady(snap))
 
-    @work(thread=True, exclusive=True, group="counts", exit_on_error=False, description="count entries")
-    def _count(self, ids: list[int]) -> None:
-        source = self.explorer.source
-        worker = get_current_worker()
-        batch: dict[int, int | None] = {}
-        last_post = time.monotonic()
-        for mid in ids:
-            if worker.is_cancelled:
-                return
-            try:
-                batch[mid] = source.count_entries(mid)
-            except (MapGone, OSError):
-                batch[mid] = None
-            if time.monotonic() - last_post > 0.25:
-                self.post_message(EntryCounts(batch))
-                batch, last_post = {}, time.monotonic()
-        self.post_message(EntryCounts(batch))
-
     def on_map_list_ready(self, message: MapListReady) -> None:
         self.snapshot = message.snapshot
-        alive = {r.id for r in message.snapshot.rows}
-        self.counts = {k: v for k, v in self.counts.items() if k in alive}
         self._render_rows()
-        self._maybe_count()
         self._schedule()
-
-    def _maybe_count(self) -> None:
-        """Start a round of entry counting when one is due (every COUNT_EVERY s, or maps without a count)."""
-        snap = self.snapshot
-        if snap is None or self._counting or not self.on_top:
-            return
-        now = time.monotonic()
-        if now - self._last_count >= COUNT_EVERY or any(r.id not in self.counts for r in snap.rows):
-            ids = [r.id for r in snap.rows if r.listable]
-            for r in snap.rows:
-                if not r.listable:
-                    self.counts[r.id] = None
-            self._counting = True
-            self._last_count = now
-            self._count(ids)
-
-    def on_entry_counts(self, message: EntryCounts) -> None:
-        self.counts.update(message.counts)
-        if self.snapshot is not None and all(r.id in self.counts for r in self.snapshot.rows):
-            self._counting = False
-        if not self.on_top:
-            self._stale = True  # a late batch while covered: drawn (and re-polled) when the list resumes
-            return
-        self._render_rows()
 
     def on_source_failed(self, message: SourceFailed) -> None:
         self.notify(f"{message.what}: {message.reason}", severity="error", timeout=6)
@@ -228,30 +183,20 @@ class MapListScreen(PollingScreen):
             return []
         needle = self.query_one("#filter", Input).value.strip().lower()
         rows = [r for r in self.snapshot.rows if not needle or needle in r.search_text()]
-        rows.sort(key=lambda r: _sort_value(r, self.sort_key, self.counts), reverse=self.sort_reverse)
+        rows.sort(key=lambda r: _sort_value(r, self.sort_key), reverse=self.sort_reverse)
         return rows
 
     def _cells(self, r: MapRow) -> tuple[object, ...]:
-        if r.id in self.counts:
-            c = self.counts[r.id]
-            entries: object = (
-                Text("peek" if r.type_name in PEEK_TYPES else DASH, style="dim", justify="right")
-                if c is None
-                else c
-            )
-        else:
-            entries = Text("…", style="dim", justify="right")
-        if isinstance(entries, int):
-            entries = Text(f"{entries:,}", justify="right")
         return (
             Text(str(r.id), justify="right"),
             Text(r.name or "(no name)", style="bold" if r.name else "dim"),
             Text(r.type_name, style="magenta" if r.percpu else "cyan"),
+            entries_cell(r),
+            fill_cell(r),
+            Text(f"{r.max_entries:,}", justify="right"),
+            Text(human_bytes(r.memlock), justify="right"),
             Text(str(r.key_size), justify="right"),
             Text(str(r.value_size), justify="right"),
-            Text(f"{r.max_entries:,}", justify="right"),
-            entries,
-            Text(human_bytes(r.memlock), justify="right"),
             ", ".join(r.owners) or "",
             ", ".join(r.progs) or "",
             ", ".join(r.pinned) or "",
@@ -269,7 +214,7 @@ class MapListScreen(PollingScreen):
                     for (_, col), new_cell, old_cell in zip(
                         COLUMNS, self._cells(r), self._cells(old), strict=True
                     ):
-                        if new_cell != old_cell or col == "entries":
+                        if new_cell != old_cell:
                             table.update_cell(str(r.id), col, new_cell)
             self._shown = shown
         elif shown != self._shown:
@@ -290,6 +235,17 @@ class MapListScreen(PollingScreen):
                 table.move_cursor(row=min(old_index, len(rows) - 1), animate=False)
         self._update_status(len(rows))
         self._explain_empty(rows)
+        self._render_groups(rows)
+
+    def _render_groups(self, rows: list[MapRow]) -> None:
+        """Memory by owner instead of the maps while ``group_by`` is set (the filter applies to both)."""
+        groups = self.query_one("#groups", GroupTable)
+        if self.group_by is None or self.snapshot is None:
+            groups.display = False
+            return
+        groups.show(rows, self.snapshot.inner, self.group_by)
+        groups.display = True
+        self.query_one("#maps", DataTable).display = False
 
     def _explain_empty(self, rows: list[MapRow]) -> None:
         """Words instead of an empty table: no maps at all, or none matching the filter."""
@@ -314,20 +270,23 @@ class MapListScreen(PollingScreen):
             table.focus()
 
     def _cells_key(self, r: MapRow) -> object:
-        return self.counts.get(r.id, "pending")
+        return r.count
 
     def _update_status(self, shown: int) -> None:
-        total = len(self.snapshot.rows) if self.snapshot else 0
+        rows = self.snapshot.rows if self.snapshot else ()
+        total = len(rows)
         interval = self.explorer.refresh_interval
-        parts = [f"{shown} of {total} maps" if shown != total else f"{total} maps"]
+        parts = [summary(rows) if shown == total else f"{shown} of {summary(rows)}"]
         if self.paused or interval <= 0:
             parts.append("⏸ paused (p resumes)" if self.paused else "manual refresh (r)")
         else:
             parts.append(f"⟳ every {interval:g}s (p pauses, +/- rate)")
         arrow = "▼" if self.sort_reverse else "▲"
         parts.append(f"sort {self.sort_key} {arrow} (s)")
-        if self._counting:
-            parts.append("counting entries…")
+        if self.snapshot is not None and self.snapshot.count_reason:
+            parts.append(f"counts by reading: {self.snapshot.count_reason}")
+        if self.group_by:
+            parts.append(f"memory by {self.group_by} (o: next, Enter filters)")
         parts.append(self.explorer.source.name)
         self.query_one("#status", StatusLine).update("  ·  ".join(parts))
 
@@ -352,7 +311,7 @@ class MapListScreen(PollingScreen):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = key, False
+            self.sort_key, self.sort_reverse = key, key in DESCENDING_FIRST
         self.column = [k for _, k in COLUMNS].index(key)
         self._relabel()
         self._render_rows()
@@ -412,9 +371,38 @@ class MapListScreen(PollingScreen):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = key, False
+            self.sort_key, self.sort_reverse = key, key in DESCENDING_FIRST
         self._relabel()
         self._render_rows()
+
+    def action_doctor(self) -> None:
+        """The doctor's findings for every map, each Enter-able to its map."""
+        self.app.push_screen(DoctorScreen())
+
+    def action_cycle_groups(self) -> None:
+        """Memory by owner: the maps grouped by owner, then pin directory, then name, then the maps again."""
+        order = [*GROUPINGS, None]
+        self.group_by = order[(order.index(self.group_by) + 1) % len(order)]
+        table = self.query_one("#maps", DataTable)
+        if self.group_by is None:
+            table.display = True
+            self._shown = ()  # redraw the maps from scratch
+        self._render_rows()
+        self.set_focus(self.query_one("#groups", GroupTable) if self.group_by else table)
+
+    @on(DataTable.RowSelected, "#groups")
+    def _group_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a group: back to the maps, filtered by the group's owner, directory or name."""
+        group = self.query_one("#groups", GroupTable).current_group()
+        if group is None:
+            return
+        self.group_by = None
+        f = self.query_one("#filter", Input)
+        f.value = "" if group.key.startswith("(") else group.key
+        self.query_one("#maps", DataTable).display = True
+        self._shown = ()
+        self._render_rows()
+        self.set_focus(self.query_one("#maps", DataTable))
 
     def action_reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
@@ -431,6 +419,8 @@ class MapListScreen(PollingScreen):
             ("Open selected map", "Open the map under the cursor (Enter)", "open_map"),
             ("Sort by the column under the cursor", "h/l move the column (s)", "sort"),
             ("Reverse sort", "Reverse the sort order (S)", "reverse_sort"),
+            ("Doctor", "Health findings for every map (d)", "doctor"),
+            ("Memory by owner", "Group maps by owner, pin directory, name (o)", "cycle_groups"),
             ("Pause / resume refresh", "Stop or restart live refresh (p)", "toggle_pause"),
             ("Refresh now", "Reload the map list (r)", "refresh_now"),
             ("Refresh faster", "Halve the refresh interval (+)", "faster"),

@@ -19,6 +19,22 @@ def test_map_list(snap_compare) -> None:
     assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=settle)
 
 
+def test_doctor_findings(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "d")
+
+    assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_memory_by_name(snap_compare) -> None:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot)
+        await press(pilot, "o", "o", "o")  # owner, pin directory, name
+
+    assert snap_compare(fixture_app(), terminal_size=SIZE, run_before=run)
+
+
 def test_filtered_list(snap_compare) -> None:
     async def run(pilot: Pilot) -> None:
         await settle(pilot)

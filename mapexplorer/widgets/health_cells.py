@@ -1,0 +1,116 @@
+"""Map-health cells for the map list: entries, fill with colour bands (80 % / 95 %), the LRU note, the
+summary line, and the memory-by-owner table. UI only: the numbers come in the rows the source sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from mapexplorer.fill import INDEXED_TYPES, LRU_TYPES, WARN_FILL, fill_band
+from mapexplorer.memory import GROUPINGS, Group, Member, group_maps
+from mapexplorer.model import MapRow
+from mapexplorer.units import human_bytes
+
+DASH = "\u2013"
+BAND_STYLE = {"crit": "bold red", "warn": "yellow", "": ""}
+
+
+def entries_cell(r: MapRow) -> Text:
+    """``1,234``, ``~1,234`` (from an earlier read), ``counting``, ``peek`` or a dash."""
+    c = r.count
+    if c is None:
+        return Text("…", style="dim", justify="right")
+    if c.entries is not None:
+        return Text(f"{'~' if c.approx else ''}{c.entries:,}", style="dim" if c.approx else "",
+                    justify="right")
+    if c.pending:
+        return Text("counting", style="dim italic", justify="right")
+    return Text("peek" if r.type_name in ("queue", "stack") else DASH, style="dim", justify="right")
+
+
+def fill_cell(r: MapRow) -> Text:
+    """Fill in per cent, coloured at 80 % and 95 % (index-keyed maps such as arrays stay dim); ringbufs
+    show their backlog; LRU maps say they evict instead of failing once full."""
+    c = r.count
+    if c is None or c.fill is None:
+        text = "counting" if c is not None and c.pending else DASH
+        return Text(text, style="dim", justify="right")
+    pct = f"{'~' if c.approx else ''}{c.fill * 100:.1f}%"
+    if r.type_name in INDEXED_TYPES:
+        return Text(pct, style="dim", justify="right")
+    t = Text(pct, style=BAND_STYLE[fill_band(c.fill, r.type_name)], justify="right")
+    if r.type_name in LRU_TYPES and c.fill >= WARN_FILL:
+        t.append(" evicts", style="dim")
+    elif c.backlog is not None:
+        t.append(" backlog", style="dim")
+    return t
+
+
+def fill_sort_value(r: MapRow) -> float:
+    """Fill for sorting (index-keyed maps after every other map at the same fill; unknown last)."""
+    c = r.count
+    if c is None or c.fill is None:
+        return -1.0
+    return c.fill - (0.001 if r.type_name in INDEXED_TYPES else 0.0)
+
+
+def summary(rows: Sequence[MapRow]) -> str:
+    """``N maps · X memlock · K above 80 %`` (index-keyed maps such as arrays are not counted)."""
+    above = sum(
+        1 for r in rows
+        if r.count is not None and r.count.fill is not None and r.type_name not in INDEXED_TYPES
+        and r.count.fill >= WARN_FILL
+    )
+    return f"{len(rows)} maps · {human_bytes(sum(r.memlock for r in rows))} memlock · {above} above 80 %"
+
+
+def members(rows: Sequence[MapRow]) -> list[Member]:
+    return [Member(r.id, r.name, r.memlock, r.owners, r.pinned, r.count.entries if r.count else None)
+            for r in rows]
+
+
+class GroupTable(DataTable):
+    """Memory by owner: the maps grouped by owning process, bpffs directory or name, with totals."""
+
+    DEFAULT_CSS: ClassVar[str] = "GroupTable { height: 1fr; }"
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self.by = GROUPINGS[0]
+        self.groups: list[Group] = []
+
+    def show(self, rows: Sequence[MapRow], inner: Mapping[int, Sequence[int]], by: str) -> None:
+        """Fill the table with the groups of ``rows`` by ``by`` (largest memlock first)."""
+        groups = group_maps(members(rows), by, inner)
+        if by == self.by and groups == self.groups and self.columns:
+            return
+        cursor = self.cursor_row
+        self.by, self.groups = by, groups
+        self.clear(columns=True)
+        labels = {"owner": "Owner", "pin-dir": "Pin directory", "name": "Name"}
+        self.add_column(labels[by], key="group")
+        self.add_column("Maps", key="maps")
+        self.add_column("Entries", key="entries")
+        self.add_column("Memlock", key="memlock")
+        self.add_column("Map ids", key="ids")
+        for g in groups:
+            self.add_row(
+                g.key,
+                Text(str(len(g.map_ids)), justify="right"),
+                Text(f"{g.entries:,}", justify="right"),
+                Text(human_bytes(g.memlock), justify="right"),
+                ", ".join(map(str, g.map_ids)),
+                key=g.key,
+            )
+        if groups:
+            self.move_cursor(row=min(max(cursor, 0), len(groups) - 1), animate=False)
+
+    def current_group(self) -> Group | None:
+        if 0 <= self.cursor_row < len(self.groups):
+            return self.groups[self.cursor_row]
+        return None
