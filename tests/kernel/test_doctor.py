@@ -67,7 +67,7 @@ def test_list_and_show_report_entries_fill_and_memlock(new_map):
     assert (shown["entries"], shown["fill"], shown["iterator_unavailable"]) == (90, 0.9, None)
     text = run_cli("show", str(m.info.id)).stdout
     assert "entries 90  fill 90.0%  (counted by the kernel (BPF iterator))" in text
-    table = run_cli("list").stdout.splitlines()
+    table = run_cli("list", env={**os.environ, "COLUMNS": "1000"}).stdout.splitlines()  # no cell cut
     assert table[0].split()[5:8] == ["MAX", "ENTRIES", "FILL"]
     (line,) = [t for t in table if t.split()[0] == str(m.info.id)]
     assert line.split()[5:8] == ["100", "90", "90.0%"]
