@@ -147,17 +147,18 @@ def tmux(*args: str) -> str:
 def tui_cpu(seconds: float, keys: list[str], wait_for: str, label: str) -> dict:
     """CPU% and RSS of the explorer in a tmux pane over ``seconds``, after ``keys``."""
     cmd = f"cd {ROOT} && exec {sys.executable} -m mapexplorer --refresh 1"
-    tmux("new-session", "-d", "-s", SESSION, "-x", "160", "-y", "45", cmd)
+    session = f"{SESSION}_{len(keys)}"
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", cmd)
     try:
-        pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").strip())
+        pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
         proc = psutil.Process(pid)
         deadline = time.monotonic() + 60
-        while " maps" not in tmux("capture-pane", "-p", "-t", SESSION) and time.monotonic() < deadline:
+        while " maps" not in tmux("capture-pane", "-p", "-t", session) and time.monotonic() < deadline:
             time.sleep(0.5)
         for key in keys:
-            tmux("send-keys", "-t", SESSION, key)
+            tmux("send-keys", "-t", session, key)
         deadline = time.monotonic() + 60
-        while wait_for not in tmux("capture-pane", "-p", "-t", SESSION) and time.monotonic() < deadline:
+        while wait_for not in tmux("capture-pane", "-p", "-t", session) and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(8)  # start-up, the first analysis of every program, the first owner walk
         c0, t0 = proc.cpu_times(), time.monotonic()
@@ -171,11 +172,11 @@ def tui_cpu(seconds: float, keys: list[str], wait_for: str, label: str) -> dict:
             "cpu_percent": round(pct, 2),
             "rss_mb": round(proc.memory_info().rss / 2**20, 1),
             "target_under_2pct": pct < 2,
-            "screen_head": tmux("capture-pane", "-p", "-t", SESSION).splitlines()[1:4],
-            "screen_tail": tmux("capture-pane", "-p", "-t", SESSION).rstrip().splitlines()[-2:],
+            "screen_head": tmux("capture-pane", "-p", "-t", session).splitlines()[1:4],
+            "screen_tail": tmux("capture-pane", "-p", "-t", session).rstrip().splitlines()[-2:],
         }
     finally:
-        tmux("kill-session", "-t", SESSION)
+        tmux("kill-session", "-t", session)
 
 
 def main() -> int:

@@ -125,6 +125,7 @@ class RowTable(ScrollView, can_focus=True):
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Show these rows (in this order); the cursor stays on the same key when it is still there."""
         current = self.current_key()
+        old_rows, old_widths = self.rows, self._widths
         self.rows = tuple(rows)
         self._index = {r.key: i for i, r in enumerate(self.rows)}
         widths = [len(c.label) for c in self.columns]
@@ -132,14 +133,23 @@ class RowTable(ScrollView, can_focus=True):
             widest = [max(col) for col in zip(*(r.lengths for r in self.rows), strict=True)]
             widths = [max(a, b) for a, b in zip(widths, widest, strict=True)]
         self._widths = [min(w, c.max_width) for w, c in zip(widths, self.columns, strict=True)]
+        same_layout = self._widths == old_widths and len(old_rows) == len(self.rows)
         size = Size(self._total_width(), len(self.rows) + 1)
         if size != self.virtual_size:
             self.virtual_size = size
+        cursor = self.cursor_row
         if current is not None and current in self._index:
             self.cursor_row = self._index[current]
         else:
             self.cursor_row = min(self.cursor_row, max(len(self.rows) - 1, 0))
-        self.refresh()
+        if same_layout and self.cursor_row == cursor:
+            # repaint only the rows on screen that changed (most programs are idle between refreshes)
+            top = self.scroll_offset.y
+            for i in range(top, min(top + self.size.height, len(self.rows))):
+                if self.rows[i] is not old_rows[i]:
+                    self.refresh_lines(i + 1)
+        else:
+            self.refresh()
 
     def current_key(self) -> str | None:
         if 0 <= self.cursor_row < len(self.rows):
