@@ -223,7 +223,9 @@ class ProgramsScreen(PollingScreen):
             t.append("reading programs…", "dim")
         elif snap.stats_on:
             t.append("run statistics ON", "bold green")
-            t.append(" (BPF_ENABLE_STATS, while this screen shows)", "dim")
+            always = getattr(self.explorer.source, "prog_stats", False)
+            when = "all session: --prog-stats" if always else "while this screen shows"
+            t.append(f" (BPF_ENABLE_STATS, {when})", "dim")
         elif snap.stats_note:
             t.append(snap.stats_note, "bold yellow")
         else:
