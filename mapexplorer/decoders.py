@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES
+from mapexplorer.semantics import Clock, humanize
 
 
 class Decoder(Protocol):
@@ -194,6 +195,44 @@ def lpm_cidr(b: bytes) -> str | None:
     except ValueError:
         return None
     return f"{addr}/{plen}"
+
+
+class FriendlyDecoder:
+    """Wraps a BTF decoder: the fields whose names and types say what they are (times, addresses,
+    errnos: :mod:`mapexplorer.semantics`) come out in their friendly forms; the raw bytes stay one key
+    away (the hex view). Other attributes are the inner decoder's."""
+
+    def __init__(self, inner: Decoder, key_kinds: Mapping[str, str], value_kinds: Mapping[str, str],
+                 clock: Callable[[], Clock] = Clock.now) -> None:
+        self.inner = inner
+        self.key_kinds = dict(key_kinds)
+        self.value_kinds = dict(value_kinds)
+        self.clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def decode_key(self, b: bytes) -> Any:
+        key = self.inner.decode_key(b)
+        return humanize(key, self.key_kinds, self.clock()) if self.key_kinds else key
+
+    def decode_value(self, b: bytes) -> Any:
+        value = self.inner.decode_value(b)
+        return humanize(value, self.value_kinds, self.clock()) if self.value_kinds else value
+
+    def decode_percpu(self, b: bytes) -> list[Any]:
+        values = self.inner.decode_percpu(b)
+        if not self.value_kinds:
+            return values
+        clock = self.clock()
+        return [humanize(v, self.value_kinds, clock) for v in values]
+
+
+def friendly(codec: Any, clock: Callable[[], Clock] = Clock.now) -> Decoder:
+    """``codec`` (a BTF codec with ``key_kinds``/``value_kinds``) wrapped in a :class:`FriendlyDecoder`
+    when some of its fields have a kind; the codec itself otherwise."""
+    kk, vk = codec.key_kinds, codec.value_kinds
+    return FriendlyDecoder(codec, kk, vk, clock) if kk or vk else codec
 
 
 class TypeAwareDecoder:

@@ -19,6 +19,7 @@ from mapexplorer.decoders import (
     RawDecoder,
     ResolvedNames,
     TypeAwareDecoder,
+    friendly,
     ifname,
 )
 from mapexplorer.fill import EntryCount
@@ -185,7 +186,7 @@ class KernelSource:
                 codec = None
                 note = f"BTF could not be used ({exc}): raw bytes"
             if codec is not None and codec.has_btf:
-                inner = codec
+                inner = friendly(codec)
             else:
                 inner = RawDecoder(info.key_size, info.value_size, self.ncpus)
                 if inner.value_int and not note:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from mapexplorer.codec import codec_for_map_line
-from mapexplorer.decoders import Decoder, RawDecoder, ResolvedNames, TypeAwareDecoder
+from mapexplorer.decoders import Decoder, RawDecoder, ResolvedNames, TypeAwareDecoder, friendly
 from mapexplorer.fill import recorded_count
 from mapexplorer.histread import hist_spec
 from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
 from mapexplorer.prog_fixture import FixturePrograms
 from mapexplorer.progmodel import ProgListSnapshot
 from mapexplorer.recording import Frame, MapLine, RecordedEvent, Recording, read
+from mapexplorer.semantics import Clock
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 ROUND_GAP_S = 0.05
@@ -232,7 +233,9 @@ class ReplaySource:
         note = m.note
         inner: Decoder
         if codec.has_btf:
-            inner = codec
+            # recorded timestamps shown against the recording's own clocks (a replay never moves them)
+            h = self.recording.header
+            inner = friendly(codec, lambda: Clock(h.wall, int(h.mono * 1e9)))
         else:
             inner = RawDecoder(row.key_size, row.value_size, self.ncpus)
             if inner.value_int and not note and m.kind == "entries":

@@ -214,8 +214,12 @@ def time_text(name: str, ns: int, clock: Clock) -> str:
     v = ns * scale
     if ns == 0:
         return "0"
-    if any(w in _DURATION_WORDS for w in words) or not 0 < v <= clock.mono_ns + 60_000_000_000:
+    if any(w in _DURATION_WORDS for w in words):
         return fmt_duration(v)
+    if not 0 < v <= clock.mono_ns + 60_000_000_000:
+        # later than now: not a past bpf_ktime_get_ns (or the clock is unknown, as in a synthetic
+        # recording): still a point in time, counted from boot
+        return f"boot+{fmt_duration(v).replace(' ', '')}"
     wall = clock.wall_of(v)
     return f"{fmt_wall(wall)} ({fmt_age(clock.wall - wall)})"
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
 
 from mapexplorer.kernel import maps
+
+# Wall-clock times (event arrival, BPF timestamps shown as times) render in UTC in every test and snapshot,
+# whatever the machine's zone.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture

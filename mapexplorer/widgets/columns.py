@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from mapexplorer.model import MapSnapshot
+from mapexplorer.semantics import CounterTracker
 
 MAX_FLAT_LIST = 8
 """Lists up to this length become one column per element (``a[0]``); longer ones stay one text cell."""
@@ -318,9 +319,15 @@ def compute_order(
 
 
 def moving_paths(
-    snap: MapSnapshot, previous: MapSnapshot, plan: Plan, rows: list[int], prev_index: dict[bytes, int] | None
+    snap: MapSnapshot,
+    previous: MapSnapshot,
+    plan: Plan,
+    rows: list[int],
+    prev_index: dict[bytes, int] | None,
+    tracker: CounterTracker | None = None,
 ) -> set[str]:
-    """Numeric value paths whose value differs between ``previous`` and ``snap`` in any of ``rows``."""
+    """Numeric value paths whose value differs between ``previous`` and ``snap`` in any of ``rows``;
+    ``tracker`` sees every compared pair (so it can tell counters, which only grow, from gauges)."""
     out: set[str] = set()
     if plan.hex_mode:
         return out
@@ -331,6 +338,9 @@ def moving_paths(
         now = row_values(snap, i, plan)
         before = row_values(previous, j, plan)
         for p in plan.numeric_paths:
-            if p not in out and now.value.get(p) != before.value.get(p):
+            b, n = before.value.get(p), now.value.get(p)
+            if tracker is not None:
+                tracker.observe(p, b, n)
+            if n != b:
                 out.add(p)
     return out

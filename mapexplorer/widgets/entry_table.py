@@ -24,6 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from mapexplorer.model import MapSnapshot
+from mapexplorer.semantics import CounterTracker
 from mapexplorer.widgets.columns import Plan, RowValues, make_plan, moving_paths, row_cells, row_values
 
 MAX_CELL = 48
@@ -134,6 +135,8 @@ class EntryTable(ScrollView, can_focus=True):
         self.hex_mode = False
         self.deltas = True
         self.moving: set[str] = set()
+        self.counters = CounterTracker()
+        """Which numeric fields only grew over the refreshes: only those get Δ and rate columns."""
         """Numeric fields seen changing since the map was opened (they get Δ and rate columns)."""
         self.sort_col: int | None = None
         self.sort_reverse = False
@@ -202,9 +205,11 @@ class EntryTable(ScrollView, can_focus=True):
             first = int(self.scroll_offset.y)
             n = self.row_count
             sample = sorted({*range(min(n, 64)), *range(first, min(n, first + max(self.size.height, 24)))})
-            grown = moving_paths(snapshot, previous, plan, [self.snapshot_row(v) for v in sample], prev_index)
-            if not grown <= self.moving:
-                self.moving |= grown
+            moving_paths(snapshot, previous, plan, [self.snapshot_row(v) for v in sample], prev_index,
+                         self.counters)
+            counters = set(self.counters.counters)
+            if counters != self.moving:  # a counter started moving, or a field went down: a gauge
+                self.moving = counters
                 plan = make_plan(snapshot, hex_mode=self.hex_mode, moving=self.plan_moving())
         sig = tuple(c.label for c in plan.columns)
         if self.plan is None or sig != self._sig:
