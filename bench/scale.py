@@ -11,11 +11,18 @@ Cases (each can be chosen with ``--cases``):
   --json --count N`` (and text mode) into a pipe; lines/s excludes start-up (the same command with
   ``--count 1`` is timed and subtracted). Targets: JSON >= 1 M lines/s, text >= 0.5 M lines/s. bpftool
   cannot read a ringbuf.
+- ``tui``: the same ``--maps`` held maps, then the explorer in a tmux pane (160x45, ``--refresh 1``): the time
+  from launch to the first rows (the status line counting them all), the idle CPU% of the TUI process over
+  ``--idle`` (30) s (utime+stime from /proc/PID/stat: less sensitive to a loaded machine than wall time), the
+  time of ``s`` (sort by the next column) and of one filter keystroke (``sl_b`` typed, then the time of the
+  ``1`` that narrows it), then of Escape clearing the filter; each until the status line shows the result,
+  tmux's own send/capture round trip included. Targets: start < 1.5 s, idle < 3 %, sort/filter < 300 ms.
 
 Each command runs ``--repeat`` times (median); CPU is the child's user + system time and RSS its peak,
-from wait4(). All maps are named ``sc_*``/``scx_*`` and freed when the bench exits. Run as root:
+from wait4(). All maps are named ``--prefix`` (``sc_``) ``a*``/``b*`` and ``scx_*`` and freed when the bench
+exits. Run as root:
 
-    .venv/bin/python bench/scale.py [--cases list,dump,watch] [--maps N] [--entries N] [--events N]
+    .venv/bin/python bench/scale.py [--cases list,dump,watch,tui] [--maps N] [--entries N] [--events N]
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import resource
 import statistics
 import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -104,11 +113,12 @@ def row(case: str, ours: Run, ref: Run | None, target: str) -> dict:
 # -- list ----------------------------------------------------------------------------------------------
 
 
-def case_list(stack: ExitStack, n: int, repeat: int) -> dict:
+def hold_maps(stack: ExitStack, n: int, prefix: str) -> None:
+    """``n`` small hashes named ``{prefix}a*`` / ``{prefix}b*``, held by two processes (the fd limit)."""
     half = n // 2
-    for prefix in ("sc_a", "sc_b"):
+    for part in ("a", "b"):
         p = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(half), prefix],
+            [sys.executable, "-c", HOLDER, str(half), prefix + part],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -117,6 +127,10 @@ def case_list(stack: ExitStack, n: int, repeat: int) -> dict:
         stack.callback(p.stdin.close)  # type: ignore[union-attr]
         if p.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
             raise RuntimeError("map holder failed")
+
+
+def case_list(stack: ExitStack, n: int, repeat: int, prefix: str) -> dict:
+    hold_maps(stack, n, prefix)
     ours = median_run([*OURS, "list", "--json"], repeat)
     ref = median_run(["bpftool", "-j", "map", "show"], repeat)
     return row(f"list --json, {n:,} maps", ours, ref, "ratio <= 2")
@@ -225,6 +239,107 @@ def case_watch(stack: ExitStack, events: int, repeat: int) -> list[dict]:
     return rows
 
 
+# -- tui -----------------------------------------------------------------------------------------------
+
+SESSION = f"bench_scale_{os.getpid()}"
+STATUS_COUNT = re.compile(r"(?:([\d,]+) of )?([\d,]+) maps")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _status() -> tuple[int | None, int | None, str]:
+    """(shown, total, status line) from the pane's status line (shown is None when nothing is filtered)."""
+    lines = tmux("capture-pane", "-p", "-t", SESSION).rstrip().splitlines()
+    for line in reversed(lines):
+        m = STATUS_COUNT.search(line)
+        if m:
+            total = int(m.group(2).replace(",", ""))
+            shown = int(m.group(1).replace(",", "")) if m.group(1) else None
+            return shown, total, line
+    return None, None, ""
+
+
+def _wait(test: Callable[[int | None, int | None, str], bool], timeout: float = 120.0) -> float:
+    """Seconds until ``test(shown, total, status)`` holds for the pane's status line."""
+    t0 = time.perf_counter()
+    while True:
+        if test(*_status()):
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"status not reached after {timeout}s: {_status()[2]!r}")
+        time.sleep(0.005)
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def case_tui(stack: ExitStack, n: int, idle: float, prefix: str) -> dict:
+    hold_maps(stack, n, prefix)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = f"cd {root} && exec {sys.executable} -m mapexplorer --refresh 1"
+    t0 = time.perf_counter()
+    tmux("new-session", "-d", "-s", SESSION, "-x", "160", "-y", "45", cmd)
+    stack.callback(subprocess.run, ["tmux", "kill-session", "-t", SESSION], check=False, capture_output=True)
+    pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").strip())
+    _wait(lambda s, t, line: t is not None and t >= n)
+    start = time.perf_counter() - t0
+    time.sleep(5)  # the first refreshes after start-up (owners, counts)
+    c0, w0 = _cpu_s(pid), time.perf_counter()
+    time.sleep(idle)
+    cpu = 100 * (_cpu_s(pid) - c0) / (time.perf_counter() - w0)
+    rss = _rss_mb(pid)
+    c_keys = _cpu_s(pid)
+    t1 = time.perf_counter()
+    tmux("send-keys", "-t", SESSION, "s")
+    _wait(lambda s, t, line: "sort name" in line)
+    sort_s = time.perf_counter() - t1
+    tmux("send-keys", "-t", SESSION, "/")
+    time.sleep(0.5)
+    tmux("send-keys", "-t", SESSION, "-l", f"{prefix}b")
+    _wait(lambda s, t, line: s == n // 2)
+    time.sleep(0.5)
+    t1 = time.perf_counter()
+    tmux("send-keys", "-t", SESSION, "-l", "1")
+    expect = sum(1 for i in range(n // 2) if str(i).startswith("1"))
+    _wait(lambda s, t, line: s == expect)
+    filter_s = time.perf_counter() - t1
+    time.sleep(0.5)
+    t1 = time.perf_counter()
+    tmux("send-keys", "-t", SESSION, "Escape")
+    _wait(lambda s, t, line: s is None and t is not None and t >= n)
+    clear_s = time.perf_counter() - t1
+    keys_cpu = _cpu_s(pid) - c_keys
+    out = {
+        "case": f"tui map list, {n:,} maps",
+        "start_to_rows_s": round(start, 3),
+        "idle_cpu_percent": round(cpu, 2),
+        "idle_seconds": idle,
+        "rss_mb": round(rss, 1),
+        "sort_s": round(sort_s, 3),
+        "filter_key_s": round(filter_s, 3),
+        "clear_filter_s": round(clear_s, 3),
+        "cpu_s_during_keys": round(keys_cpu, 3),
+        "load_average": os.getloadavg()[0],
+        "target": "start < 1.5 s, idle < 3 %, sort/filter < 0.3 s",
+        "status": _status()[2].strip(),
+    }
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="list,dump,watch")
@@ -232,6 +347,8 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement (tui)")
+    ap.add_argument("--prefix", default="sc_", help="name prefix of the held maps (list, tui)")
     args = ap.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -240,11 +357,13 @@ def main() -> int:
     for case in cases:
         with ExitStack() as stack:
             if case == "list":
-                results.append(case_list(stack, args.maps, args.repeat))
+                results.append(case_list(stack, args.maps, args.repeat, args.prefix))
             elif case == "dump":
                 results.append(case_dump(stack, args.entries, args.repeat))
             elif case == "watch":
                 results.extend(case_watch(stack, args.events, args.repeat))
+            elif case == "tui":
+                results.append(case_tui(stack, args.maps, args.idle, args.prefix))
             else:
                 raise SystemExit(f"unknown case {case!r}")
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)

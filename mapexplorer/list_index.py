@@ -1,0 +1,103 @@
+"""ListIndex: the map list's rows by id with what sorting and filtering need, kept between refreshes.
+
+A refresh of 20,000 maps usually changes a handful of them. The index compares the new rows with the last
+ones (the same object, or equal), drops the cached sort values, search texts and rendered cells of the maps
+that changed or went away, and reports which maps are new, gone or changed, so the table touches only those.
+Sorting by a column uses one cached value per map and column (computed once per map); filtering tests a
+cached lower-case search text. Pure: no textual here (the cells are whatever the caller's ``render`` makes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from mapexplorer.model import MapRow
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one :meth:`ListIndex.update` found: ids of maps that appeared, went away or changed."""
+
+    new: frozenset[int]
+    gone: frozenset[int]
+    changed: frozenset[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.gone or self.changed)
+
+
+class ListIndex(Generic[C]):
+    """Rows by id (in the source's order), per-column sort values, search texts and rendered cells."""
+
+    def __init__(self, sort_value: Callable[[MapRow, str], object], render: Callable[[MapRow], C]) -> None:
+        self._sort_value = sort_value
+        self._render = render
+        self.rows: dict[int, MapRow] = {}
+        """The current rows by id, in the order the source gave them (by id)."""
+        self._keys: dict[str, dict[int, object]] = {}
+        self._text: dict[int, str] = {}
+        self._cells: dict[int, C] = {}
+
+    def update(self, rows: Iterable[MapRow]) -> Changes:
+        """Take a refresh's rows; forget what was cached about maps that changed or went away."""
+        fresh = {r.id: r for r in rows}
+        old = self.rows
+        new = frozenset(fresh.keys() - old.keys())
+        gone = frozenset(old.keys() - fresh.keys())
+        changed = frozenset(
+            i for i, r in fresh.items() if (o := old.get(i)) is not None and o is not r and o != r
+        )
+        for i in gone | changed:
+            for col in self._keys.values():
+                col.pop(i, None)
+            self._text.pop(i, None)
+            self._cells.pop(i, None)
+        self.rows = fresh
+        return Changes(new, gone, changed)
+
+    def invalidate(self, ids: Iterable[int] | None = None) -> None:
+        """Forget the cached values of these maps (all when None): what they depend on changed."""
+        if ids is None:
+            self._keys.clear()
+            self._text.clear()
+            self._cells.clear()
+            return
+        for i in ids:
+            for col in self._keys.values():
+                col.pop(i, None)
+            self._text.pop(i, None)
+            self._cells.pop(i, None)
+
+    def cells(self, map_id: int) -> C:
+        """The rendered cells of one map (rendered once until it changes)."""
+        c = self._cells.get(map_id)
+        if c is None:
+            c = self._cells[map_id] = self._render(self.rows[map_id])
+        return c
+
+    def search_text(self, map_id: int) -> str:
+        t = self._text.get(map_id)
+        if t is None:
+            t = self._text[map_id] = self.rows[map_id].search_text()
+        return t
+
+    def order(self, sort_key: str, reverse: bool = False, needle: str = "") -> list[int]:
+        """Ids of the rows containing ``needle`` (lower case) in their search text, sorted by ``sort_key``
+        (ties in the source's order, reversed with ``reverse`` like ``list.sort``)."""
+        col = self._keys.setdefault(sort_key, {})
+        rows = self.rows
+        if len(col) != len(rows):
+            value = self._sort_value
+            for i, r in rows.items():
+                if i not in col:
+                    col[i] = value(r, sort_key)
+        if needle:
+            text = self.search_text
+            ids: Sequence[int] = [i for i in rows if needle in text(i)]
+        else:
+            ids = list(rows)
+        return sorted(ids, key=col.__getitem__, reverse=reverse)
