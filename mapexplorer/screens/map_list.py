@@ -11,10 +11,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey
+from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
+from mapexplorer.list_index import ListIndex
 from mapexplorer.memory import GROUPINGS
 from mapexplorer.messages import MapListReady, NoPermission, OpenMap, SourceFailed
 from mapexplorer.model import ListSnapshot, MapRow
@@ -23,6 +24,7 @@ from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 from mapexplorer.widgets.health_cells import GroupTable, entries_cell, fill_cell, fill_sort_value, summary
+from mapexplorer.widgets.keyed_table import KeyedTable
 from mapexplorer.widgets.keys import NavDataTable
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
     return (0, values[key])
 
 
-class MapTable(NavDataTable):
+class MapTable(NavDataTable, KeyedTable):
     """The map list's table: a row cursor, and ``h``/``l`` (← →) move the column that ``s`` sorts by,
     underlined in the header."""
 
@@ -112,7 +114,9 @@ class MapListScreen(PollingScreen):
         self.sort_reverse = False
         self.column = 0
         """Index in COLUMNS of the column under the cursor (``s`` sorts by it)."""
-        self._shown: tuple[tuple[MapRow, object], ...] = ()
+        self.index: ListIndex[tuple[object, ...]] = ListIndex(_sort_value, self._cells)
+        """The rows by id with cached sort values, search texts and cells (only changed maps are redone)."""
+        self._summary: tuple[object, str] = (None, "")
         self.group_by: str | None = None
         """Memory by owner: the grouping shown instead of the maps (None: the maps)."""
         self._stale = False
@@ -122,7 +126,7 @@ class MapListScreen(PollingScreen):
         yield FilterBar(
             placeholder="/ filter maps by name, type, owner, program or pin", next_focus="#maps", id="filter"
         )
-        table: DataTable[object] = MapTable(id="maps", cursor_type="row", zebra_stripes=True)
+        table = MapTable(id="maps", cursor_type="row", zebra_stripes=True)
         yield table
         yield GroupTable(id="groups")
         yield Static("", id="list-empty")
@@ -169,7 +173,8 @@ class MapListScreen(PollingScreen):
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         self.snapshot = message.snapshot
-        self._render_rows()
+        changes = self.index.update(message.snapshot.rows)
+        self._render_rows(changes.changed)
         self._schedule()
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -178,13 +183,13 @@ class MapListScreen(PollingScreen):
 
     # -- rendering -----------------------------------------------------------------------------------
 
+    def _needle(self) -> str:
+        return self.query_one("#filter", Input).value.strip().lower()
+
     def _filtered(self) -> list[MapRow]:
-        if self.snapshot is None:
-            return []
-        needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [r for r in self.snapshot.rows if not needle or needle in r.search_text()]
-        rows.sort(key=lambda r: _sort_value(r, self.sort_key), reverse=self.sort_reverse)
-        return rows
+        """The rows shown (filtered and sorted), from the index."""
+        rows = self.index.rows
+        return [rows[i] for i in self.index.order(self.sort_key, self.sort_reverse, self._needle())]
 
     def _cells(self, r: MapRow) -> tuple[object, ...]:
         return (
@@ -203,39 +208,17 @@ class MapListScreen(PollingScreen):
             Text("yes", style="green") if r.btf_id else Text("no", style="dim"),
         )
 
-    def _render_rows(self) -> None:
-        table = self.query_one("#maps", DataTable)
-        rows = self._filtered()
-        shown = tuple((r, self._cells_key(r)) for r in rows)
-        if shown != self._shown and [r.id for r, _ in shown] == [r.id for r, _ in self._shown]:
-            # same maps in the same order: update the cells that changed, keep the table (and cursor)
-            for (r, ck), (old, old_ck) in zip(shown, self._shown, strict=True):
-                if (r, ck) != (old, old_ck):
-                    for (_, col), new_cell, old_cell in zip(
-                        COLUMNS, self._cells(r), self._cells(old), strict=True
-                    ):
-                        if new_cell != old_cell:
-                            table.update_cell(str(r.id), col, new_cell)
-            self._shown = shown
-        elif shown != self._shown:
-            self._shown = shown
-            cur_key = None
-            if table.row_count and table.cursor_row >= 0:
-                try:
-                    cur_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-                except CellDoesNotExist:
-                    cur_key = None  # the table shrank under the cursor: keep the index instead
-            old_index = table.cursor_row
-            table.clear()
-            for r in rows:
-                table.add_row(*self._cells(r), key=str(r.id))
-            if cur_key is not None and cur_key in {str(r.id) for r in rows}:
-                table.move_cursor(row=table.get_row_index(cur_key), animate=False)
-            elif rows:
-                table.move_cursor(row=min(old_index, len(rows) - 1), animate=False)
-        self._update_status(len(rows))
-        self._explain_empty(rows)
-        self._render_groups(rows)
+    def _render_rows(self, changed: frozenset[int] = frozenset()) -> None:
+        """Bring the table to the index's order: only new, freed and ``changed`` rows are (re)built."""
+        table = self.query_one("#maps", KeyedTable)
+        ids = self.index.order(self.sort_key, self.sort_reverse, self._needle())
+        cells = self.index.cells
+        table.sync([str(i) for i in ids], lambda key: cells(int(key)), [str(i) for i in changed])
+        rows = self.index.rows
+        shown = [rows[i] for i in ids]
+        self._update_status(len(ids))
+        self._explain_empty(shown)
+        self._render_groups(shown)
 
     def _render_groups(self, rows: list[MapRow]) -> None:
         """Memory by owner instead of the maps while ``group_by`` is set (the filter applies to both)."""
@@ -269,14 +252,14 @@ class MapListScreen(PollingScreen):
         if was_hidden and not text and not self.query_one("#filter", Input).value:
             table.focus()
 
-    def _cells_key(self, r: MapRow) -> object:
-        return r.count
-
     def _update_status(self, shown: int) -> None:
         rows = self.snapshot.rows if self.snapshot else ()
         total = len(rows)
         interval = self.explorer.refresh_interval
-        parts = [summary(rows) if shown == total else f"{shown} of {summary(rows)}"]
+        if self._summary[0] is not self.snapshot:  # one pass over every row per refresh, not per key
+            self._summary = (self.snapshot, summary(rows))
+        text = self._summary[1]
+        parts = [text if shown == total else f"{shown} of {text}"]
         if self.paused or interval <= 0:
             parts.append("⏸ paused (p resumes)" if self.paused else "manual refresh (r)")
         else:
@@ -386,7 +369,6 @@ class MapListScreen(PollingScreen):
         table = self.query_one("#maps", DataTable)
         if self.group_by is None:
             table.display = True
-            self._shown = ()  # redraw the maps from scratch
         self._render_rows()
         self.set_focus(self.query_one("#groups", GroupTable) if self.group_by else table)
 
@@ -400,7 +382,6 @@ class MapListScreen(PollingScreen):
         f = self.query_one("#filter", Input)
         f.value = "" if group.key.startswith("(") else group.key
         self.query_one("#maps", DataTable).display = True
-        self._shown = ()
         self._render_rows()
         self.set_focus(self.query_one("#maps", DataTable))
 
