@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mapexplorer.model import MapRow
 
@@ -33,12 +33,12 @@ class Changes:
 class ListIndex(Generic[C]):
     """Rows by id (in the source's order), per-column sort values, search texts and rendered cells."""
 
-    def __init__(self, sort_value: Callable[[MapRow, str], object], render: Callable[[MapRow], C]) -> None:
+    def __init__(self, sort_value: Callable[[MapRow, str], Any], render: Callable[[MapRow], C]) -> None:
         self._sort_value = sort_value
         self._render = render
         self.rows: dict[int, MapRow] = {}
         """The current rows by id, in the order the source gave them (by id)."""
-        self._keys: dict[str, dict[int, object]] = {}
+        self._keys: dict[str, dict[int, Any]] = {}
         self._text: dict[int, str] = {}
         self._cells: dict[int, C] = {}
 
