@@ -45,14 +45,12 @@ def field_lines(fields: Any, friendly: Any) -> list[tuple[str, str, str]]:
     """``(name, text, raw)`` per field: the friendly text, and the raw value when it differs."""
     if not isinstance(fields, dict):
         text = json.dumps(friendly, ensure_ascii=False) if not isinstance(friendly, str) else friendly
-        raw = json.dumps(fields)
-        return [("value", text, raw if raw != text else "")]
+        return [("value", text, json.dumps(fields) if friendly != fields else "")]
     out = []
     for k, v in fields.items():
         f = friendly.get(k, v) if isinstance(friendly, dict) else v
         text = f if isinstance(f, str) else json.dumps(f, ensure_ascii=False)
-        raw = json.dumps(v, ensure_ascii=False)
-        out.append((k, text, raw if raw != text else ""))
+        out.append((k, text, json.dumps(v, ensure_ascii=False) if f != v else ""))
     return out
 
 
