@@ -23,6 +23,7 @@ from textual.worker import Worker
 from mapexplorer.caps import explain_refusal
 from mapexplorer.messages import NoPermission, OpenMap
 from mapexplorer.model import MapSource
+from mapexplorer.pacing import DEFAULT_BUDGET
 from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
 from mapexplorer.screens.map_view import MapViewScreen
@@ -65,6 +66,8 @@ class MapExplorerApp(App[int]):
         replay: bool = False,
         hist_guess: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        budget: float = DEFAULT_BUDGET,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         super().__init__()
         self.source = source
@@ -77,6 +80,10 @@ class MapExplorerApp(App[int]):
         self.hist_guess = hist_guess
         """Open the histogram view by itself for maps that look like histograms (H opens it anyway)."""
         self.clock = clock
+        self.budget = budget
+        """Share of one core the map list's background refreshes may use (``--budget``; 0: no budget)."""
+        self.cpu_clock = cpu_clock
+        """CPU seconds of the calling thread: what a refresh's cost is measured with (a fake one in tests)."""
         """Seconds, monotonic: what the screens' periodic decisions (a big map's full re-read) are timed by.
         Tests pass a clock they move themselves, so a slow machine cannot change what a step does."""
         self.sub_title = source.name
@@ -306,6 +313,8 @@ def make_app(
     hist_guess: bool = True,
     prog_stats: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    budget: float = DEFAULT_BUDGET,
+    cpu_clock: Callable[[], float] = time.thread_time,
 ) -> MapExplorerApp:
     """The app over ``source`` (the live kernel when None); ``replay``: a recording moved by the time bar;
     ``prog_stats`` keeps BPF run statistics on for the whole session (otherwise only while the programs
@@ -315,4 +324,4 @@ def make_app(
 
         source = KernelSource(write=write, prog_stats=prog_stats)
     return MapExplorerApp(source, refresh=refresh, open_map=open_map, write=write, demo=demo, replay=replay,
-                          hist_guess=hist_guess, clock=clock)
+                          hist_guess=hist_guess, clock=clock, budget=budget, cpu_clock=cpu_clock)

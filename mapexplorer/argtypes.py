@@ -105,6 +105,14 @@ def refresh_seconds(text: str) -> float:
     return clamp_refresh(seconds(text))
 
 
+def budget_percent(text: str) -> float:
+    """A CPU budget in percent of one core: 0 (none) to 100, returned as a share (5 -> 0.05)."""
+    value = _finite(text, "percentage")
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{_shown(text)}: the budget is a percentage of one core, 0..100")
+    return value / 100
+
+
 def _int(text: str, what: str) -> int:
     if not is_decimal(text):
         raise argparse.ArgumentTypeError(f"{_shown(text)} is not a {what} (ASCII digits)")

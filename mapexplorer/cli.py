@@ -36,6 +36,9 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", type=argtypes.map_ref, metavar="ID|NAME", help="open this map directly")
     p.add_argument("--refresh", type=argtypes.refresh_seconds, default=1.0, metavar="SECONDS",
                    help="refresh interval: 0 (manual) or 0.25..60 (1.0)")
+    p.add_argument("--budget", type=argtypes.budget_percent, default=0.05, metavar="PERCENT",
+                   help="CPU budget of background refreshes, %% of one core (5): the map list refreshes "
+                        "less often when a refresh costs more; 0: no budget")
     p.add_argument("--write", action="store_true", help="allow updates/deletes (each confirmed in the UI)")
     p.add_argument("--demo", action="store_true", help="run the demo BPF programs in the background")
     p.add_argument("--replay", metavar="FILE", help="explore a recording (mapexplorer record), no root")

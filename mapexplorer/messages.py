@@ -20,6 +20,8 @@ class MapListReady(Message):
     """A new list of every map."""
 
     snapshot: ListSnapshot
+    cost: float = 0.0
+    """CPU seconds the worker spent reading it (the refresh budget counts them)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MapListReady)

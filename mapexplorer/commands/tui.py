@@ -6,6 +6,7 @@ import argparse
 
 from mapexplorer import caps
 from mapexplorer.errors import UserError
+from mapexplorer.pacing import DEFAULT_BUDGET
 
 
 def _demo_session() -> object:
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     demo = _demo_session() if getattr(args, "demo", False) else None
     app = make_app(refresh=args.refresh, open_map=args.map, write=args.write, demo=demo,
                    hist_guess=not getattr(args, "no_hist_guess", False),
-                   prog_stats=getattr(args, "prog_stats", False))
+                   prog_stats=getattr(args, "prog_stats", False),
+                   budget=getattr(args, "budget", DEFAULT_BUDGET))
     try:
         app.run()
     finally:

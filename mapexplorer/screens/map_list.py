@@ -19,6 +19,7 @@ from mapexplorer.list_index import ListIndex
 from mapexplorer.memory import GROUPINGS
 from mapexplorer.messages import MapListReady, NoPermission, OpenMap, SourceFailed
 from mapexplorer.model import ListSnapshot, MapRow
+from mapexplorer.pacing import Pacer
 from mapexplorer.screens.doctor import DoctorScreen
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.units import human_bytes
@@ -114,6 +115,8 @@ class MapListScreen(PollingScreen):
         self.sort_reverse = False
         self.column = 0
         """Index in COLUMNS of the column under the cursor (``s`` sorts by it)."""
+        self.pacer = Pacer()
+        """The refresh's CPU cost against the budget (``--budget``, set on mount)."""
         self.index: ListIndex[tuple[object, ...]] = ListIndex(_sort_value, self._cells)
         """The rows by id with cached sort values, search texts and cells (only changed maps are redone)."""
         self._summary: tuple[object, str] = (None, "")
@@ -135,6 +138,7 @@ class MapListScreen(PollingScreen):
         yield TooSmall()
 
     def on_mount(self) -> None:
+        self.pacer.budget = self.explorer.budget
         self.query_one("#list-empty").display = False
         self.query_one("#groups").display = False
         table = self.query_one("#maps", DataTable)
@@ -160,6 +164,8 @@ class MapListScreen(PollingScreen):
     def _poll_list(self) -> None:
         source = self.explorer.source
         worker = get_current_worker()
+        cpu = self.explorer.cpu_clock
+        start = cpu()
         try:
             snap = source.list_maps()
         except PermissionError as exc:  # one screen explains it; no further polls (and no toasts)
@@ -169,13 +175,21 @@ class MapListScreen(PollingScreen):
             self.post_message(SourceFailed("listing maps", exc.strerror or str(exc)))
             return
         if not worker.is_cancelled:
-            self.post_message(MapListReady(snap))
+            self.post_message(MapListReady(snap, cpu() - start))
 
     def on_map_list_ready(self, message: MapListReady) -> None:
+        cpu = self.explorer.cpu_clock
+        start = cpu()
         self.snapshot = message.snapshot
         changes = self.index.update(message.snapshot.rows)
         self._render_rows(changes.changed)
+        self.pacer.record(message.cost + cpu() - start)  # the worker's read and this thread's drawing
+        self.show_refresh_state()
         self._schedule()
+
+    def next_interval(self) -> float:
+        """The refresh interval, stretched when a refresh costs more CPU than the budget allows."""
+        return self.pacer.interval(self.explorer.refresh_interval)
 
     def on_source_failed(self, message: SourceFailed) -> None:
         self.notify(f"{message.what}: {message.reason}", severity="error", timeout=6)
@@ -263,7 +277,12 @@ class MapListScreen(PollingScreen):
         if self.paused or interval <= 0:
             parts.append("⏸ paused (p resumes)" if self.paused else "manual refresh (r)")
         else:
-            parts.append(f"⟳ every {interval:g}s (p pauses, +/- rate)")
+            every = self.next_interval()
+            if every > interval:
+                parts.append(f"⟳ every {round(every, 1):g}s (budget {self.pacer.budget * 100:g} %, "
+                             "p pauses, +/- rate)")
+            else:
+                parts.append(f"⟳ every {interval:g}s (p pauses, +/- rate)")
         arrow = "▼" if self.sort_reverse else "▲"
         parts.append(f"sort {self.sort_key} {arrow} (s)")
         if self.snapshot is not None and self.snapshot.count_reason:

@@ -77,10 +77,14 @@ class PollingScreen(KeyedScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)
 
+    def next_interval(self) -> float:
+        """Seconds until the next timed poll (the refresh interval; a screen with a budget stretches it)."""
+        return self.explorer.refresh_interval
+
     def _schedule(self) -> None:
         if self.paused or self._timer is not None or self._gone or self.explorer.refresh_interval <= 0:
             return
-        self._timer = self.set_timer(self.explorer.refresh_interval, self._tick)
+        self._timer = self.set_timer(self.next_interval(), self._tick)
 
     def _tick(self) -> None:
         self._timer = None
