@@ -107,7 +107,7 @@ def refresh_seconds(text: str) -> float:
 
 def budget_percent(text: str) -> float:
     """A CPU budget in percent of one core: 0 (none) to 100, returned as a share (5 -> 0.05)."""
-    value = _finite(text, "percentage")
+    value = _finite(text, "percent")
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"{_shown(text)}: the budget is a percentage of one core, 0..100")
     return value / 100
