@@ -79,6 +79,8 @@ class KernelSource:
         self._programs: Any = None
         self.ncpus = maps.possible_cpu_count()
         self.ksyms = Kallsyms()
+        self._stack_maps: dict[int, list[int]] = {}
+        """Stream map id -> the stack_trace maps its programs use (for event stack ids)."""
         self.prog_names = NameCache(self._prog_name, NAME_TTL_S)
         self.map_names = NameCache(self._map_name, NAME_TTL_S)
         self.ifnames = NameCache(ifname, NAME_TTL_S)
@@ -379,6 +381,36 @@ class KernelSource:
             return open_stream(map_id, ask=True)  # perf: the event view asks before installing
 
         return factory
+
+    def stack_frames(self, map_id: int, stack_id: int, user: bool) -> list[str] | None:
+        """Frames of ``stack_id`` in the stack_trace map that the programs using ``map_id`` also use (how
+        an event's ``*stack_id`` field is followed); None when no such map holds that id."""
+        from mapexplorer.kernel import progs
+        from mapexplorer.symbols import KERNEL_SPACE
+
+        with self._lock:
+            stacks = self._stack_maps.get(map_id)
+        if stacks is None:
+            stacks = []
+            for p in progs.progs_by_map(progs.all_progs()).get(map_id, []):
+                for mid in p.map_ids:
+                    try:
+                        if mid not in stacks and self._maps.map_info_by_id(mid).type_name == "stack_trace":
+                            stacks.append(mid)
+                    except OSError:
+                        continue
+            with self._lock:
+                self._stack_maps[map_id] = stacks
+        for mid in stacks:
+            try:
+                with self._open(mid) as m:
+                    raw = m.lookup(stack_id.to_bytes(4, "little"))
+            except (OSError, MapGone):
+                continue
+            addrs = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, len(raw) - 7, 8)]
+            return [f"[k] {self.ksyms.symbolize(a)}" if a >= KERNEL_SPACE else f"[u] 0x{a:x}"
+                    for a in addrs if a]
+        return None
 
     # -- programs ------------------------------------------------------------------------------------
 
