@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mapexplorer.kernel import maps, owners, programs, progs
+from mapexplorer.kernel.budget import Throttled
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,19 +120,24 @@ class Inventory:
     A map's info (type, sizes, name, flags, BTF ids) never changes; its memlock and frozen flag rarely do,
     so each call re-reads at most ``reread_per_call`` known maps' info (round robin) besides the maps that
     appeared. Owners come from an :class:`~mapexplorer.kernel.owners.OwnerScanner` (only new fds are
-    read), programs' map lists are read once per program (they are fixed at load), pins are walked at
-    most every ``pins_every`` calls. A call with nothing new costs one GET_NEXT_ID walk of the map and
-    program ids, one directory listing per process and a few re-reads.
+    read), walked at most every ``owners_every`` s and within ``owners_cpu_share`` of a core; programs'
+    map lists are read once per program (they are fixed at load); pins are walked at most every
+    ``pins_every`` calls. A call with nothing new costs one GET_NEXT_ID walk of the map and program ids
+    and a few re-reads.
 
     Blocking: call from one worker thread at a time.
     """
 
-    def __init__(self, *, reread_per_call: int = 200, pins_every: int = 5) -> None:
+    def __init__(self, *, reread_per_call: int = 200, pins_every: int = 5, owners_every: float = 2.0,
+                 owners_cpu_share: float = 0.01) -> None:
         self.reread_per_call = reread_per_call
         self.pins_every = pins_every
         self._infos: dict[int, maps.MapInfo] = {}
         self._progs: dict[int, progs.ProgInfo] = {}
         self._scanner = owners.OwnerScanner()
+        # The owner walk lists every process's fds (tens of ms on a busy box): at most every
+        # ``owners_every`` s and within ``owners_cpu_share`` of a core; between walks the last answer.
+        self._owners = Throttled(self._scanner.scan, min_interval=owners_every, cpu_share=owners_cpu_share)
         self._pins: dict[int, list[str]] = {}
         self._calls = 0
         self._cursor = 0
@@ -171,7 +177,7 @@ class Inventory:
 
     def collect(self) -> list[MapRecord]:
         """Every map's record, ordered by id (like :func:`collect` with no ids)."""
-        owner_map = self._scanner.scan()
+        owner_map = self._owners.get()
         self._refresh_infos()
         all_progs = self._refresh_progs()
         by_map = progs.progs_by_map(all_progs)

@@ -54,9 +54,15 @@ class OwnerScanner:
     Known limit: an fd number closed and reused for another map between two walks (or a pid reused by a
     new process with the same fd numbers) keeps its old map id until that fd number goes away. A
     one-shot command uses a new scanner, so it always reads everything.
+
+    This process is read afresh at every walk and is an owner only of the maps it has held since the
+    previous walk: the fds it opens for a moment to read a map never make it an owner (a one-shot walk
+    therefore never lists this process).
     """
 
     def __init__(self) -> None:
+        self._self_pid = os.getpid()
+        self._own_prev: dict[str, int | None] = {}
         self._fds: dict[int, dict[str, int | None]] = {}
         self._comms: dict[int, str] = {}
         self.fdinfo_facts: dict[int, tuple[int, int]] = {}
@@ -77,7 +83,8 @@ class OwnerScanner:
                 names = os.listdir(fd_dir)
             except OSError:
                 continue
-            known = self._fds.get(pid, {})
+            own = pid == self._self_pid
+            known = {} if own else self._fds.get(pid, {})
             fds: dict[str, int | None] = {}
             for n in names:
                 if n in known:
@@ -87,11 +94,18 @@ class OwnerScanner:
                 fds[n] = None if got is None else got[0]
                 if got is not None:
                     facts[got[0]] = got[1:]
-            seen[pid] = fds
-            ids = {mid for mid in fds.values() if mid is not None}
+            if own:
+                # This process opens maps for a moment to read them (other threads may be doing so now):
+                # only fds held since the previous walk make it an owner, and nothing is cached for it,
+                # since its fd numbers are reused for other maps all the time.
+                ids = {mid for n, mid in fds.items() if mid is not None and self._own_prev.get(n) == mid}
+                self._own_prev = fds
+            else:
+                seen[pid] = fds
+                ids = {mid for mid in fds.values() if mid is not None}
             if not ids:
                 continue
-            comm = self._comms.get(pid) if pid in self._fds else None
+            comm = self._comms.get(pid) if pid in self._fds or own else None
             if comm is None:
                 comm = self._comms[pid] = _comm(pid)
             owner = Owner(pid, comm)
@@ -99,7 +113,7 @@ class OwnerScanner:
                 out.setdefault(mid, set()).add(owner)
         self._fds = seen
         self.fdinfo_facts = facts
-        self._comms = {pid: c for pid, c in self._comms.items() if pid in seen}
+        self._comms = {pid: c for pid, c in self._comms.items() if pid in seen or pid == self._self_pid}
         return {mid: sorted(owners) for mid, owners in out.items()}
 
 

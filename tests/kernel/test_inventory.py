@@ -20,7 +20,7 @@ def mine(records: list[inventory.MapRecord]) -> dict[int, inventory.MapRecord]:
 
 
 def test_maps_appear_and_vanish_between_calls_and_match_collect() -> None:
-    inv = inventory.Inventory(reread_per_call=5)
+    inv = inventory.Inventory(reread_per_call=5, owners_every=0, owners_cpu_share=1e9)  # walk every call
     with MapHolder([spec("iv_a"), spec("iv_b")]) as first:
         seen = mine(inv.collect())
         assert set(seen) == set(first.ids)

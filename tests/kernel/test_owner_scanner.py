@@ -3,6 +3,8 @@ first, and reads only the fds it has not seen (counted through the module's fd r
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import MapHolder, needs_root
 
@@ -38,3 +40,23 @@ def test_second_walk_sees_new_and_closed_maps_and_rereads_only_new_fds(
         got = scanner.scan()
         assert not any(mid in got for mid in second_ids)  # the holder exited: its maps are gone
         assert owners.map_owners()[first.ids[0]] == got[first.ids[0]]  # same answer as a full walk
+
+
+def test_this_process_owns_only_what_it_keeps_between_walks() -> None:
+    from mapexplorer.kernel.names import map_type_id
+
+    scanner = owners.OwnerScanner()
+    kept = maps.create_map(map_type_id("hash"), 4, 8, 4, name="os_kept")
+    try:
+        kept_id = maps.map_info(kept).id
+        me = os.getpid()
+        assert me not in [o.pid for o in scanner.scan().get(kept_id, [])]  # one walk: not yet
+        transient = maps.create_map(map_type_id("hash"), 4, 8, 4, name="os_moment")
+        transient_id = maps.map_info(transient).id
+        got = scanner.scan()
+        os.close(transient)  # opened for a moment, as a read would
+        assert me in [o.pid for o in got.get(kept_id, [])]  # held across two walks: an owner
+        assert me not in [o.pid for o in got.get(transient_id, [])]
+        assert me not in [o.pid for o in owners.map_owners().get(kept_id, [])]  # one-shot walks never
+    finally:
+        os.close(kept)
