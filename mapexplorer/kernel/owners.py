@@ -55,14 +55,15 @@ class OwnerScanner:
     new process with the same fd numbers) keeps its old map id until that fd number goes away. A
     one-shot command uses a new scanner, so it always reads everything.
 
-    This process is read afresh at every walk and is an owner only of the maps it has held since the
-    previous walk: the fds it opens for a moment to read a map never make it an owner (a one-shot walk
-    therefore never lists this process).
+    This process is read afresh at every walk and, after the first walk, is an owner only of the maps it
+    has held since the previous walk: the fds it opens for a moment to read a map (other threads do, while
+    the explorer runs) never make it an owner. The first walk, before any reading started, takes what it
+    holds as it is.
     """
 
     def __init__(self) -> None:
         self._self_pid = os.getpid()
-        self._own_prev: dict[str, int | None] = {}
+        self._own_prev: dict[str, int | None] | None = None  # None: no walk yet
         self._fds: dict[int, dict[str, int | None]] = {}
         self._comms: dict[int, str] = {}
         self.fdinfo_facts: dict[int, tuple[int, int]] = {}
@@ -96,9 +97,12 @@ class OwnerScanner:
                     facts[got[0]] = got[1:]
             if own:
                 # This process opens maps for a moment to read them (other threads may be doing so now):
-                # only fds held since the previous walk make it an owner, and nothing is cached for it,
-                # since its fd numbers are reused for other maps all the time.
-                ids = {mid for n, mid in fds.items() if mid is not None and self._own_prev.get(n) == mid}
+                # after the first walk only fds held since the previous walk make it an owner, and nothing
+                # is cached for it, since its fd numbers are reused for other maps all the time.
+                prev = self._own_prev
+                ids = {
+                    mid for n, mid in fds.items() if mid is not None and (prev is None or prev.get(n) == mid)
+                }
                 self._own_prev = fds
             else:
                 seen[pid] = fds

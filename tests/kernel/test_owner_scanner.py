@@ -50,13 +50,13 @@ def test_this_process_owns_only_what_it_keeps_between_walks() -> None:
     try:
         kept_id = maps.map_info(kept).id
         me = os.getpid()
-        assert me not in [o.pid for o in scanner.scan().get(kept_id, [])]  # one walk: not yet
+        assert me in [o.pid for o in scanner.scan().get(kept_id, [])]  # the first walk takes what it sees
         transient = maps.create_map(map_type_id("hash"), 4, 8, 4, name="os_moment")
         transient_id = maps.map_info(transient).id
         got = scanner.scan()
         os.close(transient)  # opened for a moment, as a read would
-        assert me in [o.pid for o in got.get(kept_id, [])]  # held across two walks: an owner
-        assert me not in [o.pid for o in got.get(transient_id, [])]
-        assert me not in [o.pid for o in owners.map_owners().get(kept_id, [])]  # one-shot walks never
+        assert me in [o.pid for o in got.get(kept_id, [])]  # held across two walks: still an owner
+        assert me not in [o.pid for o in got.get(transient_id, [])]  # new since the last walk: not
+        assert me in [o.pid for o in scanner.scan().get(kept_id, [])]
     finally:
         os.close(kept)
