@@ -128,16 +128,17 @@ async def shoot(scene: Scene, live: bool) -> str:
 
 PNG_FONT = "DejaVu Sans Mono"
 """Installed with every Debian/Ubuntu desktop and most servers; has the box-drawing and symbol glyphs the
-screens use (▏ ⏸ ⟳ ▲ Δ), where the SVG's web font (Fira Code) is not installed locally."""
+screens use (▏ ⟳ ▲ Δ), where the SVG's web font (Fira Code) is not installed locally."""
 
 
 def faithful_svg(text: str) -> str:
     """Textual's SVG made to render like the terminal under librsvg: ``xml:space="preserve"`` keeps the
     spaces at the edges of styled segments (librsvg drops them otherwise: "words without spaces"), and
-    a local monospace font replaces the web font, and the one glyph it lacks (the header's ⭘) becomes ○
-    (no missing-glyph boxes)."""
+    a local monospace font replaces the web font, and the two glyphs it lacks become look-alikes it has (the
+    header's ⭘ -> ○, pause ⏸ -> ‖): no missing-glyph boxes."""
     text = re.sub(r"<svg ", '<svg xml:space="preserve" ', text, count=1)
     text = text.replace("\u2b58", "\u25cb")  # the header icon ⭘: no installed font has it; ○ looks the same
+    text = text.replace("\u23f8", "\u2016")  # pause ⏸: not in DejaVu Sans Mono either; ‖ looks the same
     return text.replace("font-family: Fira Code, monospace;", f'font-family: "{PNG_FONT}", monospace;')
 
 
