@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from mapexplorer.decoders import (
+    KERNEL_SPACE,
     Decoder,
     Kallsyms,
     NameCache,
@@ -386,7 +387,6 @@ class KernelSource:
         """Frames of ``stack_id`` in the stack_trace map that the programs using ``map_id`` also use (how
         an event's ``*stack_id`` field is followed); None when no such map holds that id."""
         from mapexplorer.kernel import progs
-        from mapexplorer.symbols import KERNEL_SPACE
 
         with self._lock:
             stacks = self._stack_maps.get(map_id)

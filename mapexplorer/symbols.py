@@ -9,49 +9,23 @@ from __future__ import annotations
 
 import bisect
 import os
-import threading
 from dataclasses import dataclass
 
-KERNEL_SPACE = 0xFFFF_8000_0000_0000
-"""Lowest kernel address on x86-64 and arm64: anything below is a user-space address (not in kallsyms)."""
+from mapexplorer.decoders import KERNEL_SPACE
+from mapexplorer.decoders import Kallsyms as SymbolTableKallsyms
 
 
-class Kallsyms:
-    """Kernel symbol lookup from /proc/kallsyms (loaded once, on first use)."""
-
-    def __init__(self, path: str = "/proc/kallsyms") -> None:
-        self.path = path
-        self._addrs: list[int] = []
-        self._names: list[str] = []
-        self._loaded = False
-        self._lock = threading.Lock()
-
-    def _load(self) -> None:
-        pairs: list[tuple[int, str]] = []
-        try:
-            with open(self.path) as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 3 and parts[1] in "tTwW":
-                        addr = int(parts[0], 16)
-                        if addr:
-                            pairs.append((addr, parts[2]))
-        except OSError:
-            pairs = []
-        pairs.sort()
-        self._addrs = [a for a, _ in pairs]
-        self._names = [n for _, n in pairs]
-        self._loaded = True
+class Kallsyms(SymbolTableKallsyms):
+    """The TUI's kallsyms reader (:class:`mapexplorer.decoders.Kallsyms`: one parser, one cache) with the
+    lookups frame text needs."""
 
     def lookup(self, addr: int) -> str | None:
         """``sym+0xoff`` for a kernel text address; None when no symbol covers it."""
-        with self._lock:
-            if not self._loaded:
-                self._load()
-        i = bisect.bisect_right(self._addrs, addr) - 1
+        table = self.table()
+        i = bisect.bisect_right(table.addrs, addr) - 1
         if i < 0:
             return None
-        return f"{self._names[i]}+0x{addr - self._addrs[i]:x}"
+        return f"{table.names[i]}+0x{addr - table.addrs[i]:x}"
 
     def symbolize(self, addr: int) -> str:
         """One frame without a process: ``[k] sym+0xoff`` or ``[u] 0x7f…`` (see :func:`frame_text`)."""
