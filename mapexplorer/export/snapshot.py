@@ -18,7 +18,7 @@ from mapexplorer.export.spec import ValueSpec
 from mapexplorer.export.values import ValueReader, ValueSeries
 from mapexplorer.kernel import health, maps, progs
 from mapexplorer.kernel.health import EntryCount
-from mapexplorer.kernel.inventory import MapRecord, collect
+from mapexplorer.kernel.inventory import Inventory, MapRecord
 
 log = logging.getLogger("mapexplorer.export")
 
@@ -97,6 +97,7 @@ class SnapshotTaker:
         self._taken = 0
         self._warned: set[str] = set()
         self._counter = health.Counter()
+        self._inventory = Inventory()  # map facts kept between intervals, as the map list does
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -170,7 +171,7 @@ class SnapshotTaker:
     def take(self) -> ExportSnapshot:
         """Read everything once (blocking: call from the poller thread)."""
         start = time.monotonic()
-        records = collect()
+        records = self._inventory.collect()
         counts = self._counter.count(r.info for r in records)
         if self._counter.reason:
             self._warn_once("counts", f"entry counts by reading maps (no iterator: {self._counter.reason})")
