@@ -6,7 +6,7 @@ colour scale (``c`` switches between the two)."""
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -16,16 +16,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from mapexplorer.messages import EntryFrame, MapVanished, SourceFailed
+from mapexplorer.messages import EntryFrame
 from mapexplorer.model import MapSnapshot
-from mapexplorer.screens.polling import PollingScreen
+from mapexplorer.screens.polling import OneMapScreen
 from mapexplorer.widgets.columns import cell_text, flatten, fmt_rate, is_number
 from mapexplorer.widgets.common import StatusLine, TooSmall
 from mapexplorer.widgets.cpuchart import CpuChart
 from mapexplorer.widgets.heatmap import CpuHeatmap
-
-if TYPE_CHECKING:
-    pass
 
 HISTORY = 60
 HEATMAP_CPUS = 32
@@ -98,7 +95,7 @@ class CpuRow(Horizontal):
         yield Static("", classes="cpu-text")
 
 
-class DrillDownScreen(PollingScreen):
+class DrillDownScreen(OneMapScreen):
     """Per-CPU values of one entry of a per-CPU map, live."""
 
     help_title = "Per-CPU drill-down"
@@ -188,20 +185,6 @@ class DrillDownScreen(PollingScreen):
             self.history.append((snap.taken_at, cpus))
             self.history = self.history[-HISTORY:]
         self._refresh_view()
-        self._schedule()
-
-    def on_map_vanished(self, message: MapVanished) -> None:
-        message.stop()
-        if not self._gone:
-            self._gone = True
-            self.explorer.map_vanished(self, message.reason)
-
-    def on_source_failed(self, message: SourceFailed) -> None:
-        message.stop()
-        self.notify(f"{message.what}: {message.reason}", severity="error")
-        self._schedule()
-
-    def on_screen_resume(self) -> None:
         self._schedule()
 
     # -- rendering -----------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from mapexplorer.histogram import LINEAR, LOG2, Histogram, HistSet, HistSpec, collect, key_label
-from mapexplorer.messages import HistFrame, MapVanished, SourceFailed
+from mapexplorer.messages import HistFrame
 from mapexplorer.model import MapFacts
-from mapexplorer.screens.polling import PollingScreen
+from mapexplorer.screens.polling import OneMapScreen
 from mapexplorer.widgets.common import StatusLine, TooSmall
 from mapexplorer.widgets.histogram import HistogramChart, summary
 
@@ -38,7 +38,7 @@ def _selector_label(key: object) -> str:
     return key_label(key)
 
 
-class HistogramScreen(PollingScreen):
+class HistogramScreen(OneMapScreen):
     """One map's histograms, live."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -117,20 +117,6 @@ class HistogramScreen(PollingScreen):
         self._frames += 1
         self._update_keys()
         self._show()
-        self._schedule()
-
-    def on_map_vanished(self, message: MapVanished) -> None:
-        message.stop()
-        if not self._gone:
-            self._gone = True
-            self.explorer.map_vanished(self, message.reason)
-
-    def on_source_failed(self, message: SourceFailed) -> None:
-        message.stop()
-        self.notify(f"{message.what}: {message.reason}", severity="error")
-        self._schedule()
-
-    def on_screen_resume(self) -> None:
         self._schedule()
 
     # -- showing -------------------------------------------------------------------------------------

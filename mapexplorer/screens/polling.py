@@ -110,3 +110,22 @@ class PollingScreen(KeyedScreen):
     def action_slower(self) -> None:
         self.explorer.set_refresh(min(SLOWEST, (self.explorer.refresh_interval or 0.5) * 2))
         self.show_refresh_state()
+
+
+class OneMapScreen(PollingScreen):
+    """A live screen over one map (drill-down, histogram): a vanished map closes it with a notice, a failed
+    read is reported and retried at the next interval, and polling resumes when the screen is back on top."""
+
+    def on_map_vanished(self, message: MapVanished) -> None:
+        message.stop()
+        if not self._gone:
+            self._gone = True
+            self.explorer.map_vanished(self, message.reason)
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        message.stop()
+        self.notify(f"{message.what}: {message.reason}", severity="error")
+        self._schedule()
+
+    def on_screen_resume(self) -> None:
+        self._schedule()
