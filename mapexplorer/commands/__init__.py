@@ -38,6 +38,19 @@ def resolve_map(ref: str) -> int:
         raise UserError(str(exc)) from None
 
 
+def open_map_arg(ref: str) -> maps.Map:
+    """Resolve the user's map reference (see :func:`resolve_map`) and open the map read-only.
+
+    Raises:
+        UserError: no such map, an ambiguous name, or the map went away between the two steps.
+    """
+    map_id = resolve_map(ref)
+    try:
+        return maps.Map.open(map_id)
+    except FileNotFoundError:
+        raise UserError(f"map {map_id} is gone") from None
+
+
 def resolve_map_items(ref: str, items: list[str]) -> tuple[int, list[str]]:
     """The map id and the remaining positional items; ``pinned PATH`` takes the first item as the path.
 

@@ -128,17 +128,12 @@ def _dump_table(path: str) -> Table:
 
 def _live_table(ref: str) -> Table:
     from mapexplorer.codec import map_codec
-    from mapexplorer.commands import require_root, resolve_map
-    from mapexplorer.kernel.maps import Map
+    from mapexplorer.commands import open_map_arg, require_root
 
     require_root()
-    map_id = resolve_map(ref)
-    try:
-        m = Map.open(map_id)
-    except FileNotFoundError:
-        raise UserError(f"map {map_id} is gone") from None
-    with m:
+    with open_map_arg(ref) as m:
         info = m.info
+        map_id = info.id
         if not info.iterable:
             raise UserError(f"map {map_id} is a {info.type_name}: its entries cannot be listed to compare")
         chunks = list(m.read_chunks())

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from mapexplorer.codec import MapCodec, map_codec
-from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.commands import open_map_arg, require_root
 from mapexplorer.dumpjson import hex_list
 from mapexplorer.errors import UserError
 from mapexplorer.kernel.maps import Map, MapInfo, possible_cpu_count, round_up8
@@ -207,12 +207,7 @@ def check_dumpable(info: MapInfo) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_root()
-    map_id = resolve_map(args.map)
-    try:
-        m = Map.open(map_id)
-    except FileNotFoundError:
-        raise UserError(f"map {map_id} is gone") from None
-    with m:
+    with open_map_arg(args.map) as m:
         codec = map_codec(m.info, raw=args.raw)
         if m.info.type_name in PEEK_TYPES:
             return _dump_peek(m, codec, args.json)

@@ -12,11 +12,10 @@ import sys
 from typing import Any
 
 from mapexplorer.codec import map_codec
-from mapexplorer.commands import require_root, resolve_map
+from mapexplorer.commands import open_map_arg, require_root
 from mapexplorer.errors import UserError
 from mapexplorer.histogram import Histogram, HistSet, HistSpec, key_label
 from mapexplorer.histread import hist_spec, read_hists
-from mapexplorer.kernel.maps import Map
 
 
 def _section(spec: HistSpec) -> str:
@@ -37,12 +36,7 @@ def _print_text(hs: HistSet, picked: list[tuple[Any, Histogram]], label: str | N
 
 def run(args: argparse.Namespace) -> int:
     require_root()
-    map_id = resolve_map(args.map)
-    try:
-        m = Map.open(map_id)
-    except FileNotFoundError:
-        raise UserError(f"map {map_id} is gone") from None
-    with m:
+    with open_map_arg(args.map) as m:
         info = m.info
         codec = map_codec(info)
         spec = hist_spec(codec, guess=False, linear=True if args.linear else None)
