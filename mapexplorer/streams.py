@@ -2,10 +2,11 @@
 command and the TUI's event view both read from.
 
 :func:`open_stream` picks how to read (ringbuf: always tap, never moving the consumer position, unless
-``consume`` is asked for; perf_event_array: our perf events in the empty slots, or every slot
-with ``takeover``) and how to decode (``type_name`` looked up in the BTF of the programs using the map,
-then vmlinux; without it, the unique struct whose size is the record size in those programs' BTF;
-otherwise no fields, and the raw bytes shown as hex and ASCII).
+``consume`` is asked for; perf_event_array: our perf events in the empty slots, or every slot with
+``takeover``; either, when a reader in this process already reads the map -- the ``--demo`` -- shared
+with that reader through :mod:`mapexplorer.kernel.tee`) and how to decode (``type_name`` looked up in
+the BTF of the programs using the map, then vmlinux; without it, the unique struct whose size is the
+record size in those programs' BTF; otherwise no fields, and the raw bytes shown as hex and ASCII).
 
 No textual here: the UI gets a zero-argument factory returning an :class:`EventStream` and calls
 ``read_batch`` from a thread worker.
@@ -24,7 +25,7 @@ from typing import Any
 from mapexplorer import codec
 from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.decode import compile_decoder, compile_json_texts
-from mapexplorer.kernel import maps, owners, perf, progs, ringbuf
+from mapexplorer.kernel import maps, owners, perf, progs, ringbuf, tee
 from mapexplorer.maptypes import STREAM_TYPES
 from mapexplorer.semantics import Clock, humanize
 
@@ -327,7 +328,7 @@ class EventStream:
     """
 
     def __init__(self, map_id: int, info: maps.MapInfo, reader: ringbuf.RingBufReader |
-                 perf.PerfEventArrayReader, ring_fd: int, decoders: Decoders, mode: str,
+                 perf.PerfEventArrayReader | tee.TeeReader, ring_fd: int, decoders: Decoders, mode: str,
                  notices: list[str]) -> None:
         self.map_id = map_id
         self.info = info
@@ -344,6 +345,9 @@ class EventStream:
         self.consume_offer: tuple[str, Callable[[], EventStream]] | None = None
         """A tapped ringbuf: the question to ask before consuming it (naming whose records would be
         taken) and the function opening the consuming stream. None otherwise."""
+        self.status_note: str | None = None
+        """What a viewer's status line should say about how the stream is read, when it is unusual
+        (a stream shared with a reader in this process)."""
 
     # -- facts ---------------------------------------------------------------------------------
 
@@ -362,11 +366,12 @@ class EventStream:
 
     @property
     def lost(self) -> int:
-        return self._reader.lost if isinstance(self._reader, perf.PerfEventArrayReader) else 0
+        return 0 if isinstance(self._reader, ringbuf.RingBufReader) else self._reader.lost
 
     @property
     def dropped(self) -> int:
-        return self._reader.dropped if isinstance(self._reader, ringbuf.RingBufReader) else 0
+        r = self._reader
+        return 0 if isinstance(r, perf.PerfEventArrayReader) else r.dropped
 
     def describe(self) -> str:
         """One line: what is read and how (for a header or stderr)."""
@@ -573,6 +578,17 @@ def open_stream(map_id: int, *, type_name: str | None = None, type_force: bool =
         )
     decoders = build_decoders(map_id, info, type_name, type_force)
     notices: list[str] = []
+    shared = tee.shared(map_id)
+    if shared is not None and not consume and not takeover:
+        # A reader in this process (the --demo) already reads this map: share what it receives
+        # rather than install a second reader (that could only take its perf slots over, or race its
+        # ringbuf consumer). No question to ask: nothing of anyone else's changes.
+        notices.append(f"sharing {shared.owner}'s stream: its reader in this process hands us a copy of "
+                       "every record (nothing is installed into the map, nothing is consumed)")
+        stream = EventStream(map_id, info, shared.subscribe(), -1, decoders, f"shared with {shared.owner}",
+                             notices)
+        stream.status_note = f"sharing {shared.owner}'s stream"
+        return stream
     if info.type_name == "ringbuf":
         holders = other_holders(map_id)
         who = ", ".join(f"{o.comm}[{o.pid}]" for o in holders[:4])

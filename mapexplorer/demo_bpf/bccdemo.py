@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import socket
@@ -28,6 +29,7 @@ from mapexplorer.demo_bpf.state import (
 )
 from mapexplorer.kernel import maps as km
 from mapexplorer.kernel import syscall as sc
+from mapexplorer.kernel import tee
 from mapexplorer.kernel.names import MAP_TYPE_IDS
 from mapexplorer.kernel.perf import claim_own_reader, release_own_reader
 from mapexplorer.kernel.progs import load_prog, prog_info
@@ -323,29 +325,49 @@ class BccMixin(SessionState):
         self._stack.callback(os.close, loader.link_create(fd, 0, loader.ATTACH_STRUCT_OPS))
 
     def _open_consumers(self) -> None:
+        """The demo's own readers of demo_perf_evts and demo_ringbuf, shared in-process through
+        :mod:`mapexplorer.kernel.tee`: the TUI (``--demo``) watching either map gets copies of what
+        these callbacks receive instead of installing a reader of its own (which, for the perf map,
+        could only take the demo's slots over)."""
         b = self._bpf
         assert b is not None
+        string_at = ctypes.string_at
+        perf_tee: tee.StreamTee | None = None
+        ring_tee: tee.StreamTee | None = None
 
-        def on_event(_cpu: int, _data: Any, _size: int) -> None:
+        def on_event(cpu: int, data: Any, size: int) -> None:
             self.events_seen += 1
+            if perf_tee is not None and perf_tee.active:
+                perf_tee.feed(cpu, string_at(data, size))
 
-        def on_ring(_ctx: Any, _data: Any, _size: int) -> int:
+        def on_ring(_ctx: Any, data: Any, size: int) -> int:
             self.events_seen += 1
+            if ring_tee is not None and ring_tee.active:
+                ring_tee.feed(None, string_at(data, size))
             return 0
 
         def on_lost(count: int) -> None:  # without it BCC prints "Possibly lost" into the TUI
             self.events_lost += count
+            if perf_tee is not None:
+                perf_tee.report_lost(count)
 
+        owner = "the demo"
         if self._wanted("perf_event_array"):
             table = b[b"demo_perf_evts"]
             table.open_perf_buffer(on_event, page_cnt=8, lost_cb=on_lost)
             self._stack.callback(self._close_perf_buffers)
-            # The TUI (--demo) runs in this process: it must never take these slots over.
+            # The TUI (--demo) runs in this process: it must never take these slots over; it shares
+            # what this reader receives instead.
             perf_id = km.map_info(table.get_fd() if hasattr(table, "get_fd") else table.map_fd).id
             claim_own_reader(perf_id)
             self._stack.callback(release_own_reader, perf_id)
+            perf_tee = tee.share(perf_id, owner)
+            self._stack.callback(tee.unshare, perf_tee)
         if self._wanted("ringbuf"):
-            b[b"demo_ringbuf"].open_ring_buffer(on_ring)
+            ring = b[b"demo_ringbuf"]
+            ring.open_ring_buffer(on_ring)
+            ring_tee = tee.share(km.map_info(self._fds["demo_ringbuf"]).id, owner)
+            self._stack.callback(tee.unshare, ring_tee)
         thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)
         thread.start()
         self._threads.append(thread)

@@ -342,7 +342,8 @@ LEGEND = """[b]How this view reads the stream[/b]
 [b]takeover[/b]  a perf_event_array carries one perf ring per CPU installed by its reader; the explorer
           adds its own rings to empty slots, and replaces occupied ones only when you confirm
           (the other reader stops receiving events until it reinstalls its rings).
-[b]shared[/b]    under --demo the demo's own perf stream is shared in-process: nothing is taken over.
+[b]shared[/b]    under --demo the demo's own perf_event_array and ringbuf are shared in-process: the
+          demo's reader hands a copy of each record here; nothing is installed, taken or consumed.
 [b]lost[/b]      events the kernel could not write (ring full); [b]kept[/b] the newest events held here.
 [b]arrived / age[/b]  when the event reached the explorer (wall clock) and how long ago; a BPF
           timestamp field (ts_ns) is shown as wall-clock time converted from the boot clock."""
@@ -383,13 +384,16 @@ class EventViewScreen(KeyedScreen):
 
         def __init__(self, description: str, notices: tuple[str, ...],
                      make_event: Callable[[int | None, Any], Any],
-                     consume_offer: tuple[str, Callable[[], EventStreamLike]] | None = None) -> None:
+                     consume_offer: tuple[str, Callable[[], EventStreamLike]] | None = None,
+                     status_note: str | None = None) -> None:
             super().__init__()
             self.description = description
             self.notices = notices
             self.make_event = make_event
             self.consume_offer = consume_offer
             """A tapped ringbuf: the question naming whose records consuming takes, and the opener."""
+            self.status_note = status_note
+            """How the stream is read, for the status line, when unusual (shared with the --demo)."""
 
     class Batch(Message):
         """Records ``(cpu, raw)`` read since the last batch (the newest :data:`KEEP` at most) and the
@@ -452,6 +456,8 @@ class EventViewScreen(KeyedScreen):
         self._dirty = False
         self._consume_offer: tuple[str, Callable[[], EventStreamLike]] | None = None
         """A tapped ringbuf: (question naming whose records would be taken, opener of a consuming stream)."""
+        self.status_note: str | None = None
+        """Said in the status line after the state when set (a stream shared with the --demo)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -493,7 +499,8 @@ class EventViewScreen(KeyedScreen):
             return
         try:
             self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices()), stream.make_event,
-                                          getattr(stream, "consume_offer", None)))
+                                          getattr(stream, "consume_offer", None),
+                                          getattr(stream, "status_note", None)))
             last_post = time.monotonic()
             while not worker.is_cancelled:
                 try:
@@ -529,6 +536,7 @@ class EventViewScreen(KeyedScreen):
         self.query_one("#ev-title", Static).update(f"{self.title_text} · {message.description}")
         self.sub_title = self.title_text
         self._consume_offer = message.consume_offer
+        self.status_note = message.status_note
         for note in message.notices:
             self.notify(note, timeout=6)
         if message.consume_offer is not None:
@@ -632,6 +640,7 @@ class EventViewScreen(KeyedScreen):
             state = "scrolled back (G: newest)"
         parts = [
             state,
+            *([self.status_note] if self.status_note else []),
             f"{self.rate:,.0f} events/s",
             f"total {self.total:,}",
             f"lost {self.lost:,}",

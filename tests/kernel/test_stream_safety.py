@@ -2,7 +2,7 @@
 program while its reader restarts) is tapped by ``watch`` and by the TUI's ``w`` (its consumer position
 stays where it was); only ``watch --consume`` advances it. A perf takeover says what happens to the
 owner, and that is what happens (a BCC reader gets nothing after we exit); this process's own demo's
-perf map is never taken over.
+perf map is never taken over: its streams are shared in-process instead (the demo keeps every event).
 """
 
 from __future__ import annotations
@@ -218,30 +218,68 @@ def test_perf_of_this_process_s_own_demo_is_never_taken_over(new_map) -> None:
 
 
 @pytest.mark.bcc
-def test_the_in_process_demo_registers_its_perf_map_and_keeps_receiving() -> None:
-    """The TUI's --demo runs in the TUI's process: w on demo_perf_evts is refused, the demo keeps its
-    events (a perf_event_array demo only: a few seconds)."""
+def test_the_in_process_demo_shares_its_streams_and_keeps_receiving() -> None:
+    """The TUI's --demo runs in the TUI's process: w on demo_perf_evts (and demo_ringbuf) asks nothing and
+    installs nothing; the stream gets a copy of what the demo's own BCC readers receive, and the demo keeps
+    receiving every event (a perf_event_array + ringbuf demo only: a few seconds)."""
     pytest.importorskip("bcc")
     import time
 
     from mapexplorer.demo_bpf import DemoSession
 
-    session = DemoSession(types=["perf_event_array"])
+    session = DemoSession(types=["perf_event_array", "ringbuf"])
+    me = os.getpid()
     try:
         session.start(progress=lambda _msg: None)
-        (st,) = [s for s in session.summary if s.type == "perf_event_array"]
-        assert st.ok and st.map_id in perf.own_readers()
-        with pytest.raises(streams.StreamError, match="this process's own demo"):
-            streams.open_stream(st.map_id, ask=True)  # what the TUI's w does
+        by_type = {s.type: s for s in session.summary}
+        pst, rst = by_type["perf_event_array"], by_type["ringbuf"]
+        assert pst.ok and rst.ok and pst.map_id in perf.own_readers()
+        fd = maps.open_map(pst.map_id, write=True)
+        try:
+            slots_before = perf.occupied_slots(fd, perf.usable_cpus(maps.map_info(fd)))
+        finally:
+            os.close(fd)
+        assert all(slots_before.values())  # BCC's perf events in every slot
+        with streams.open_stream(pst.map_id, ask=True) as ps, streams.open_stream(rst.map_id, ask=True) as rs:
+            # What the TUI's w does: no ConsentNeeded, no takeover, no tap of our own.
+            for s in (ps, rs):
+                assert s.mode == "shared with the demo"
+                assert s.status_note == "sharing the demo's stream"
+                assert s.consume_offer is None  # nothing to consume: the demo's reader consumes
+                assert any("sharing the demo's stream" in n for n in s.take_notices())
+            seen = session.events_seen
+            got: dict[str, list[dict]] = {"perf": [], "ringbuf": []}
+            deadline = time.monotonic() + 20
+            while (len(got["perf"]) < 20 or len(got["ringbuf"]) < 20) and time.monotonic() < deadline:
+                # The demo's events are file opens (sys_enter_openat); a demo without traffic programs
+                # starts no traffic of its own, so the test opens files (and finds its own pid in them).
+                for _ in range(5):
+                    with open("/proc/self/stat", "rb"):
+                        pass
+                for name, s in (("perf", ps), ("ringbuf", rs)):
+                    got[name] += [e.fields for e in s.read_batch(0.05) if e.fields and e.fields["pid"] == me]
+            assert len(got["perf"]) >= 20 and len(got["ringbuf"]) >= 20, {k: len(v) for k, v in got.items()}
+            for name in got:
+                assert {e["filename"] for e in got[name]} >= {"/proc/self/stat"}, name
+            assert ps.lost == 0 and ps.dropped == 0
+            # The demo got the same events: it kept receiving while we watched.
+            assert session.events_seen - seen >= 40
+            fd = maps.open_map(pst.map_id, write=True)
+            try:  # still the demo's perf events in every slot: nothing was installed or taken
+                assert perf.occupied_slots(fd, perf.usable_cpus(maps.map_info(fd))) == slots_before
+            finally:
+                os.close(fd)
+        # After the view closes, the demo still receives.
         seen = session.events_seen
         deadline = time.monotonic() + 10
         while session.events_seen == seen and time.monotonic() < deadline:
-            # The demo's perf events are file opens (sys_enter_openat); a perf-only demo starts no traffic
-            # of its own, so the test opens files rather than rely on the box's other activity.
             with open("/proc/self/stat", "rb"):
                 pass
             time.sleep(0.1)
-        assert session.events_seen > seen  # still the demo's events
+        assert session.events_seen > seen
+        # Asked explicitly, a takeover of the demo's own perf map is still refused.
+        with pytest.raises(streams.StreamError, match="this process's own demo"):
+            streams.open_stream(pst.map_id, takeover=True)
     finally:
         session.stop()
-    assert st.map_id not in perf.own_readers()
+    assert pst.map_id not in perf.own_readers()
