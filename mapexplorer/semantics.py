@@ -15,7 +15,8 @@ keep the raw numbers for scripts.
   ``be16``  ``__be16`` (ports) in host order.
   ``errno`` ``ret`` / ``err`` / ``errno`` fields: ``-2 (ENOENT)``.
 
-- :func:`bytes_ascii` shows a byte list as hex with its ASCII when it is mostly printable.
+- :func:`bytes_ascii` shows bytes as hex with their ASCII when they hold text (mostly printable, or a
+  printable run of 4 bytes, such as a name inside a struct read without BTF).
 - :class:`CounterTracker` tells counters (values that only grew over the refreshes) from gauges.
 
 Pure: no syscalls beyond reading the clocks in :meth:`Clock.now`, no Textual, no BTF (so the UI may use
@@ -291,13 +292,26 @@ def printable_share(data: bytes) -> float:
     return sum(32 <= b < 127 for b in data) / len(data)
 
 
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{4,}")
+"""Four printable ASCII bytes in a row: a string inside binary data (what ``strings`` looks for)."""
+
+
+def has_text(data: bytes) -> bool:
+    """Whether bytes are worth an ASCII column: at least half of them (before trailing NULs) and at
+    least 4 are printable, or they hold a run of 4 printable bytes (a name inside a struct read
+    without BTF, such as a queue element's ``comm``)."""
+    if len(data.rstrip(b"\0")) >= 4 and printable_share(data) >= 0.5:
+        return True
+    return _PRINTABLE_RUN.search(data) is not None
+
+
 def bytes_ascii(data: bytes, limit: int = 64) -> str:
-    """``68 65 6c 6c 6f 00  |hello.|`` when at least half the bytes (before trailing NULs) and at least
-    4 of them are printable ASCII; plain hex otherwise."""
+    """``68 65 6c 6c 6f 00  |hello.|`` when the bytes hold text (:func:`has_text`: mostly printable, or
+    a printable run of 4); plain hex otherwise. ``limit`` bytes at most, ``…`` after them."""
     part = data[:limit]
     more = "…" if len(data) > limit else ""
     hexed = part.hex(" ") + more
-    if len(data.rstrip(b"\0")) >= 4 and printable_share(part) >= 0.5:
+    if has_text(part):
         return f"{hexed}  |{''.join(chr(b) if 32 <= b < 127 else '.' for b in part)}|"
     return hexed
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from mapexplorer.model import MapSnapshot
-from mapexplorer.semantics import CounterTracker
+from mapexplorer.semantics import CounterTracker, bytes_ascii
 
 MAX_FLAT_LIST = 8
 """Lists up to this length become one column per element (``a[0]``); longer ones stay one text cell."""
@@ -48,7 +48,8 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def cell_text(v: Any) -> str:
-    """One leaf as table text: ints plain, hex lists as ``01 02 …``, lists joined, None as a dash."""
+    """One leaf as table text: ints plain, hex lists as ``01 02 …`` (with ``|ASCII|`` when they hold text,
+    :func:`~mapexplorer.semantics.bytes_ascii`), lists joined, None as a dash."""
     if v is None:
         return DASH
     if isinstance(v, bool):
@@ -57,8 +58,8 @@ def cell_text(v: Any) -> str:
         return f"{v:.6g}"
     if isinstance(v, int):
         return str(v)
-    if is_hex_list(v):
-        return " ".join(x[2:] for x in v)
+    if is_hex_list(v):  # bytes read without BTF: hex, and their ASCII when they hold text
+        return bytes_ascii(bytes(int(x, 16) for x in v), limit=len(v))
     if isinstance(v, list):
         if v and all(isinstance(x, str) for x in v):
             return " ← ".join(v)

@@ -23,6 +23,9 @@ def test_flatten_nested_structs_and_small_arrays() -> None:
 
 def test_cell_text() -> None:
     assert cell_text(["0x01", "0xff"]) == "01 ff"
+    # bytes read without BTF (a queue element, a hash value) show their ASCII when they hold text
+    raw = bytes(8) + b"dsx-comm" + bytes(8)
+    assert cell_text([f"0x{b:02x}" for b in raw]) == f"{raw.hex(' ')}  |{'.' * 8}dsx-comm{'.' * 8}|"
     assert cell_text(None) == "\u2013"
     assert cell_text(["f", "g"]) == "f \u2190 g"
     assert fmt_rate(1500.0) == "1.5k/s" and fmt_rate(2.0) == "2.0/s"

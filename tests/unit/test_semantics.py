@@ -137,6 +137,21 @@ def test_shapes_that_do_not_fit_stay_as_decoded():
 def test_bytes_ascii_only_when_printable():
     assert bytes_ascii(b"bash\0\0\0\0") == "62 61 73 68 00 00 00 00  |bash....|"
     assert bytes_ascii(bytes([1, 2, 3, 200])) == "01 02 03 c8"
+    # Binary with no run of 4 printable bytes stays plain hex.
+    binary = bytes([0x41, 0x42, 0x43, 0, 0x44, 0x45, 0x46, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF] * 2)
+    assert bytes_ascii(binary) == binary.hex(" ")
+
+
+def test_bytes_ascii_shows_a_name_inside_binary_data():
+    # A queue element read without BTF: {u64 ts; u32 pid; u32 ppid; char comm[16]} -- mostly not
+    # printable, but the name inside is what the reader looks for.
+    raw = (123456789012).to_bytes(8, "little") + (4242).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    raw += b"dsx-comm".ljust(16, b"\0")
+    text = bytes_ascii(raw)
+    assert text.startswith(raw.hex(" ") + "  |")
+    assert text.endswith("|") and "dsx-comm" in text
+    assert text.split("|")[1] == "".join(chr(b) if 32 <= b < 127 else "." for b in raw)
+    assert bytes_ascii(raw, limit=8) == raw[:8].hex(" ") + "…"  # the text is beyond the limit
 
 
 def test_counters_vs_gauges():
