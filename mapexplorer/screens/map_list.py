@@ -1,17 +1,20 @@
 """The map list: every BPF map in a live-refreshing table with a filter, sorting, entry counts and fill
 (from the source's BPF iterator read: nothing here reads maps), memory by owner (``o``) and the doctor's
-findings (``d``)."""
+findings (``d``).
+
+The table is a :class:`~mapexplorer.widgets.row_table.RowTable` (Line API: only the lines on screen are
+drawn), fed from a :class:`~mapexplorer.list_index.ListIndex` that keeps one row object per map until the
+map changes: a refresh where nothing changed repaints nothing, and 20,000 maps cost what a screenful does.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
@@ -25,11 +28,7 @@ from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.units import human_bytes
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall
 from mapexplorer.widgets.health_cells import GroupTable, entries_cell, fill_cell, fill_sort_value, summary
-from mapexplorer.widgets.keyed_table import KeyedTable
-from mapexplorer.widgets.keys import NavDataTable
-
-if TYPE_CHECKING:
-    pass
+from mapexplorer.widgets.row_table import Column, Row, RowTable
 
 DESCENDING_FIRST = frozenset({"entries", "fill", "memlock"})
 """Sorting by these starts with the largest (the fullest map first)."""
@@ -50,6 +49,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("Pinned", "pinned"),
     ("BTF", "btf"),
 ]
+NUMERIC = frozenset({"id", "entries", "fill", "max", "memlock", "key", "value"})
+"""Right-aligned columns."""
+WIDEST = {"name": 32, "type": 24, "owners": 48, "progs": 48, "pinned": 64}
+"""Columns cut (with …) beyond this many cells; the others are at most 48."""
+TABLE_COLUMNS = [Column(key, label, key in NUMERIC, WIDEST.get(key, 48)) for label, key in COLUMNS]
 
 
 def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
@@ -71,13 +75,49 @@ def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
     return (0, values[key])
 
 
-class MapTable(NavDataTable, KeyedTable):
-    """The map list's table: a row cursor, and ``h``/``l`` (← →) move the column that ``s`` sorts by,
-    underlined in the header."""
+def _row(r: MapRow) -> Row:
+    """The table row of a map (made again only when the map changed: :class:`ListIndex` caches it)."""
+    entries, fill = entries_cell(r), fill_cell(r)
+    cells = (
+        str(r.id),
+        r.name or "(no name)",
+        r.type_name,
+        entries.text,
+        fill.text + fill.note,
+        f"{r.max_entries:,}",
+        human_bytes(r.memlock),
+        str(r.key_size),
+        str(r.value_size),
+        ", ".join(r.owners),
+        ", ".join(r.progs),
+        ", ".join(r.pinned),
+        "yes" if r.btf_id else "no",
+    )
+    styles = (
+        "",
+        "bold" if r.name else "dim",
+        "magenta" if r.percpu else "cyan",
+        entries.style,
+        fill.style,
+        "", "", "", "", "", "", "",
+        "green" if r.btf_id else "dim",
+    )
+    spans = ((4, len(fill.text), "dim"),) if fill.note else ()
+    return Row(str(r.id), cells, styles, spans)
+
+
+class MapTable(RowTable):
+    """The map list's table: a row cursor (``j``/``k``, ``g``/Home, ``G``/End, PageUp/PageDown), and
+    ``h``/``l`` (← →) move the column that ``s`` sorts by, underlined in the header."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("home,g", "first", "First row", show=False),
+        Binding("end,G", "last", "Last row", show=False),
         Binding("left,h", "column(-1)", "Column left", show=False),
         Binding("right,l", "column(1)", "Column right", show=False),
+        Binding("enter", "select", "Open", show=False),
     ]
 
     def action_column(self, step: int) -> None:
@@ -90,6 +130,7 @@ class MapListScreen(PollingScreen):
     """Every map, refreshed live; Enter opens one."""
 
     help_title = "Map list"
+    MAIN_FOCUS: ClassVar[str] = "MapTable, GroupTable"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so the keys typed right after it land in the filter
@@ -117,20 +158,22 @@ class MapListScreen(PollingScreen):
         """Index in COLUMNS of the column under the cursor (``s`` sorts by it)."""
         self.pacer = Pacer()
         """The refresh's CPU cost against the budget (``--budget``, set on mount)."""
-        self.index: ListIndex[tuple[object, ...]] = ListIndex(_sort_value, self._cells)
-        """The rows by id with cached sort values, search texts and cells (only changed maps are redone)."""
+        self.index: ListIndex[Row] = ListIndex(_sort_value, _row)
+        """The rows by id with cached sort values, search texts and table rows (only changed maps are
+        redone)."""
         self._summary: tuple[object, str] = (None, "")
         self.group_by: str | None = None
         """Memory by owner: the grouping shown instead of the maps (None: the maps)."""
         self._stale = False
+        self._empty_shown = ""
+        self._status_shown = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield FilterBar(
             placeholder="/ filter maps by name, type, owner, program or pin", next_focus="#maps", id="filter"
         )
-        table = MapTable(id="maps", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield MapTable(TABLE_COLUMNS, id="maps", sort_arrows=True)
         yield GroupTable(id="groups")
         yield Static("", id="list-empty")
         yield StatusLine("loading maps…", id="status")
@@ -141,9 +184,8 @@ class MapListScreen(PollingScreen):
         self.pacer.budget = self.explorer.budget
         self.query_one("#list-empty").display = False
         self.query_one("#groups").display = False
-        table = self.query_one("#maps", DataTable)
-        for label, key in COLUMNS:
-            table.add_column(self._label(label, key), key=key)
+        table = self.query_one("#maps", MapTable)
+        self._relabel()
         table.focus()
         self.poll()
 
@@ -181,8 +223,8 @@ class MapListScreen(PollingScreen):
         cpu = self.explorer.cpu_clock
         start = cpu()
         self.snapshot = message.snapshot
-        changes = self.index.update(message.snapshot.rows)
-        self._render_rows(changes.changed)
+        self.index.update(message.snapshot.rows)
+        self._render_rows()
         self.pacer.record(message.cost + cpu() - start)  # the worker's read and this thread's drawing
         self.show_refresh_state()
         self._schedule()
@@ -205,29 +247,13 @@ class MapListScreen(PollingScreen):
         rows = self.index.rows
         return [rows[i] for i in self.index.order(self.sort_key, self.sort_reverse, self._needle())]
 
-    def _cells(self, r: MapRow) -> tuple[object, ...]:
-        return (
-            Text(str(r.id), justify="right"),
-            Text(r.name or "(no name)", style="bold" if r.name else "dim"),
-            Text(r.type_name, style="magenta" if r.percpu else "cyan"),
-            entries_cell(r),
-            fill_cell(r),
-            Text(f"{r.max_entries:,}", justify="right"),
-            Text(human_bytes(r.memlock), justify="right"),
-            Text(str(r.key_size), justify="right"),
-            Text(str(r.value_size), justify="right"),
-            ", ".join(r.owners) or "",
-            ", ".join(r.progs) or "",
-            ", ".join(r.pinned) or "",
-            Text("yes", style="green") if r.btf_id else Text("no", style="dim"),
-        )
-
-    def _render_rows(self, changed: frozenset[int] = frozenset()) -> None:
-        """Bring the table to the index's order: only new, freed and ``changed`` rows are (re)built."""
-        table = self.query_one("#maps", KeyedTable)
+    def _render_rows(self) -> None:
+        """Bring the table to the index's order (rows are made again only for maps that changed; the
+        table repaints only the lines on screen that differ)."""
+        table = self.query_one("#maps", MapTable)
         ids = self.index.order(self.sort_key, self.sort_reverse, self._needle())
-        cells = self.index.cells
-        table.sync([str(i) for i in ids], lambda key: cells(int(key)), [str(i) for i in changed])
+        made = self.index.cells
+        table.set_rows([made(i) for i in ids])
         rows = self.index.rows
         shown = [rows[i] for i in ids]
         self._update_status(len(ids))
@@ -242,7 +268,7 @@ class MapListScreen(PollingScreen):
             return
         groups.show(rows, self.snapshot.inner, self.group_by)
         groups.display = True
-        self.query_one("#maps", DataTable).display = False
+        self.query_one("#maps", MapTable).display = False
 
     def _explain_empty(self, rows: list[MapRow]) -> None:
         """Words instead of an empty table: no maps at all, or none matching the filter."""
@@ -256,9 +282,11 @@ class MapListScreen(PollingScreen):
         elif self.snapshot is not None and not rows:
             needle = self.query_one("#filter", Input).value.strip()
             text = f"No map matches {needle!r} (name, type, owner, program or pin). Escape clears the filter."
-        empty.update(text)
-        empty.display = bool(text)
-        table = self.query_one("#maps", DataTable)
+        if text != self._empty_shown:  # no layout pass when nothing changed (it runs at every refresh)
+            self._empty_shown = text
+            empty.update(text)
+            empty.display = bool(text)
+        table = self.query_one("#maps", MapTable)
         was_hidden = not table.display
         table.display = not text
         # Hiding the table (no maps yet: a fresh box starting the demo) moves focus to the filter; take it
@@ -290,7 +318,10 @@ class MapListScreen(PollingScreen):
         if self.group_by:
             parts.append(f"memory by {self.group_by} (o: next, Enter filters)")
         parts.append(self.explorer.source.name)
-        self.query_one("#status", StatusLine).update("  ·  ".join(parts))
+        text = "  ·  ".join(parts)
+        if text != self._status_shown:
+            self._status_shown = text
+            self.query_one("#status", StatusLine).update(text)
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -300,16 +331,15 @@ class MapListScreen(PollingScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.set_focus(self.query_one("#maps", DataTable))
+        self.set_focus(self.query_one("#maps", MapTable))
 
-    @on(DataTable.RowSelected, "#maps")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(OpenMap(int(event.row_key.value)))
+    @on(RowTable.Selected, "#maps")
+    def _row_selected(self, event: RowTable.Selected) -> None:
+        self.post_message(OpenMap(int(event.key)))
 
-    @on(DataTable.HeaderSelected, "#maps")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    @on(RowTable.HeaderClicked, "#maps")
+    def _header_selected(self, event: RowTable.HeaderClicked) -> None:
+        key = event.column
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
@@ -329,42 +359,23 @@ class MapListScreen(PollingScreen):
         """Escape: clear the filter and go back to the table (the map list is never left by Escape)."""
         f = self.query_one("#filter", Input)
         f.value = ""
-        table = self.query_one("#maps", DataTable)
+        table = self.query_one("#maps", MapTable)
         if table.display:
             self.set_focus(table)
 
     def action_open_map(self) -> None:
-        table = self.query_one("#maps", DataTable)
-        if table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            if key is not None:
-                self.post_message(OpenMap(int(key)))
-
-    def _label(self, label: str, key: str) -> Text:
-        """A header label: the sort arrow on the sorted column, the column under the cursor underlined
-        (two trailing cells always, so widths never change)."""
-        arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_key else "  "
-        text = Text(label + arrow)
-        if COLUMNS[self.column][1] == key:
-            text.stylize("underline")
-        return text
+        key = self.query_one("#maps", MapTable).current_key()
+        if key is not None:
+            self.post_message(OpenMap(int(key)))
 
     def _relabel(self) -> None:
-        table = self.query_one("#maps", DataTable)
-        for label, key in COLUMNS:
-            col = table.columns.get(ColumnKey(key))
-            if col is not None:
-                col.label = self._label(label, key)
-        table.notify_style_update()  # clears the table's render caches and repaints
+        """The header: the sort arrow on the sorted column, the column under the cursor underlined."""
+        self.query_one("#maps", MapTable).set_header(self.sort_key, self.sort_reverse, self.column)
 
     def move_column(self, step: int) -> None:
         """Move the column cursor (``h``/``l``), scrolling the table to show that column."""
         self.column = max(0, min(len(COLUMNS) - 1, self.column + step))
-        table = self.query_one("#maps", DataTable)
-        x = sum(c.get_render_width(table) for c in table.ordered_columns[: self.column])
-        width = table.ordered_columns[self.column].get_render_width(table)
-        if x < table.scroll_x or x + width > table.scroll_x + table.scrollable_content_region.width:
-            table.scroll_to(x=x, animate=False)
+        self.query_one("#maps", MapTable).show_column(self.column)
         self._relabel()
 
     def action_sort(self) -> None:
@@ -385,7 +396,7 @@ class MapListScreen(PollingScreen):
         """Memory by owner: the maps grouped by owner, then pin directory, then name, then the maps again."""
         order = [*GROUPINGS, None]
         self.group_by = order[(order.index(self.group_by) + 1) % len(order)]
-        table = self.query_one("#maps", DataTable)
+        table = self.query_one("#maps", MapTable)
         if self.group_by is None:
             table.display = True
         self._render_rows()
@@ -400,9 +411,9 @@ class MapListScreen(PollingScreen):
         self.group_by = None
         f = self.query_one("#filter", Input)
         f.value = "" if group.key.startswith("(") else group.key
-        self.query_one("#maps", DataTable).display = True
+        self.query_one("#maps", MapTable).display = True
         self._render_rows()
-        self.set_focus(self.query_one("#maps", DataTable))
+        self.set_focus(self.query_one("#maps", MapTable))
 
     def action_reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
@@ -410,7 +421,7 @@ class MapListScreen(PollingScreen):
         self._render_rows()
 
     def show_refresh_state(self) -> None:
-        self._update_status(self.query_one("#maps", DataTable).row_count)
+        self._update_status(self.query_one("#maps", MapTable).row_count)
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         """(title, help, action) for the command palette."""

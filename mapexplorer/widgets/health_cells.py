@@ -1,10 +1,12 @@
-"""Map-health cells for the map list: entries, fill with colour bands (80 % / 95 %), the LRU note, the
-summary line, and the memory-by-owner table. UI only: the numbers come in the rows the source sent.
+"""Map-health cells for the map list: entries, fill with colour bands (80 % / 95 %), the LRU note (plain
+text and style names: the list draws them with the Line API), the summary line, and the memory-by-owner
+table. UI only: the numbers come in the rows the source sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,35 +21,42 @@ DASH = "\u2013"
 BAND_STYLE = {"crit": "bold red", "warn": "yellow", "": ""}
 
 
-def entries_cell(r: MapRow) -> Text:
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A map-list cell as plain text: the text, its style, and a dim note drawn after it (``" evicts"``)."""
+
+    text: str
+    style: str = ""
+    note: str = ""
+
+
+def entries_cell(r: MapRow) -> Cell:
     """``1,234``, ``~1,234`` (from an earlier read), ``counting``, ``peek`` or a dash."""
     c = r.count
     if c is None:
-        return Text("…", style="dim", justify="right")
+        return Cell("…", "dim")
     if c.entries is not None:
-        return Text(f"{'~' if c.approx else ''}{c.entries:,}", style="dim" if c.approx else "",
-                    justify="right")
+        return Cell(f"{'~' if c.approx else ''}{c.entries:,}", "dim" if c.approx else "")
     if c.pending:
-        return Text("counting", style="dim italic", justify="right")
-    return Text("peek" if r.type_name in ("queue", "stack") else DASH, style="dim", justify="right")
+        return Cell("counting", "dim italic")
+    return Cell("peek" if r.type_name in ("queue", "stack") else DASH, "dim")
 
 
-def fill_cell(r: MapRow) -> Text:
+def fill_cell(r: MapRow) -> Cell:
     """Fill in per cent, coloured at 80 % and 95 % (index-keyed maps such as arrays stay dim); ringbufs
     show their backlog; LRU maps say they evict instead of failing once full."""
     c = r.count
     if c is None or c.fill is None:
-        text = "counting" if c is not None and c.pending else DASH
-        return Text(text, style="dim", justify="right")
+        return Cell("counting" if c is not None and c.pending else DASH, "dim")
     pct = f"{'~' if c.approx else ''}{c.fill * 100:.1f}%"
     if r.type_name in INDEXED_TYPES:
-        return Text(pct, style="dim", justify="right")
-    t = Text(pct, style=BAND_STYLE[fill_band(c.fill, r.type_name)], justify="right")
+        return Cell(pct, "dim")
+    note = ""
     if r.type_name in LRU_TYPES and c.fill >= WARN_FILL:
-        t.append(" evicts", style="dim")
+        note = " evicts"
     elif c.backlog is not None:
-        t.append(" backlog", style="dim")
-    return t
+        note = " backlog"
+    return Cell(pct, BAND_STYLE[fill_band(c.fill, r.type_name)], note)
 
 
 def fill_sort_value(r: MapRow) -> float:

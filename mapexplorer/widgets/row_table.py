@@ -4,6 +4,10 @@ A DataTable measures every cell of every row with Rich whenever rows are added: 
 order changes at every refresh (sorting by CPU%), rebuilding it took ~0.6 s a second. This table keeps the
 rows as plain strings, sizes columns from string lengths and renders only the lines on screen, so a refresh
 costs the same whether 10 or 10,000 rows exist. The header stays at the top; ← → scroll horizontally.
+
+The map list (20,000 maps) uses it too: a cell may end in a differently styled tail (``Row.spans``: the
+``evicts`` note after a fill), the header can show the sort arrow and underline the column under a column
+cursor (``sort_arrows``, :meth:`RowTable.set_header`), and rows identical to the shown ones repaint nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -35,12 +39,14 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One row: a key (kept under the cursor across updates), one text per column, and per-column styles
-    (``"bold"``, ``"cyan"``, ``"yellow"``...; "" for the default)."""
+    """One row: a key (kept under the cursor across updates), one text per column, per-column styles
+    (``"bold"``, ``"cyan"``, ``"yellow"``...; "" for the default) and ``spans``: (column, offset, style),
+    the cell's text from ``offset`` on drawn with ``style`` added to the cell's (a dim note after a value)."""
 
     key: str
     cells: tuple[str, ...]
     styles: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int, str], ...] = ()
     lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,11 +114,18 @@ class RowTable(ScrollView, can_focus=True):
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
+        sort_arrows: bool = False,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns: tuple[Column, ...] = tuple(columns)
         self.rows: tuple[Row, ...] = ()
-        self._widths: list[int] = [len(c.label) for c in self.columns]
+        self.sort_arrows = sort_arrows
+        """The header keeps two cells after each label for the sort arrow (▲ ▼) of :meth:`set_header`."""
+        self.sort_key: str | None = None
+        self.sort_reverse = False
+        self.cursor_column: int | None = None
+        """Index of the column under the column cursor (underlined in the header), or None."""
+        self._widths: list[int] = [self._label_width(c) for c in self.columns]
         self._index: dict[str, int] = {}
         self._styles: dict[tuple[Style, str], Style] = {}
 
@@ -122,13 +135,20 @@ class RowTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self.rows)
 
+    def _label_width(self, column: Column) -> int:
+        return len(column.label) + (2 if self.sort_arrows else 0)
+
     def set_rows(self, rows: Sequence[Row]) -> None:
-        """Show these rows (in this order); the cursor stays on the same key when it is still there."""
+        """Show these rows (in this order); the cursor stays on the same key when it is still there.
+        Rows equal to the ones shown (the same objects, usually) change nothing and repaint nothing."""
+        new_rows = tuple(rows)
+        if new_rows == self.rows:
+            return
         current = self.current_key()
         old_rows, old_widths = self.rows, self._widths
-        self.rows = tuple(rows)
+        self.rows = new_rows
         self._index = {r.key: i for i, r in enumerate(self.rows)}
-        widths = [len(c.label) for c in self.columns]
+        widths = [self._label_width(c) for c in self.columns]
         if self.rows:
             widest = [max(col) for col in zip(*(r.lengths for r in self.rows), strict=True)]
             widths = [max(a, b) for a, b in zip(widths, widest, strict=True)]
@@ -168,6 +188,30 @@ class RowTable(ScrollView, can_focus=True):
     def _total_width(self) -> int:
         return sum(self._widths) + 2 * len(self._widths)
 
+    def set_header(self, sort_key: str | None, reverse: bool = False,
+                   cursor_column: int | None = None) -> None:
+        """The sorted column (an arrow after its label, with ``sort_arrows``) and the column under the column
+        cursor (underlined); repaints the header line only when something changed."""
+        state = (sort_key, reverse, cursor_column)
+        if state == (self.sort_key, self.sort_reverse, self.cursor_column):
+            return
+        self.sort_key, self.sort_reverse, self.cursor_column = state
+        self.refresh(Region(0, 0, self.size.width, 1))
+
+    def column_span(self, index: int) -> tuple[int, int]:
+        """(x, width) of column ``index`` in the table's virtual width (its padding included)."""
+        x = sum(w + 2 for w in self._widths[:index])
+        return x, self._widths[index] + 2
+
+    def show_column(self, index: int) -> None:
+        """Scroll sideways as little as needed to show column ``index`` whole."""
+        x, width = self.column_span(index)
+        view = self.scrollable_content_region.width
+        if x < self.scroll_x:
+            self.scroll_to(x=x, animate=False, force=True)
+        elif x + width > self.scroll_x + view:
+            self.scroll_to(x=min(x, x + width - view), animate=False, force=True)
+
     # -- rendering ---------------------------------------------------------------------------------------
 
     def _style(self, base: Style, name: str) -> Style:
@@ -179,16 +223,42 @@ class RowTable(ScrollView, can_focus=True):
             style = self._styles[key] = base + Style.parse(name)
         return style
 
-    def _line(self, cells: Sequence[str], styles: Sequence[str], base: Style) -> list[Segment]:
+    def _line(self, cells: Sequence[str], styles: Sequence[str], base: Style,
+              spans: Sequence[tuple[int, int, str]] = ()) -> list[Segment]:
         segs: list[Segment] = []
+        tails = {j: (offset, name) for j, offset, name in spans}
         for j, (col, width) in enumerate(zip(self.columns, self._widths, strict=True)):
             text = cells[j] if j < len(cells) else ""
-            if len(text) > width:
+            length = len(text)
+            if length > width:
                 text = text[: max(width - 1, 0)] + "…"
-            text = text.rjust(width) if col.numeric else text.ljust(width)
+            padded = text.rjust(width) if col.numeric else text.ljust(width)
             name = styles[j] if j < len(styles) else ""
             style = self._style(base, name) if name else base
-            segs.append(Segment(" " + text + " ", style))
+            tail = tails.get(j)
+            if tail is None or tail[0] >= len(text):
+                segs.append(Segment(" " + padded + " ", style))
+                continue
+            cut = (width - len(text) if col.numeric else 0) + tail[0]  # where the tail starts in `padded`
+            segs.append(Segment(" " + padded[:cut], style))
+            segs.append(Segment(padded[cut:] + " ", self._style(style, tail[1])))
+        return segs
+
+    def _header_line(self, base: Style) -> list[Segment]:
+        """The labels, the sort arrow after the sorted one's, the one under the column cursor underlined."""
+        segs: list[Segment] = []
+        for j, (col, width) in enumerate(zip(self.columns, self._widths, strict=True)):
+            label = col.label
+            if self.sort_arrows and col.key == self.sort_key:
+                label += " ▼" if self.sort_reverse else " ▲"
+            label = label[:width]
+            pad = " " * (width - len(label))
+            left, right = (pad, "") if col.numeric else ("", pad)
+            if j == self.cursor_column:
+                segs += [Segment(" " + left, base), Segment(label, self._style(base, "underline")),
+                         Segment(right + " ", base)]
+            else:
+                segs.append(Segment(" " + left + label + right + " ", base))
         return segs
 
     def render_line(self, y: int) -> Strip:
@@ -196,7 +266,7 @@ class RowTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
             base = self.get_component_rich_style("row-table--header")
-            segs = self._line([c.label for c in self.columns], (), base)
+            segs = self._header_line(base)
         else:
             i = scroll_y + y - 1
             if i >= len(self.rows):
@@ -208,7 +278,10 @@ class RowTable(ScrollView, can_focus=True):
                 base = self.get_component_rich_style("row-table--odd")
             else:
                 base = self.rich_style
-            segs = self._line(row.cells, row.styles if i != self.cursor_row else (), base)
+            if i == self.cursor_row:
+                segs = self._line(row.cells, (), base)
+            else:
+                segs = self._line(row.cells, row.styles, base, row.spans)
         return Strip(segs).crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
 
     # -- cursor ------------------------------------------------------------------------------------------
@@ -218,9 +291,9 @@ class RowTable(ScrollView, can_focus=True):
         height = max(self.size.height - 1, 1)
         top = self.scroll_offset.y
         if new < top:
-            self.scroll_to(y=new, animate=False)
+            self.scroll_to(y=new, animate=False, force=True)
         elif new >= top + height:
-            self.scroll_to(y=new - height + 1, animate=False)
+            self.scroll_to(y=new - height + 1, animate=False, force=True)
 
     def _move(self, delta: int) -> None:
         if self.rows:

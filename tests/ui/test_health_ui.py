@@ -16,7 +16,7 @@ from mapexplorer.app import make_app
 from mapexplorer.kernel import health, maps
 from mapexplorer.kernel.names import map_type_id
 from mapexplorer.screens.doctor import DoctorScreen
-from mapexplorer.screens.map_list import MapListScreen
+from mapexplorer.screens.map_list import MapListScreen, MapTable
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.widgets.health_cells import GroupTable
 from tests.ui.helpers import press, settle
@@ -44,10 +44,11 @@ def health_maps() -> Iterator[dict[str, maps.Map]]:
         yield out
 
 
-def _row_cells(screen: MapListScreen, map_id: int) -> dict[str, object]:
-    table = screen.query_one("#maps", DataTable)
-    row = table.get_row(str(map_id))
-    return {key.value: cell for key, cell in zip(table.columns, row, strict=True)}
+def _row_cells(screen: MapListScreen, map_id: int) -> dict[str, tuple[str, str]]:
+    """Column key -> (text, style) of the map's row as the table holds it."""
+    table = screen.query_one("#maps", MapTable)
+    row = next(r for r in table.rows if r.key == str(map_id))
+    return {c.key: (text, style) for c, text, style in zip(table.columns, row.cells, row.styles, strict=True)}
 
 
 async def test_fill_bands_sort_and_summary(health_maps, monkeypatch) -> None:
@@ -61,12 +62,12 @@ async def test_fill_bands_sort_and_summary(health_maps, monkeypatch) -> None:
         screen = app.screen
         assert isinstance(screen, MapListScreen)
         full = _row_cells(screen, ids["hl_ui_full"])
-        assert (str(full["entries"]), str(full["fill"])) == ("16", "100.0%")
-        assert "red" in str(full["fill"].style)
+        assert (full["entries"][0], full["fill"][0]) == ("16", "100.0%")
+        assert "red" in full["fill"][1]
         ninety = _row_cells(screen, ids["hl_ui_ninety"])
-        assert str(ninety["fill"]) == "90.0%" and "yellow" in str(ninety["fill"].style)
+        assert ninety["fill"] == ("90.0%", "yellow")
         half = _row_cells(screen, ids["hl_ui_half"])
-        assert str(half["fill"]) == "50.0%" and not str(half["fill"].style)
+        assert half["fill"] == ("50.0%", "")
         status = str(screen.query_one("#status", Static).render())
         assert "memlock" in status and "above 80 %" in status
         # sort by fill, fullest first: our full map comes before the 90 % one, which comes before 50 %
@@ -77,8 +78,8 @@ async def test_fill_bands_sort_and_summary(health_maps, monkeypatch) -> None:
         await press(pilot, "s")
         assert screen.sort_key == "fill"
         assert screen.sort_reverse
-        table = screen.query_one("#maps", DataTable)
-        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        table = screen.query_one("#maps", MapTable)
+        order = [r.key for r in table.rows]
         mine = [o for o in order if int(o) in ids.values()]
         assert mine == [str(ids["hl_ui_full"]), str(ids["hl_ui_ninety"]), str(ids["hl_ui_half"])]
     # hash maps are counted by the kernel's iterator: the explorer read none of ours
@@ -115,16 +116,16 @@ async def test_memory_by_owner_toggle_and_enter_filters(health_maps) -> None:
         screen = app.screen
         await press(pilot, "o")
         groups = screen.query_one("#groups", GroupTable)
-        assert groups.display and not screen.query_one("#maps", DataTable).display
+        assert groups.display and not screen.query_one("#maps", MapTable).display
         assert groups.by == "owner"
         (g,) = [g for g in groups.groups if g.key.endswith(me)]
         assert {m.info.id for m in health_maps.values()} <= set(g.map_ids)
         groups.move_cursor(row=groups.groups.index(g))
         await press(pilot, "enter")
         assert screen.group_by is None
-        assert screen.query_one("#maps", DataTable).display
+        assert screen.query_one("#maps", MapTable).display
         shown = {r.id for r in screen._filtered()}
         assert {m.info.id for m in health_maps.values()} <= shown
         assert all(any(o.endswith(me) for o in r.owners) for r in screen._filtered())
         await press(pilot, "o", "o", "o", "o")  # owner, pin-dir, name, back to the maps
-        assert screen.group_by is None and screen.query_one("#maps", DataTable).display
+        assert screen.group_by is None and screen.query_one("#maps", MapTable).display

@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from textual.binding import Binding
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from mapexplorer.app import make_app
 from mapexplorer.replay_source import ReplaySource
 from mapexplorer.screens.detail import EntryDetailScreen
 from mapexplorer.screens.drilldown import DrillDownScreen
 from mapexplorer.screens.help import HelpScreen
-from mapexplorer.screens.map_list import MapListScreen
+from mapexplorer.screens.map_list import MapListScreen, MapTable
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.widgets.entry_table import EntryTable
 from mapexplorer.widgets.event_detail import EventDetailScreen
@@ -53,8 +53,8 @@ async def test_the_whole_walk_without_a_swallowed_key() -> None:
     app = make_app(StreamingSource(), refresh=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#maps", DataTable)
-        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        table = app.screen.query_one("#maps", MapTable)
+        names = [r.cells[1] for r in table.rows]
         await press(pilot, "G")
         assert table.cursor_row == table.row_count - 1
         await press(pilot, "g")
@@ -106,7 +106,7 @@ async def test_escape_clears_a_filter_first_and_never_quits() -> None:
         f = app.screen.query_one("#filter", Input)
         assert f.value == "proc"
         await press(pilot, "escape")
-        assert f.value == "" and isinstance(app.screen.focused, DataTable)
+        assert f.value == "" and isinstance(app.screen.focused, MapTable)
         await press(pilot, "escape", "escape")
         assert isinstance(app.screen, MapListScreen) and app.is_running
     app = fixture_app(open_map="demo_proc_stats")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from textual.command import CommandList
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from mapexplorer.model import MapGone
 from mapexplorer.replay_source import ReplaySource
 from mapexplorer.screens.drilldown import DrillDownScreen
 from mapexplorer.screens.help import HelpScreen
-from mapexplorer.screens.map_list import MapListScreen
+from mapexplorer.screens.map_list import MapListScreen, MapTable
 from mapexplorer.screens.map_view import MapViewScreen
 from mapexplorer.widgets.common import TooSmall
 from mapexplorer.widgets.entry_table import EntryTable
@@ -27,7 +27,7 @@ async def test_filter_enter_enter_opens_the_percpu_map() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, "slash", *"pcpu_st", "enter")
-        table = app.screen.query_one("#maps", DataTable)
+        table = app.screen.query_one("#maps", MapTable)
         assert table.row_count == 1
         assert app.screen.focused is table
         await press(pilot, "enter")
@@ -139,15 +139,15 @@ async def test_sort_list_by_name_and_reverse() -> None:
         await press(pilot, "l", "s")  # the column cursor moves from ID to Name; s sorts by it
         screen = app.screen
         assert screen.sort_key == "name"
-        table = screen.query_one("#maps", DataTable)
-        labels = [str(c.label) for c in table.ordered_columns]
-        assert labels[:2] == ["ID  ", "Name ▲"]  # the arrow moved to the sorted column
-        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        table = screen.query_one("#maps", MapTable)
+        header = "".join(seg.text for seg in table.render_line(0))
+        assert header.split()[:4] == ["ID", "Name", "▲", "Type"]  # the arrow moved to the sorted column
+        names = [r.cells[1] for r in table.rows]
         assert names == sorted(names, key=str.lower)
         await press(pilot, "S")
-        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        names = [r.cells[1] for r in table.rows]
         assert names == sorted(names, key=str.lower, reverse=True)
-        assert str(table.ordered_columns[1].label) == "Name ▼"
+        assert "Name ▼" in "".join(seg.text for seg in table.render_line(0))
 
 
 async def test_entry_sort_by_column() -> None:
@@ -259,13 +259,14 @@ async def test_list_refresh_keeps_the_cursor_on_its_map_when_another_disappears(
     app = make_app(_ChangingSource(FIXTURE, follow_reads=True), refresh=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#maps", DataTable)
+        table = app.screen.query_one("#maps", MapTable)
         first_count = table.row_count
         await press(pilot, "down", "down", "down")
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = table.current_key()
+        row = table.cursor_row
         await press(pilot, "r")
         assert table.row_count == first_count - 1
-        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
+        assert table.current_key() == key and table.cursor_row == row - 1
 
 
 async def test_palette_commands_run_the_screen_actions() -> None:
@@ -308,7 +309,7 @@ async def test_filter_matching_nothing_says_so() -> None:
         empty = app.screen.query_one("#list-empty")
         assert empty.display and "No map matches 'zzz'" in str(empty.render())
         await press(pilot, "escape")
-        assert not empty.display and app.screen.query_one("#maps", DataTable).row_count > 0
+        assert not empty.display and app.screen.query_one("#maps", MapTable).row_count > 0
 
 
 async def test_watch_key_on_a_stream_map_routes_to_the_event_view_or_says_why() -> None:
@@ -338,7 +339,7 @@ async def test_table_takes_focus_back_when_maps_appear_in_an_empty_kernel() -> N
         source._rows = recorded
         app.screen.poll()  # the next timed refresh (a key would land in the focused filter)
         await settle(pilot)
-        table = app.screen.query_one("#maps", DataTable)
+        table = app.screen.query_one("#maps", MapTable)
         assert table.display and table.has_focus
         await press(pilot, "slash", *"pcpu")
         assert app.screen.query_one("#filter", Input).value == "pcpu"
