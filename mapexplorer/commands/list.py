@@ -12,6 +12,7 @@ import sys
 
 from mapexplorer.codec import register_kernel_enum_names
 from mapexplorer.commands import require_root
+from mapexplorer.commands.list_json import records_text
 from mapexplorer.doctor import read_inner_maps
 from mapexplorer.kernel.health import Counter, EntryCount
 from mapexplorer.kernel.inventory import MapRecord, collect
@@ -135,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "by", None):
         return run_groups(records, counts, args.by, args.json)
     if args.json:
-        # json.dumps runs the C encoder; json.dump to a stream would run the pure-Python one
-        sys.stdout.write(json.dumps([record_json(r, counts[r.info.id]) for r in records]) + "\n")
+        # the text json.dumps would print for record_json's dicts, written per map from one template
+        sys.stdout.write(records_text((r, counts[r.info.id]) for r in records) + "\n")
     else:
         print(fitted_table(records, counts, terminal_width()))
     return 0

@@ -69,15 +69,9 @@ def _ref(p: progs.ProgInfo, map_id: int, st: programs.ProgStatic | None) -> Prog
 
 
 def _infos(ids: list[int] | None, facts: dict[int, tuple[int, int]]) -> list[maps.MapInfo]:
-    out = []
-    for mid in maps.map_ids() if ids is None else ids:
-        try:
-            out.append(maps.map_info_by_id(mid, facts.get(mid)))
-        except FileNotFoundError:
-            if ids is not None:
-                raise
-            continue  # freed between GET_NEXT_ID and GET_FD_BY_ID
-    return out
+    if ids is None:
+        return list(maps.map_infos(maps.map_ids(), facts))  # a map freed meanwhile is left out
+    return list(maps.map_infos(ids, facts, missing_ok=False))
 
 
 def collect(ids: list[int] | None = None, *,
@@ -155,10 +149,12 @@ class Inventory:
             self._cursor = start + len(again)
         else:
             again = []
-        for mid in new + again:
-            try:
-                infos[mid] = maps.map_info_by_id(mid, facts.get(mid))
-            except FileNotFoundError:
+        wanted = new + again
+        got = {i.id: i for i in maps.map_infos(wanted, facts)}
+        for mid in wanted:
+            if mid in got:
+                infos[mid] = got[mid]
+            else:
                 infos.pop(mid, None)  # freed since the id walk
         self._infos = infos
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -133,7 +134,12 @@ def read_fdinfo(fd: int | str, pid: int | str = "self") -> dict[str, str]:
 def fdinfo_ints(fd: int | str, names: tuple[bytes, ...], pid: int | str = "self") -> tuple[int, ...]:
     """Integer fields of /proc/PID/fdinfo/FD by name (0 when absent): one open and one read, no parsing
     of the lines not asked for (listing 20,000 maps reads 20,000 of these, and owners as many again)."""
-    data = b"\n" + _fdinfo_bytes(fd, pid)
+    return parse_fdinfo_ints(_fdinfo_bytes(fd, pid), names)
+
+
+def parse_fdinfo_ints(data: bytes, names: tuple[bytes, ...]) -> tuple[int, ...]:
+    """Integer fields by name (0 when absent) of an fdinfo's text."""
+    data = b"\n" + data
     out = []
     for name in names:
         at = data.find(b"\n" + name + b":")
@@ -180,6 +186,60 @@ def map_info_by_id(map_id: int, fdinfo_facts: tuple[int, int] | None = None) -> 
         return map_info(fd, fdinfo_facts)
     finally:
         os.close(fd)
+
+
+_INFO_LAYOUT = struct.Struct("<6I16sIIQQ4IQ")
+"""struct bpf_map_info as :class:`~mapexplorer.kernel.syscall.MapInfoStruct` lays it out, read in one
+unpack."""
+
+
+def map_infos(ids: Iterable[int], fdinfo_facts: Mapping[int, tuple[int, int]] | None = None, *,
+              missing_ok: bool = True) -> Iterator[MapInfo]:
+    """:func:`map_info_by_id` for many ids, with one set of syscall buffers for them all (listing 20,000
+    maps built 20,000 of each). ``fdinfo_facts``: map id -> (memlock, frozen) already read (see
+    :func:`map_info`).
+
+    Raises:
+        FileNotFoundError: an id does not exist (any more), unless ``missing_ok`` (then it is skipped).
+        PermissionError: not root.
+    """
+    raw = sc.MapInfoStruct()
+    size = ctypes.sizeof(raw)
+    assert size == _INFO_LAYOUT.size
+    get = sc.GetIdAttr()
+    raw_addr = ctypes.addressof(raw)
+    attr = sc.InfoAttr(info_len=size, info=raw_addr)
+    facts = fdinfo_facts or {}
+    type_names: dict[int, str] = {}
+    for map_id in ids:
+        get.start_id, get.open_flags = map_id, sc.BPF_F_RDONLY
+        try:
+            try:
+                fd = sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, get)
+            except PermissionError:  # frozen or BPF_F_WRONLY maps: see open_map
+                get.open_flags = 0
+                fd = sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, get)
+        except FileNotFoundError:
+            if missing_ok:
+                continue  # freed since its id was listed
+            raise
+        try:
+            # zeroed each time: the kernel reads the buffer in first (its input fields) and writes only
+            # the fields the map has (a map without BTF would keep the previous map's BTF ids)
+            ctypes.memset(raw_addr, 0, size)
+            attr.bpf_fd, attr.info_len = fd, size
+            sc.bpf(sc.BPF_OBJ_GET_INFO_BY_FD, attr)
+            memlock, frozen = facts.get(map_id) or fdinfo_ints(fd, (b"memlock", b"frozen"))
+        finally:
+            os.close(fd)
+        (mtype, mid, key_size, value_size, max_entries, flags, name, ifindex, vmlinux_value, _dev, _ino,
+         btf_id, btf_key, btf_value, _vmlinux_id, extra) = _INFO_LAYOUT.unpack(bytes(raw))
+        tname = type_names.get(mtype)
+        if tname is None:
+            tname = type_names[mtype] = map_type_name(mtype)
+        yield MapInfo(mid, mtype, tname, name.split(b"\0", 1)[0].decode(errors="replace"), key_size,
+                      value_size, max_entries, flags, btf_id, btf_key, btf_value, vmlinux_value, extra,
+                      ifindex, memlock, bool(frozen))
 
 
 def find_map(ref: str) -> int:

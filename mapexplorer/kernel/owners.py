@@ -10,6 +10,7 @@ opened with BPF_OBJ_GET and, when it is a map, resolved to its id.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from mapexplorer.kernel import links, maps
@@ -24,16 +25,63 @@ class Owner:
 
 
 _BPF_MAP_LINK = "anon_inode:bpf-map"
+# A map's fdinfo (kernel/bpf/syscall.c bpf_map_show_fdinfo) prints these three lines in this order; any
+# other layout is read line by line (maps.fdinfo_ints).
+_MAP_FACTS = re.compile(rb"\nmemlock:\s*(\d+)\nmap_id:\s*(\d+)\nfrozen:\s*(\d+)")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def _fd_map(fd_dir: str, pid: int, fd: str) -> tuple[int, int, int] | None:
-    """(map id, memlock, frozen) of one fd of a process, or None when the fd is not a map (or is gone)."""
+class _ProcFds:
+    """A process's /proc/PID/fd and /proc/PID/fdinfo directories, opened when first needed: each fd is
+    then looked up by its number alone (``readlinkat``/``openat``), not by a path walked from / through
+    /proc/PID again."""
+
+    __slots__ = ("_fd_dir", "_info_dir", "pid")
+
+    def __init__(self, pid: str) -> None:
+        self.pid = pid
+        self._fd_dir = -1
+        self._info_dir = -1
+
+    @property
+    def fd_dir(self) -> int:
+        if self._fd_dir < 0:
+            self._fd_dir = os.open(f"/proc/{self.pid}/fd", _DIR_FLAGS)
+        return self._fd_dir
+
+    @property
+    def info_dir(self) -> int:
+        if self._info_dir < 0:
+            self._info_dir = os.open(f"/proc/{self.pid}/fdinfo", _DIR_FLAGS)
+        return self._info_dir
+
+    def close(self) -> None:
+        for fd in (self._fd_dir, self._info_dir):
+            if fd >= 0:
+                os.close(fd)
+        self._fd_dir = self._info_dir = -1
+
+
+def _fd_map(dirs: _ProcFds, pid: int, fd: str) -> tuple[int, int, int] | None:
+    """(map id, memlock, frozen) of one fd of a process, or None when the fd is not a map (or is gone).
+
+    The link is read first (one syscall), so only map fds have their fdinfo opened: on a usual box maps
+    are a small share of all fds."""
     try:
-        if os.readlink(f"{fd_dir}/{fd}") != _BPF_MAP_LINK:
+        if os.readlink(fd, dir_fd=dirs.fd_dir) != _BPF_MAP_LINK:
             return None
-        mid, memlock, frozen = maps.fdinfo_ints(fd, (b"map_id", b"memlock", b"frozen"), pid)
+        f = os.open(fd, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirs.info_dir)
+        try:
+            data = os.read(f, 4096)
+        finally:
+            os.close(f)
     except OSError:
         return None  # the fd or the process went away
+    m = _MAP_FACTS.search(data)
+    if m is not None:
+        memlock, mid, frozen = int(m[1]), int(m[2]), int(m[3])
+    else:
+        mid, memlock, frozen = maps.parse_fdinfo_ints(data, (b"map_id", b"memlock", b"frozen"))
     return (mid, memlock, frozen) if mid else None
 
 
@@ -79,22 +127,27 @@ class OwnerScanner:
             if not entry.isdigit():
                 continue
             pid = int(entry)
-            fd_dir = f"/proc/{pid}/fd"
             try:
-                names = os.listdir(fd_dir)
+                names = os.listdir(f"/proc/{entry}/fd")
             except OSError:
                 continue
+            dirs = _ProcFds(entry)
             own = pid == self._self_pid
             known = {} if own else self._fds.get(pid, {})
             fds: dict[str, int | None] = {}
-            for n in names:
-                if n in known:
-                    fds[n] = known[n]
-                    continue
-                got = _fd_map(fd_dir, pid, n)
-                fds[n] = None if got is None else got[0]
-                if got is not None:
-                    facts[got[0]] = got[1:]
+            try:
+                for n in names:
+                    if n in known:
+                        fds[n] = known[n]
+                        continue
+                    got = _fd_map(dirs, pid, n)
+                    if got is None:
+                        fds[n] = None
+                    else:
+                        fds[n] = got[0]
+                        facts[got[0]] = got[1:]
+            finally:
+                dirs.close()
             if own:
                 # This process opens maps for a moment to read them (other threads may be doing so now):
                 # after the first walk only fds held since the previous walk make it an owner, and nothing
