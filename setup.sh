@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-apt_packages=(bpfcc-tools python3-bpfcc bpftool linux-headers-amd64 tmux python3-venv)
+apt_packages=(bpfcc-tools python3-bpfcc bpftool linux-headers-amd64 tmux python3-venv python3-numpy)
 # The test suite scrapes `mapexplorer export` with a real Prometheus server (started by the tests on a
 # loopback port): only `setup.sh test` installs it.
 if [ "${1:-}" = test ]; then apt_packages+=(prometheus); fi

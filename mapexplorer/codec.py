@@ -16,7 +16,13 @@ from typing import Any
 
 from mapexplorer.btf import Btf, BtfError
 from mapexplorer.btf.cprint import c_type, type_ref
-from mapexplorer.btf.decode import compile_decoder, compile_entry_texts, compile_json_texts
+from mapexplorer.btf.decode import (
+    IntLeaf,
+    compile_decoder,
+    compile_entry_texts,
+    compile_json_texts,
+    int_leaves,
+)
 from mapexplorer.btf.encode import EncodeError, encode, parse_int
 from mapexplorer.btf.types import ARRAY, ENUM, ENUM64, INT, MODIFIERS, STRUCT, UNION, find_enum_fast
 from mapexplorer.dumpjson import hex_fields, hex_list, percpu_values_json
@@ -162,6 +168,20 @@ class MapCodec:
         return not self.raw and self.info.type_name in ID_VALUE_TYPES
 
     # -- decoding ----------------------------------------------------------------------------------
+
+    def int_layout(self, side: str) -> dict[str, IntLeaf]:
+        """The plain integer leaves of keys (``side="key"``) or of one value (per-CPU: of one CPU's slot)
+        by column path, as :func:`mapexplorer.btf.decode.int_leaves`; {} when the side is not decoded
+        with BTF."""
+        try:
+            if side == "key" and self._key_dec is not None and self.btf is not None:
+                return int_leaves(self.btf, self.key_type)
+            if side == "value" and self._value_dec is not None and self.value_btf is not None \
+                    and not self.id_values:
+                return int_leaves(self.value_btf, self.value_type)
+        except BtfError:
+            pass
+        return {}
 
     def decode_key(self, b: bytes) -> Any:
         if self._key_dec is not None:

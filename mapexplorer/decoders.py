@@ -56,6 +56,12 @@ class RawDecoder:
     def decode_key(self, b: bytes) -> Any:
         return int.from_bytes(b, "little") if self.key_int else hex_bytes(b)
 
+    def int_layout(self, side: str) -> dict[str, tuple[int, str]]:
+        """Keys / values read as little-endian unsigned integers: ``{"": (0, "<uN")}``, else {}."""
+        if side == "key":
+            return {"": (0, f"<u{self.key_size}")} if self.key_int else {}
+        return {"": (0, f"<u{self.value_size}")} if self.value_int else {}
+
     def decode_value(self, b: bytes) -> Any:
         return int.from_bytes(b[: self.value_size], "little") if self.value_int else hex_bytes(b)
 
@@ -212,6 +218,19 @@ class FriendlyDecoder:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def int_layout(self, side: str) -> dict[str, tuple[int, str]]:
+        """The inner decoder's integer leaves, less those shown in a friendly form (times, addresses...)."""
+        inner = getattr(self.inner, "int_layout", None)
+        if inner is None:
+            return {}
+        kinds = self.key_kinds if side == "key" else self.value_kinds
+        bases = [k.replace("[]", "") for k in kinds]
+        return {
+            p: leaf
+            for p, leaf in inner(side).items()
+            if not any(b == "" or p == b or p.startswith((b + ".", b + "[")) for b in bases)
+        }
+
     def decode_key(self, b: bytes) -> Any:
         key = self.inner.decode_key(b)
         return humanize(key, self.key_kinds, self.clock()) if self.key_kinds else key
@@ -235,6 +254,15 @@ def friendly(codec: Any, clock: Callable[[], Clock] = Clock.now) -> Decoder:
     return FriendlyDecoder(codec, kk, vk, clock) if kk or vk else codec
 
 
+REWRITTEN_KEY_TYPES = frozenset({"lpm_trie", "cpumap"})
+"""Map types whose keys :class:`TypeAwareDecoder` shows in another form."""
+REWRITTEN_VALUE_TYPES = MAP_OF_MAPS_TYPES | {
+    "prog_array", "stack_trace", "devmap", "devmap_hash", "cpumap", "sockmap", "sockhash",
+    "reuseport_sockarray",
+}
+"""Map types whose values :class:`TypeAwareDecoder` shows in another form."""
+
+
 class TypeAwareDecoder:
     """Wraps a decoder and rewrites keys/values of map types whose raw numbers mean something else:
     prog_array (program names), maps of maps (inner map names), stack_trace (kernel symbols), lpm_trie
@@ -252,6 +280,16 @@ class TypeAwareDecoder:
     def with_names(self, names: ResolvedNames) -> TypeAwareDecoder:
         """This decoder over ``names`` (a new object: snapshots already handed out keep theirs)."""
         return TypeAwareDecoder(self.inner, self.type_name, names)
+
+    def int_layout(self, side: str) -> dict[str, tuple[int, str]]:
+        """Integer leaves of keys or values that this map type does not rewrite (none for a rewritten
+        side: CIDR keys, program / inner map / interface names, stack frames, socket cookies)."""
+        if side == "key" and self.type_name in REWRITTEN_KEY_TYPES:
+            return {}
+        if side == "value" and self.type_name in REWRITTEN_VALUE_TYPES:
+            return {}
+        inner = getattr(self.inner, "int_layout", None)
+        return inner(side) if inner is not None else {}
 
     def decode_key(self, b: bytes) -> Any:
         try:

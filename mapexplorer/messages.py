@@ -6,8 +6,10 @@ messages implement ``can_replace`` so that a slow UI drops stale frames instead 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from textual.message import Message
 
 from mapexplorer.histogram import HistSet
@@ -35,15 +37,32 @@ class MapFrame(Message):
     previous: MapSnapshot | None
     prev_index: dict[bytes, int] | None
     """Key -> row in ``previous`` when the key order changed (None: same order, or too big to index)."""
-    order: list[int] | None
+    order: Sequence[int] | np.ndarray | None
     """Rows of ``snapshot`` to show (filtered/sorted), None for all in map order."""
     read: MapSnapshot | None = None
     """What was read, when ``snapshot`` is a view made from it (only the changes since the mark)."""
     since: tuple[int, int, int] | None = None
     """(added, removed, changed) since the mark, when ``snapshot`` shows only those."""
+    ordered: int = 0
+    """The sort/filter request (the map view's count of them) whose order this frame carries."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, MapFrame) and message.snapshot.map_id == self.snapshot.map_id
+        # a frame never drops a queued one carrying a newer sort/filter result
+        return (isinstance(message, MapFrame) and message.snapshot.map_id == self.snapshot.map_id
+                and message.ordered <= self.ordered)
+
+
+@dataclass
+class OrderProgress(Message):
+    """How far a sort/filter of a map's entries has got (a worker's progress report)."""
+
+    map_id: int
+    ordered: int
+    """The sort/filter request it works for."""
+    fraction: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OrderProgress) and message.map_id == self.map_id
 
 
 @dataclass

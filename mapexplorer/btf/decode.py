@@ -462,6 +462,44 @@ def compile_decoder(btf: Btf, type_id: int) -> Callable[[bytes], Any]:
     return decode
 
 
+IntLeaf = tuple[int, str]
+"""Where a plain integer leaf lies in a value: (byte offset, numpy-style type ``<u4``, ``>i8`` ...)."""
+
+
+def int_leaves(btf: Btf, type_id: int, max_list: int = 8) -> dict[str, IntLeaf]:
+    """The plain integer leaves of ``type_id`` by the path the entry table flattens them to (``a.b``,
+    ``arr[2]`` for arrays of at most ``max_list`` ints, ``""`` for a scalar): what can be read for every
+    entry straight from a buffer of many values, without decoding each. Bitfields, enums, bools, chars
+    and floats are not plain integers and are left out.
+
+    Raises:
+        BtfError: the type cannot be decoded.
+    """
+    out: dict[str, IntLeaf] = {}
+
+    def leaf(node: Node) -> str | None:
+        if type(node) is not IntNode:
+            return None
+        order, code = node.reader.__self__.format[0], node.code  # type: ignore[attr-defined]
+        return f"{order}{'i' if code.islower() else 'u'}{node.size}"
+
+    def walk(node: Node, path: str, off: int) -> None:
+        kind = leaf(node)
+        if kind is not None:
+            out[path] = (off, kind)
+        elif isinstance(node, ObjNode):
+            for key, o, sub in node.fields:
+                walk(sub, f"{path}.{key}" if path else key, off + o)
+        elif isinstance(node, ArrayNode) and 0 < node.n <= max_list:
+            kind = leaf(node.elem)
+            if kind is not None:
+                for i in range(node.n):
+                    out[f"{path}[{i}]"] = (off + i * node.stride, kind)
+
+    walk(compile_plan(btf, type_id), "", 0)
+    return out
+
+
 def decode(btf: Btf, type_id: int, data: bytes) -> Any:
     """Decode one value (compiling and caching its plan on first use)."""
     return compile_decoder(btf, type_id)(data)

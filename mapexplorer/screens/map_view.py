@@ -19,12 +19,13 @@ from textual.worker import get_current_worker
 
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, STREAM_TYPES
 from mapexplorer.marks import comparable, since_mark
-from mapexplorer.messages import MapFrame, MapVanished, OpenMap, SourceFailed
+from mapexplorer.messages import MapFrame, MapVanished, OpenMap, OrderProgress, SourceFailed
 from mapexplorer.model import MapSnapshot
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.screens.write_flow import WriteFlow
-from mapexplorer.widgets.columns import compute_order, make_plan
+from mapexplorer.widgets.columns import make_plan
 from mapexplorer.widgets.common import FilterBar, MapHeader, StatusLine, TooSmall
+from mapexplorer.widgets.compact import OrderCancelled, order_rows
 from mapexplorer.widgets.entry_table import EntryTable
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ INDEX_LIMIT = 250_000
 HISTORY = 60
 """Refreshes of per-CPU history kept per key for the drill-down sparklines."""
 HISTORY_KEYS = 512
+PROGRESS_EVERY = 0.1
+"""Seconds between two progress reports of a sort/filter worker."""
 
 History = deque[tuple[float, list[dict[str, Any]]]]
 
@@ -99,6 +102,13 @@ class MapViewScreen(PollingScreen):
         """e / a / d: edits through the source (only with --write; otherwise a hint)."""
         self._hist_opened = False
         """The histogram view was opened once (by the guess or H): the guess does not open it again."""
+        self._order_seq = 0
+        """Sort/filter requests so far (s, S, a filter keystroke): frames say which one their order is for."""
+        self._ordering = False
+        """A sort/filter worker is running (reads wait for it; Escape cancels it)."""
+        self._order_progress: float | None = None
+        self._shown_sort: tuple[int | None, bool] = (None, False)
+        """The sort (column, reverse) of the order on screen: what Escape goes back to."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,6 +138,8 @@ class MapViewScreen(PollingScreen):
         if not self.on_top:
             self._stale = True
             return
+        if self._ordering:
+            return  # the sort/filter's frame schedules the next poll
         table = self.query_one("#entries", EntryTable)
         settings = self._order_request(table)
         snap = self.snapshot
@@ -143,7 +155,7 @@ class MapViewScreen(PollingScreen):
             cur = table.current_row()
             if cur is not None and cur not in rows:
                 rows.append(cur)
-            self._refresh_rows(snap, rows, table.order)
+            self._refresh_rows(snap, rows, table.order, self._order_seq)
             return
         self._full_read_at = self.explorer.clock()
         kept = table.order if table.order is not None and self._order_settings == settings else None
@@ -156,6 +168,7 @@ class MapViewScreen(PollingScreen):
             table.plan_moving(),
             kept,
             self.mark if self.changes_only else None,
+            self._order_seq,
         )
 
     def _order_request(self, table: EntryTable) -> tuple[object, ...]:
@@ -185,8 +198,9 @@ class MapViewScreen(PollingScreen):
         filter_text: str,
         hex_mode: bool,
         deltas: frozenset[str] | None,
-        kept_order: list[int] | None = None,
+        kept_order: Any = None,
         mark: MapSnapshot | None = None,
+        ordered: int = 0,
     ) -> None:
         worker = get_current_worker()
         snap = self.read_map(self.map_id, lambda: self.explorer.source.read_map(self.map_id))
@@ -197,7 +211,8 @@ class MapViewScreen(PollingScreen):
         if mark is not None and comparable(mark, snap):
             sm = since_mark(mark, snap)
             self._post_frame(sm.view, sm.marked, sort_col, reverse, filter_text, hex_mode, deltas,
-                             lambda: worker.is_cancelled, read=snap, since=(sm.added, sm.removed, sm.changed))
+                             lambda: worker.is_cancelled, read=snap, since=(sm.added, sm.removed, sm.changed),
+                             ordered=ordered)
             return
         if (
             kept_order is not None
@@ -206,23 +221,24 @@ class MapViewScreen(PollingScreen):
             and previous.keys == snap.keys
         ):
             # a big map whose keys did not move: keep the order computed when the sort/filter was set
-            self.post_message(MapFrame(snap, previous, None, kept_order))
+            self.post_message(MapFrame(snap, previous, None, kept_order, ordered=ordered))
             return
         self._post_frame(
-            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled
+            snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled,
+            ordered=ordered,
         )
 
     @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="refresh visible rows")
-    def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: list[int] | None) -> None:
+    def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: Any, ordered: int) -> None:
         """A big map between two full reads: read again only the rows on screen (a lookup each)."""
         worker = get_current_worker()
         fresh = self.read_map(self.map_id, lambda: self.explorer.source.refresh_rows(snap, rows))
         if fresh is None:
             return
         if not worker.is_cancelled:
-            self.post_message(MapFrame(fresh, snap, None, order))
+            self.post_message(MapFrame(fresh, snap, None, order, ordered=ordered))
 
-    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="sort/filter entries")
+    @work(thread=True, exclusive=True, group="order", exit_on_error=False, description="sort/filter entries")
     def _reorder(
         self,
         snap: MapSnapshot,
@@ -234,11 +250,12 @@ class MapViewScreen(PollingScreen):
         deltas: frozenset[str] | None,
         read: MapSnapshot | None = None,
         since: tuple[int, int, int] | None = None,
+        ordered: int = 0,
     ) -> None:
         worker = get_current_worker()
         self._post_frame(
             snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled,
-            read=read, since=since,
+            read=read, since=since, ordered=ordered, report=True,
         )
 
     def _post_frame(
@@ -254,8 +271,11 @@ class MapViewScreen(PollingScreen):
         *,
         read: MapSnapshot | None = None,
         since: tuple[int, int, int] | None = None,
+        ordered: int = 0,
+        report: bool = False,
     ) -> None:
-        """Worker side: compare with the previous snapshot and order the rows, then post the frame."""
+        """Worker side: compare with the previous snapshot and order the rows, then post the frame
+        (``report``: post the sort/filter's progress while it runs)."""
         prev_index = None
         if previous is not None and (previous.kind != snap.kind or previous.stride != snap.stride):
             previous = None
@@ -269,17 +289,22 @@ class MapViewScreen(PollingScreen):
         order = None
         if snap.kind == "entries" and (sort_col is not None or filter_text):
             plan = make_plan(snap, hex_mode=hex_mode, moving=deltas)
-            order = compute_order(
-                snap,
-                plan,
-                sort_col=sort_col,
-                reverse=reverse,
-                filter_text=filter_text,
-                is_cancelled=is_cancelled,
-            )
+            last = [time.monotonic()]
+
+            def progress(fraction: float) -> None:
+                now = time.monotonic()
+                if report and now - last[0] >= PROGRESS_EVERY:
+                    last[0] = now
+                    self.post_message(OrderProgress(snap.map_id, ordered, fraction))
+
+            try:
+                order = order_rows(snap, plan, sort_col=sort_col, reverse=reverse, filter_text=filter_text,
+                                   is_cancelled=is_cancelled, progress=progress)
+            except OrderCancelled:
+                return
         if is_cancelled():
             return
-        self.post_message(MapFrame(snap, previous, prev_index, order, read, since))
+        self.post_message(MapFrame(snap, previous, prev_index, order, read, since, ordered))
 
     # -- frames --------------------------------------------------------------------------------------
 
@@ -288,12 +313,20 @@ class MapViewScreen(PollingScreen):
         if snap.map_id != self.map_id:
             return
         message.stop()
+        if message.ordered != self._order_seq:
+            # made for an older sort/filter request (a newer one is computed, or was cancelled): stale
+            self._schedule()
+            return
+        self._ordering = False
+        self._order_progress = None
         self.snapshot = snap
         self.read_snapshot = message.read or snap
         self.since = message.since
         self._order_settings = self._requested_settings
         self._frames += 1
         table = self.query_one("#entries", EntryTable)
+        if not self._ordering:
+            self._shown_sort = (table.sort_col, table.sort_reverse)
         table.set_frame(snap, message.previous, message.prev_index, message.order)
         self.query_one("#facts", MapHeader).show(snap.facts, self.read_snapshot.count, snap.kind)
         self.sub_title = f"map {snap.facts.row.id} · {snap.facts.row.name}"
@@ -374,6 +407,9 @@ class MapViewScreen(PollingScreen):
         table = self.query_one("#entries", EntryTable)
         interval = self.explorer.refresh_interval
         parts = []
+        if self._ordering and self._order_progress is not None:
+            verb = "filtering" if self._requested_settings[2:3] != ("",) else "sorting"
+            parts.append(f"{verb}… {self._order_progress:.0%} (Escape cancels)")
         if snap.kind == "entries":
             n = table.row_count
             total = self.read_snapshot.count if self.read_snapshot is not None else snap.count
@@ -472,6 +508,10 @@ class MapViewScreen(PollingScreen):
             return
         table = self.query_one("#entries", EntryTable)
         self._order_request(table)
+        self._order_seq += 1
+        self._ordering = True
+        self._order_progress = None
+        # a new request cancels the running one (exclusive worker group): each keystroke starts over
         self._reorder(
             self.snapshot,
             table.previous,
@@ -482,7 +522,31 @@ class MapViewScreen(PollingScreen):
             table.plan_moving(),
             self.read_snapshot if self.since is not None else None,
             self.since,
+            self._order_seq,
         )
+
+    def on_order_progress(self, message: OrderProgress) -> None:
+        message.stop()
+        if message.map_id == self.map_id and message.ordered == self._order_seq and self._ordering:
+            self._order_progress = message.fraction
+            self._update_status()
+
+    def cancel_ordering(self) -> bool:
+        """Stop a running sort/filter (Escape): the order on screen stays, with its sort. False when none
+        runs."""
+        if not self._ordering:
+            return False
+        self.workers.cancel_group(self, "order")
+        self._ordering = False
+        self._order_progress = None
+        self._order_seq += 1  # a frame the cancelled worker still posts is stale
+        table = self.query_one("#entries", EntryTable)
+        table.sort_col, table.sort_reverse = self._shown_sort
+        table.refresh()
+        self.notify("sort/filter cancelled", timeout=2)
+        self._update_status()
+        self._schedule()
+        return True
 
     def action_mark(self) -> None:
         """Remember the current frame: ``c`` then shows only what changed since."""
@@ -512,6 +576,8 @@ class MapViewScreen(PollingScreen):
             f.value = ""
             self.set_focus(None)
             self.restore_focus()
+            return
+        if self.cancel_ordering():
             return
         self.action_back()
 

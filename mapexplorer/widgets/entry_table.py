@@ -10,9 +10,11 @@ compare with the previous snapshot.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -31,6 +33,20 @@ MAX_CELL = 48
 """Widest a column gets; longer cells are cut with an ellipsis (Enter shows the whole entry)."""
 CACHE_ROWS = 512
 SEP = 2
+
+RowOrder = Sequence[int] | np.ndarray
+"""Snapshot indexes in view order: a list, or a numpy array for a big map (4 bytes a row)."""
+
+
+def same_order(a: RowOrder | None, b: RowOrder | None) -> bool:
+    """Two row orders hold the same rows in the same order."""
+    if a is b:
+        return True
+    if a is None or b is None or len(a) != len(b):
+        return False
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return list(a) == list(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +146,7 @@ class EntryTable(ScrollView, can_focus=True):
         self.snapshot: MapSnapshot | None = None
         self.previous: MapSnapshot | None = None
         self.prev_index: dict[bytes, int] | None = None
-        self.order: list[int] | None = None
+        self.order: RowOrder | None = None
         self.plan: Plan | None = None
         self.hex_mode = False
         self.deltas = True
@@ -162,14 +178,14 @@ class EntryTable(ScrollView, can_focus=True):
 
     def snapshot_row(self, view_row: int) -> int:
         """The snapshot index of a row in view order."""
-        return self.order[view_row] if self.order is not None else view_row
+        return int(self.order[view_row]) if self.order is not None else view_row
 
     def set_frame(
         self,
         snapshot: MapSnapshot,
         previous: MapSnapshot | None,
         prev_index: dict[bytes, int] | None,
-        order: list[int] | None,
+        order: RowOrder | None,
         *,
         force: bool = False,
     ) -> None:
@@ -185,7 +201,7 @@ class EntryTable(ScrollView, can_focus=True):
             and self.plan is not None
             and not self._highlighted
             and previous is not None
-            and (order is self.order or order == self.order)
+            and same_order(order, self.order)
             and snapshot.kind == cur.kind
             and snapshot.keys == cur.keys
             and snapshot.values == cur.values
