@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import errno as _errno
 import ipaddress
+import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,6 +224,113 @@ def time_text(name: str, ns: int, clock: Clock) -> str:
         return f"boot+{fmt_duration(v).replace(' ', '')}"
     wall = clock.wall_of(v)
     return f"{fmt_wall(wall)} ({fmt_age(clock.wall - wall)})"
+
+
+def age_text(seconds: float) -> str:
+    """:func:`fmt_age` in one function (no :func:`fmt_duration` call, no space to remove): the same text,
+    for the formatter that shows millions of ages."""
+    a = abs(seconds)
+    if a < 0.0005:
+        return "now"
+    a *= 1e9
+    if a < 1_000:
+        t = f"{a:.0f}ns"
+    elif a < 1_000_000:
+        t = f"{a / 1e3:.3g}µs"
+    elif a < 1_000_000_000:
+        t = f"{a / 1e6:.4g}ms"
+    else:
+        s = a / 1e9
+        if s < 60:
+            t = f"{s:.3g}s" if s < 10 else f"{s:.1f}s"
+        elif s < 3600:
+            t = f"{int(s // 60)}m{int(s % 60):02d}s"
+        elif s < 86400:
+            t = f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+        else:
+            t = f"{int(s // 86400)}d{int(s % 86400 // 3600):02d}h"
+    return f"{t} ago" if seconds > 0 else f"in {t}"
+
+
+class TimeFormatter:
+    """:func:`time_text` of one field for many values against one clock (``watch`` text, in bulk): what
+    the field's name says is worked out once, and each second's wall-clock text once per second seen.
+
+    Call :meth:`set_clock` before each batch; then ``formatter.text(ns) == time_text(name, ns, clock)``
+    (the date is compared with today as of :meth:`set_clock`, not at each call). ``text`` is a plain
+    function (no method binding per call, the clock in closure cells).
+    """
+
+    MAX_SECONDS = 4096  # distinct seconds remembered (the cache is dropped when it holds more)
+
+    def __init__(self, name: str) -> None:
+        words = _words(name)
+        self.set_clock, self.text = _time_formatter(
+            _UNIT_SUFFIX.get(words[-1], 1) if words else 1, any(w in _DURATION_WORDS for w in words),
+            self.MAX_SECONDS,
+        )
+
+    def __call__(self, ns: int) -> str:
+        return self.text(ns)
+
+
+_MS: dict[float, str] = {i: f".{i:03d}" for i in range(1001)}
+"""int(x % 1 * 1000) -> fmt_wall's milliseconds (keyed by the float floor: 3.0 finds 3)."""
+
+
+def _time_formatter(scale: int, duration: bool, max_seconds: int
+                    ) -> tuple[Callable[[Clock], None], Callable[[int], str]]:
+    wall0, mono0, limit, today = 0.0, 0, 0, ""
+    seconds: dict[float, str] = {}
+    floor, localtime, strftime = math.floor, time.localtime, time.strftime
+
+    def set_clock(clock: Clock) -> None:
+        nonlocal wall0, mono0, limit, today
+        wall0, mono0, limit = clock.wall, clock.mono_ns, clock.mono_ns + 60_000_000_000
+        now_day = strftime("%Y-%m-%d", localtime())
+        if now_day != today:
+            today = now_day
+            seconds.clear()
+
+    def text(ns: int) -> str:
+        if ns == 0:
+            return "0"
+        v = ns * scale
+        if duration:
+            return fmt_duration(v)
+        if not 0 < v <= limit:
+            return f"boot+{fmt_duration(v).replace(' ', '')}"
+        wall = wall0 - (mono0 - v) / 1e9  # Clock.wall_of
+        sec = wall // 1  # the second time.localtime(wall) shows (a float equal to floor(wall))
+        head = seconds.get(sec)
+        if head is None:
+            lt = localtime(floor(wall))
+            head = strftime("%H:%M:%S", lt)
+            if strftime("%Y-%m-%d", lt) != today:
+                head = strftime("%Y-%m-%d ", lt) + head
+            if len(seconds) >= max_seconds:
+                seconds.clear()
+            seconds[sec] = head
+        # fmt_age(wall0 - wall), as age_text writes it, inline for the usual ages (below a minute)
+        head += _MS[wall % 1 * 1000 // 1]  # int(wall % 1 * 1000), as fmt_wall writes it
+        age = wall0 - wall
+        a = abs(age)
+        if a < 0.0005:
+            return head + " (now)"
+        a *= 1e9
+        if a < 1_000:
+            t = f"{a:.0f}ns"
+        elif a < 1_000_000:
+            t = f"{a / 1e3:.3g}µs"
+        elif a < 1_000_000_000:
+            t = f"{a / 1e6:.4g}ms"
+        elif (s := a / 1e9) < 60:
+            t = f"{s:.3g}s" if s < 10 else f"{s:.1f}s"
+        else:
+            return f"{head} ({age_text(age)})"
+        return f"{head} ({t} ago)" if age > 0 else f"{head} (in {t})"
+
+    return set_clock, text
 
 
 def errno_text(v: int) -> str:

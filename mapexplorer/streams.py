@@ -24,10 +24,27 @@ from typing import Any
 
 from mapexplorer import codec
 from mapexplorer.btf import Btf, BtfError
-from mapexplorer.btf.decode import compile_decoder, compile_json_texts
+from mapexplorer.btf.decode import (
+    MAX_FLAT_READS,
+    ArrayNode,
+    BoolNode,
+    EnumNode,
+    IntNode,
+    ListNode,
+    Node,
+    NullNode,
+    ObjNode,
+    StrNode,
+    Template,
+    VecNode,
+    compile_decoder,
+    compile_json_texts,
+    compile_plan,
+    compile_template,
+)
 from mapexplorer.kernel import maps, owners, perf, progs, ringbuf, tee
 from mapexplorer.maptypes import STREAM_TYPES
-from mapexplorer.semantics import Clock, humanize
+from mapexplorer.semantics import TIME, Clock, TimeFormatter, humanize, show
 
 ALIVE_CHECK_S = 1.0  # when idle, check this often whether anything but us still holds the map
 LINGER_STEP_MIN_S = 0.0005  # read_batch(linger=...): shortest and longest sleep between two reads
@@ -79,14 +96,15 @@ class Event:
             out["data"] = [f"0x{b:02x}" for b in self.raw]
         return json.dumps(out, separators=(",", ":"))
 
-    def to_text(self) -> str:
+    def to_text(self, clock: Clock | None = None) -> str:
         """One readable line: ``cpu=1 size=32 seq=7 comm=bash`` (times, addresses and errnos in their
-        friendly forms, :mod:`mapexplorer.semantics`) or the bytes as hex and ASCII."""
+        friendly forms, :mod:`mapexplorer.semantics`, against ``clock``, default now) or the bytes as hex
+        and ASCII."""
         head = f"size={self.size}" if self.cpu is None else f"cpu={self.cpu} size={self.size}"
         fields = self.fields
         kinds = getattr(self.decoder, "kinds", None)
         if kinds and fields is not None:
-            fields = humanize(fields, kinds, Clock.now())
+            fields = humanize(fields, kinds, Clock.now() if clock is None else clock)
         if isinstance(fields, dict):
             return head + " " + " ".join(f"{k}={format_value(v)}" for k, v in fields.items())
         if fields is not None:
@@ -148,6 +166,27 @@ def kinded_decoder(btf: Btf, tid: int) -> Callable[[bytes], Any]:
     return fn
 
 
+def runs(records: list[tuple[int | None, bytes]]) -> list[tuple[int | None, int, list[bytes]]]:
+    """``records`` cut into runs of one CPU and one record size, in order: (cpu, size, records' bytes).
+    A batch of one CPU and one size (a ringbuf of one event type) is told in C-speed passes."""
+    if not records:
+        return []
+    cpus, raws = zip(*records, strict=True)
+    sizes = list(map(len, raws))
+    if cpus.count(cpus[0]) == len(cpus) and sizes.count(sizes[0]) == len(sizes):
+        return [(cpus[0], sizes[0], list(raws))]
+    out: list[tuple[int | None, int, list[bytes]]] = []
+    i, n = 0, len(records)
+    while i < n:
+        cpu, size = cpus[i], sizes[i]
+        j = i + 1
+        while j < n and cpus[j] == cpu and sizes[j] == size:
+            j += 1
+        out.append((cpu, size, list(raws[i:j])))
+        i = j
+    return out
+
+
 class JsonLines:
     """``watch --json`` output for a batch of records, in bulk: runs of records of one size decoded with
     one BTF type are turned into JSON text by one generated formatter over their joined bytes
@@ -174,23 +213,170 @@ class JsonLines:
 
     def text(self, records: list[tuple[int | None, bytes]]) -> str:
         """One line per record (each ending in a newline), in order."""
+        return self.text_runs(runs(records))
+
+    def text_runs(self, cut: list[tuple[int | None, int, list[bytes]]]) -> str:
+        """:meth:`text` of records already cut into runs (:func:`runs`, :meth:`EventStream.read_runs`)."""
         parts: list[str] = []
-        i, n = 0, len(records)
-        while i < n:
-            cpu, raw = records[i]
-            size = len(raw)
-            j = i + 1
-            while j < n and records[j][0] == cpu and len(records[j][1]) == size:
-                j += 1
+        for cpu, size, run in cut:
             fmt = self._formatter(size)
             if fmt is None:
                 make = self.stream.make_event
-                parts.extend(make(c, r).to_json() + "\n" for c, r in records[i:j])
+                parts.extend(make(cpu, r).to_json() + "\n" for r in run)
             else:
                 head = f'{{"cpu":{"null" if cpu is None else cpu},"size":{size},"event":'
-                texts = fmt(b"".join(r for _, r in records[i:j]))
-                parts.append(head + ("}\n" + head).join(texts) + "}\n")
-            i = j
+                parts.append(head + ("}\n" + head).join(fmt(b"".join(run))) + "}\n")
+        return "".join(parts)
+
+
+class _Now:
+    """The clock of the batch being formatted, shared by a formatter's generated parts."""
+
+    __slots__ = ("clock",)
+
+    def __init__(self) -> None:
+        self.clock = Clock(0.0, 0)
+
+
+def _text_part(t: Template, path: str, off: int, node: Node, kinds: dict[str, str], now: _Now,
+               timers: list[TimeFormatter]) -> None:
+    """Fill ``t`` with the text :meth:`Event.to_text` shows for the decoded value of ``node`` at ``off``
+    (``path``: its place in the decoded value, "" for the whole value): ``format_value(humanize(...))``."""
+    kind = kinds.get(path)
+    below = any(p.startswith(path + ".") or p.startswith(path + "[]") for p in kinds) if path else bool(kinds)
+    if type(node) is IntNode and not below:
+        r = t.read(off, node.size, node.code)
+        if kind is None:
+            t.hole(r)
+        elif kind == TIME:
+            fmt = TimeFormatter(path.rsplit(".", 1)[-1].removesuffix("[]"))
+            timers.append(fmt)
+            t.hole(f"{t.const(fmt.text)}({r})")
+        else:
+            name = path.rsplit(".", 1)[-1].removesuffix("[]")
+
+            def shown(v: int, kind: str = kind, name: str = name) -> str:
+                return format_value(show(kind, name, v, now.clock))
+
+            t.hole(f"{t.const(shown)}({r})")
+        return
+    if kind is None and not below:
+        if type(node) is BoolNode:
+            t.hole(f"{t.const(('False', 'True'))}[{t.read(off, node.size, node.code)} != 0]")
+            return
+        if type(node) is EnumNode:
+            r = t.read(off, node.size, node.code)
+            t.hole(f"{t.const(node.names)}.get({r}, {r})")
+            return
+        if type(node) is StrNode:
+            t.hole(f"{t.const(_cached_text(node))}({t.read(off, node.n, f'{node.n}s')})")
+            return
+        if type(node) in (ObjNode, ArrayNode, ListNode, VecNode):
+            t.walk(node, off)  # a dict or list: shown as its compact JSON, which is this text
+            return
+
+    def generic(whole: bytes, node: Node = node, off: int = off, path: str = path) -> str:
+        return format_value(humanize(node.value(whole, off), kinds, now.clock, path))
+
+    t.hole(f"{t.const(generic)}({t.whole()})")
+
+
+def _cached_text(node: StrNode) -> Callable[[bytes], str]:
+    """A char array's text (:func:`format_value` of its value) by its bytes, remembered: the same few
+    comms and paths recur in every batch."""
+    seen: dict[bytes, str] = {}
+
+    def text(raw: bytes) -> str:
+        got = seen.get(raw)
+        if got is None:
+            got = format_value(node.value(raw, 0))
+            if len(seen) >= 4096:
+                seen.clear()
+            seen[raw] = got
+        return got
+
+    return text
+
+
+def compile_text_lines(btf: Btf, tid: int, size: int, kinds: dict[str, str]
+                       ) -> tuple[Callable[[bytes], list[str]], Callable[[Clock], None]] | None:
+    """What :meth:`Event.to_text` prints after the head (``cpu=.. size=.. ``) for records of ``size``
+    bytes decoded as type ``tid``, as one generated function over their joined bytes, and the function
+    setting the clock times are shown against (call it before each batch). None when these records are
+    not decoded in bulk (shorter than the type, no data, a type too large to flatten).
+
+    Raises:
+        BtfError: the type cannot be decoded.
+    """
+    if size < btf.type_size(tid):
+        return None
+    node = compile_plan(btf, tid)
+    if isinstance(node, NullNode) or node.reads() > MAX_FLAT_READS:
+        return None  # no value (shown as bytes) / too big to flatten: one by one
+    t = Template()
+    now = _Now()
+    timers: list[TimeFormatter] = []
+    if isinstance(node, ObjNode):
+        if "" in kinds:
+            return None
+        for i, (key, off, sub) in enumerate(node.fields):
+            t.lit(("" if i == 0 else " ") + key + "=")
+            _text_part(t, key, off, sub, kinds, now, timers)
+    else:
+        _text_part(t, "", 0, node, kinds, now, timers)
+    texts = compile_template(t, size, btf.byteorder, f"btf text {tid}")
+
+    def set_clock(clock: Clock) -> None:
+        now.clock = clock
+        for f in timers:
+            f.set_clock(clock)
+
+    return texts, set_clock
+
+
+class TextLines:
+    """``watch`` text output for a batch of records, in bulk: runs of records of one size decoded with one
+    BTF type are turned into text by one generated formatter (:func:`compile_text_lines`), the same
+    lines :meth:`Event.to_text` prints one by one, against one clock per batch."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+        self._texts: dict[tuple[int, int, int], tuple[Callable[[bytes], list[str]],
+                                                      Callable[[Clock], None]] | None] = {}
+
+    def _formatter(self, size: int) -> tuple[Callable[[bytes], list[str]], Callable[[Clock], None]] | None:
+        fn = self.stream.decoder_for_size(size)
+        btf_type = getattr(fn, "btf_type", None)
+        if btf_type is None:
+            return None
+        btf, tid = btf_type
+        key = (id(btf), tid, size)
+        if key not in self._texts:
+            try:
+                self._texts[key] = compile_text_lines(btf, tid, size, getattr(fn, "kinds", None) or {})
+            except BtfError:
+                self._texts[key] = None
+        return self._texts[key]
+
+    def text(self, records: list[tuple[int | None, bytes]], clock: Clock | None = None) -> str:
+        """One line per record (each ending in a newline), in order; times shown against ``clock``
+        (default: now, read once for the batch)."""
+        return self.text_runs(runs(records), clock)
+
+    def text_runs(self, cut: list[tuple[int | None, int, list[bytes]]], clock: Clock | None = None) -> str:
+        """:meth:`text` of records already cut into runs (:func:`runs`, :meth:`EventStream.read_runs`)."""
+        clock = Clock.now() if clock is None else clock
+        parts: list[str] = []
+        for cpu, size, run in cut:
+            got = self._formatter(size) if size else None
+            if got is None:
+                make = self.stream.make_event
+                parts.extend(make(cpu, r).to_text(clock) + "\n" for r in run)
+            else:
+                texts, set_clock = got
+                set_clock(clock)
+                head = (f"size={size} " if cpu is None else f"cpu={cpu} size={size} ")
+                parts.append(head + ("\n" + head).join(texts(b"".join(run))) + "\n")
         return "".join(parts)
 
 
@@ -429,6 +615,21 @@ class EventStream:
         of them builds an :class:`Event` (:meth:`make_event`) only for those it shows."""
         bare, records = self._gather(timeout, max_events, keep_last, linger)
         return list(zip(repeat(None), records)) if bare else records
+
+    def read_runs(self, timeout: float, max_events: int | None = None, linger: float = 0.0
+                  ) -> list[tuple[int | None, int, list[bytes]]]:
+        """Like :meth:`read_records`, but cut into runs of one CPU and one record size
+        (:func:`runs`), what the bulk formatters take: a ringbuf's records are never paired with their
+        (absent) CPU."""
+        bare, records = self._gather(timeout, max_events, None, linger)
+        if not bare:
+            return runs(records)
+        if not records:
+            return []
+        sizes = list(map(len, records))
+        if sizes.count(sizes[0]) == len(sizes):
+            return [(None, sizes[0], records)]
+        return runs(list(zip(repeat(None), records)))
 
     def _gather(self, timeout: float, max_events: int | None, keep_last: int | None,
                 linger: float) -> tuple[bool, list[Any]]:

@@ -743,3 +743,51 @@ def compile_entry_texts(
         )
     exec(compile(src, f"<btf entries {value[1]}>", "exec"), ns)
     return ns["entries"]  # type: ignore[return-value]
+
+
+# -- generated code for other text forms ----------------------------------------------------------------
+
+
+class Template(_Flat):
+    """What a caller fills to generate its own text form of packed values (as ``watch``'s text lines do):
+    literal text (:meth:`lit`), holes computed from fixed-offset reads (:meth:`read`, :meth:`hole`,
+    constants by :meth:`const`), a node's JSON text (:meth:`walk`), and the value's whole bytes
+    (:meth:`whole`) for a part that needs them. Compiled by :func:`compile_template`."""
+
+    def __init__(self) -> None:
+        super().__init__("t")
+        self.needs_whole = False
+
+    def whole(self) -> str:
+        """An expression for the value's own bytes (``slot`` of them)."""
+        self.needs_whole = True
+        return "_w"
+
+
+def compile_template(template: Template, slot: int, order: str = "<",
+                     name: str = "template") -> Callable[[bytes], list[str]]:
+    """A function turning a buffer of packed values (each ``slot`` bytes) into one text per value, as the
+    filled ``template`` says (one ``struct.iter_unpack`` pass, like :func:`compile_json_texts`).
+
+    Raises:
+        BtfError: ``slot`` is not positive.
+    """
+    if slot <= 0:
+        raise BtfError("values of no bytes: nothing to read")
+    fmt, targets, rexpr = _layout(template.reads, slot, "t", order)
+    exprs = [_replace_reads(e, rexpr) for e in template.exprs]
+    tmpl = "".join(template.parts)
+    values = f"({', '.join(exprs)},)" if exprs else "()"
+    unpacked = f"({', '.join(targets)},)" if targets else "_u"
+    if template.needs_whole:
+        loop = f"for _w, {unpacked} in zip(_split(buf), _S.iter_unpack(buf))"
+    else:
+        loop = f"for {unpacked} in _S.iter_unpack(buf)"
+    src = f"def texts(buf):\n    return [{tmpl!r} % {values} {loop}]\n"
+
+    def split(buf: bytes) -> list[bytes]:
+        return [buf[o : o + slot] for o in range(0, len(buf) - slot + 1, slot)]
+
+    ns = {**_BASE_NS, **template.consts, "_S": struct.Struct(fmt), "_split": split}
+    exec(compile(src, f"<{name}>", "exec"), ns)
+    return ns["texts"]  # type: ignore[return-value]
