@@ -19,10 +19,15 @@ Cases (each can be chosen with ``--cases``):
   tmux's own send/capture round trip included. Targets: start < 1.5 s, idle < 3 %, sort/filter < 300 ms.
 
 Each command runs ``--repeat`` times (median); CPU is the child's user + system time and RSS its peak,
-from wait4(). All maps are named ``--prefix`` (``sc_``) ``a*``/``b*`` and ``scx_*`` and freed when the bench
-exits. Run as root:
+from wait4(); CPU% is CPU over wall time; the load average is read when the case ends. Every target is
+judged twice: on CPU time (``met``: the fair figure on a shared machine, where wall time also counts the
+waits for a CPU) and on wall time (``met_wall``). stdout: the rows as JSON; stderr: each row as it ends,
+then a table. Every map and program is named ``--prefix`` (``sc_``): held maps ``a*``/``b*``, then
+``dump``, ``ring``, ``fill``; all are freed when the bench exits (use your own prefix beside other runs).
+Run as root:
 
     .venv/bin/python bench/scale.py [--cases list,dump,watch,tui] [--maps N] [--entries N] [--events N]
+        [--prefix P] [--repeat N]
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ class Run:
     cpu: float
     rss_mb: float
 
+    @property
+    def cpu_percent(self) -> float:
+        """CPU time over wall time (100 = one core busy the whole run)."""
+        return 100 * self.cpu / max(self.wall, 1e-9)
+
 
 def run(cmd: list[str] | str, *, shell: bool = False) -> Run:
     """Run a command with stdout to /dev/null (or a shell pipeline); its wall time, CPU and peak RSS."""
@@ -96,13 +106,16 @@ def row(case: str, ours: Run, ref: Run | None, target: str) -> dict:
         "case": case,
         "ours_s": round(ours.wall, 3),
         "ours_cpu_s": round(ours.cpu, 3),
+        "ours_cpu_percent": round(ours.cpu_percent),
         "ours_rss_mb": round(ours.rss_mb, 1),
         "target": target,
+        "load_average": round(os.getloadavg()[0], 2),
     }
     if ref is not None:
         out |= {
             "bpftool_s": round(ref.wall, 3),
             "bpftool_cpu_s": round(ref.cpu, 3),
+            "bpftool_cpu_percent": round(ref.cpu_percent),
             "bpftool_rss_mb": round(ref.rss_mb, 1),
             "ratio_wall": round(ours.wall / ref.wall, 2),
             "ratio_cpu": round(ours.cpu / max(ref.cpu, 1e-6), 2),
@@ -139,7 +152,7 @@ def case_list(stack: ExitStack, n: int, repeat: int, prefix: str) -> dict:
 # -- dump ----------------------------------------------------------------------------------------------
 
 
-def case_dump(stack: ExitStack, entries: int, repeat: int) -> dict:
+def case_dump(stack: ExitStack, entries: int, repeat: int, prefix: str) -> dict:
     b = BtfBuilder()
     u32, u64 = b.int("unsigned int", 4), b.int("long long unsigned int", 8)
     btf_fd = load_btf(b.blob())
@@ -149,7 +162,7 @@ def case_dump(stack: ExitStack, entries: int, repeat: int) -> dict:
         4,
         8,
         entries,
-        name="scx_dump",
+        name=f"{prefix}dump",
         btf_fd=btf_fd,
         btf_key_type_id=u32,
         btf_value_type_id=u64,
@@ -170,7 +183,7 @@ def case_dump(stack: ExitStack, entries: int, repeat: int) -> dict:
 # -- watch ---------------------------------------------------------------------------------------------
 
 
-def _ringbuf_filler(stack: ExitStack, ring_fd: int) -> int:
+def _ringbuf_filler(stack: ExitStack, ring_fd: int, prefix: str = "sc_") -> int:
     """A socket filter writing one 32-byte ``struct scx_event`` to the ring per run (with BTF naming it)."""
     b = BtfBuilder()
     int_ = b.int("int", 4, signed=True)
@@ -201,16 +214,17 @@ def _ringbuf_filler(stack: ExitStack, ring_fd: int) -> int:
             i(0x95),
         ]
     )
-    fd = progs.load_prog(insns, 1, name="scx_fill", prog_btf_fd=btf_fd, func_info=struct.pack("<II", 0, main))
+    fd = progs.load_prog(insns, 1, name=f"{prefix}fill", prog_btf_fd=btf_fd,
+                         func_info=struct.pack("<II", 0, main))
     stack.callback(os.close, fd)
     return fd
 
 
-def case_watch(stack: ExitStack, events: int, repeat: int) -> list[dict]:
+def case_watch(stack: ExitStack, events: int, repeat: int, prefix: str) -> list[dict]:
     size = 1 << max(20, (events * 40 - 1).bit_length())
-    ring_fd = maps.create_map(map_type_id("ringbuf"), 0, 0, size, name="scx_ring")
+    ring_fd = maps.create_map(map_type_id("ringbuf"), 0, 0, size, name=f"{prefix}ring")
     stack.callback(os.close, ring_fd)
-    prog = _ringbuf_filler(stack, ring_fd)
+    prog = _ringbuf_filler(stack, ring_fd, prefix)
     pkt = ctypes.create_string_buffer(64)
     done = 0
     while done < events:
@@ -342,6 +356,51 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+# -- verdicts ------------------------------------------------------------------------------------------
+
+
+def judge(r: dict) -> dict:
+    """The row with ``met`` (on CPU time: the fair figure on a shared machine), ``met_wall`` and the
+    figure each was judged on."""
+    case = r["case"]
+    if case.startswith("list") or case.startswith("dump"):
+        limit = 2.0 if case.startswith("list") else 0.25
+        cpu, wall = r["ratio_cpu"], r["ratio_wall"]
+        return r | {"figure": f"x{cpu:g} bpftool (wall x{wall:g})", "met": cpu <= limit,
+                    "met_wall": wall <= limit}
+    if case.startswith("watch"):
+        limit = 1_000_000 if "--json" in case else 500_000
+        cpu, wall = r["lines_per_cpu_s"], r["lines_per_s"]
+        return r | {"figure": f"{cpu / 1e6:.2f} M lines/CPU-s (wall {wall / 1e6:.2f} M/s)",
+                    "met": cpu >= limit, "met_wall": wall >= limit}
+    if case.startswith("tui"):
+        keys = max(r["sort_s"], r["filter_key_s"], r["clear_filter_s"])
+        met = r["start_to_rows_s"] < 1.5 and r["idle_cpu_percent"] < 3 and keys < 0.3
+        return r | {"figure": f"start {r['start_to_rows_s']:g} s, idle {r['idle_cpu_percent']:g} %, keys <= "
+                              f"{keys:g} s", "met": met, "met_wall": met}
+    return r
+
+
+def table(rows: list[dict]) -> str:
+    """One line per case: ours (CPU s, wall s, CPU %, RSS), bpftool's, the figure, the target, met."""
+    head = ("case", "ours cpu s", "wall s", "cpu %", "rss MB", "bpftool cpu s", "wall s", "rss MB", "load",
+            "figure", "target", "met (cpu)", "met (wall)")
+    lines = [head]
+    for r in rows:
+        def f(key: str, r: dict = r) -> str:
+            v = r.get(key)
+            return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        lines.append((
+            r["case"], f("ours_cpu_s"), f("ours_s"), f("ours_cpu_percent"),
+            f("ours_rss_mb") if "ours_rss_mb" in r else f("rss_mb"), f("bpftool_cpu_s"), f("bpftool_s"),
+            f("bpftool_rss_mb"), f("load_average"), r.get("figure", "-"), r["target"],
+            "met" if r.get("met") else "MISSED", "met" if r.get("met_wall") else "MISSED",
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="list,dump,watch")
@@ -350,7 +409,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement (tui)")
-    ap.add_argument("--prefix", default="sc_", help="name prefix of the held maps (list, tui)")
+    ap.add_argument("--prefix", default="sc_", help="name prefix of the bench's maps and program (at most 9 "
+                    "characters: names are 15)")
     args = ap.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -361,15 +421,17 @@ def main() -> int:
             if case == "list":
                 results.append(case_list(stack, args.maps, args.repeat, args.prefix))
             elif case == "dump":
-                results.append(case_dump(stack, args.entries, args.repeat))
+                results.append(case_dump(stack, args.entries, args.repeat, args.prefix))
             elif case == "watch":
-                results.extend(case_watch(stack, args.events, args.repeat))
+                results.extend(case_watch(stack, args.events, args.repeat, args.prefix))
             elif case == "tui":
                 results.append(case_tui(stack, args.maps, args.idle, args.prefix))
             else:
                 raise SystemExit(f"unknown case {case!r}")
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    results = [judge(r) for r in results]
     print(json.dumps(results, indent=2))
+    print(table(results), file=sys.stderr)
     return 0
 
 
