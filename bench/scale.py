@@ -146,7 +146,8 @@ def case_list(stack: ExitStack, n: int, repeat: int, prefix: str) -> dict:
     hold_maps(stack, n, prefix)
     ours = median_run([*OURS, "list", "--json"], repeat)
     ref = median_run(["bpftool", "-j", "map", "show"], repeat)
-    return row(f"list --json, {n:,} maps", ours, ref, "ratio <= 2")
+    on_box = len(list(maps.map_ids()))  # both list every map of the box, other people's too
+    return row(f"list --json, {n:,} maps", ours, ref, "ratio <= 2") | {"maps_on_box": on_box}
 
 
 # -- dump ----------------------------------------------------------------------------------------------
