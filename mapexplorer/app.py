@@ -22,7 +22,7 @@ from textual.worker import Worker
 
 from mapexplorer.caps import explain_refusal
 from mapexplorer.messages import NoPermission, OpenMap
-from mapexplorer.model import MapSource
+from mapexplorer.model import MapSource, ResolvedStack
 from mapexplorer.pacing import DEFAULT_BUDGET
 from mapexplorer.screens.help import HelpScreen
 from mapexplorer.screens.map_list import MapListScreen
@@ -156,15 +156,15 @@ class MapExplorerApp(App[int]):
         title = f"events of {name} (map {map_id})" if name else f"events of map {map_id}"
         self.push_screen(EventViewScreen(factory, title=title, map_id=map_id))
 
-    def stack_resolver(self, map_id: int) -> Callable[[int, bool], list[str] | None] | None:
+    def stack_resolver(self, map_id: int) -> Callable[[int, bool, int | None], ResolvedStack | None] | None:
         """For the event detail: frames of a stack id of map ``map_id``'s events (blocking), when the
-        source knows a stack map next to it."""
+        source knows a stack map next to it; user addresses through the event's process when alive."""
         frames = getattr(self.source, "stack_frames", None)
         if not callable(frames):
             return None
 
-        def resolve(stack_id: int, user: bool) -> list[str] | None:
-            return cast("list[str] | None", frames(map_id, stack_id, user))
+        def resolve(stack_id: int, user: bool, pid: int | None) -> ResolvedStack | None:
+            return cast("ResolvedStack | None", frames(map_id, stack_id, user, pid))
 
         return resolve
 

@@ -6,6 +6,7 @@ workers only.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,6 @@ from typing import Any
 from mapexplorer.decoders import (
     KERNEL_SPACE,
     Decoder,
-    Kallsyms,
     NameCache,
     RawDecoder,
     ResolvedNames,
@@ -25,8 +25,17 @@ from mapexplorer.decoders import (
 )
 from mapexplorer.fill import EntryCount
 from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, PEEK_TYPES
-from mapexplorer.model import WHY_NOT_LISTED, ListSnapshot, MapFacts, MapGone, MapRow, MapSnapshot
+from mapexplorer.model import (
+    WHY_NOT_LISTED,
+    ListSnapshot,
+    MapFacts,
+    MapGone,
+    MapRow,
+    MapSnapshot,
+    ResolvedStack,
+)
 from mapexplorer.progmodel import ProgListSnapshot, map_users
+from mapexplorer.symbols import Kallsyms, frame_text, process_maps
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 NAMED_TYPES = MAP_OF_MAPS_TYPES | {"prog_array", "stack_trace", "devmap", "devmap_hash"}
@@ -383,9 +392,12 @@ class KernelSource:
 
         return factory
 
-    def stack_frames(self, map_id: int, stack_id: int, user: bool) -> list[str] | None:
+    def stack_frames(self, map_id: int, stack_id: int, user: bool,
+                     pid: int | None = None) -> ResolvedStack | None:
         """Frames of ``stack_id`` in the stack_trace map that the programs using ``map_id`` also use (how
-        an event's ``*stack_id`` field is followed); None when no such map holds that id."""
+        an event's ``*stack_id`` field is followed); None when no such map holds that id. User addresses
+        are resolved through ``pid``'s /proc/PID/maps when the event named its process and it still
+        exists (as ``dump`` does for stack maps)."""
         from mapexplorer.kernel import progs
 
         with self._lock:
@@ -407,9 +419,12 @@ class KernelSource:
                     raw = m.lookup(stack_id.to_bytes(4, "little"))
             except (OSError, MapGone):
                 continue
-            addrs = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, len(raw) - 7, 8)]
-            return [f"[k] {self.ksyms.symbolize(a)}" if a >= KERNEL_SPACE else f"[u] 0x{a:x}"
-                    for a in addrs if a]
+            addrs = [a for (a,) in struct.iter_unpack("<Q", raw[: len(raw) // 8 * 8]) if a]
+            pmaps = None
+            if pid is not None and pid > 0 and any(a < KERNEL_SPACE for a in addrs):
+                pmaps = process_maps(pid)
+            frames = tuple(frame_text(a, self.ksyms, pmaps) for a in addrs)
+            return ResolvedStack(frames, pid, pmaps is not None)
         return None
 
     # -- programs ------------------------------------------------------------------------------------

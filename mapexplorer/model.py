@@ -193,6 +193,18 @@ class MapSnapshot:
         return [raw[c * slot : c * slot + vs] for c in range(n)]
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedStack:
+    """A stack id followed through a stack_trace map (the event detail): one text per frame,
+    ``[k] sym+0xoff`` or ``[u] 0x7f… libc.so.6+0x29001`` (:func:`mapexplorer.symbols.frame_text`)."""
+
+    frames: tuple[str, ...]
+    pid: int | None = None
+    """The process a user stack belongs to (the event's ``tgid`` or ``pid``), when the event said."""
+    mapped: bool = False
+    """That process was alive and its /proc/PID/maps resolved the user addresses."""
+
+
 class MapSource(Protocol):
     """Where the UI gets maps from. Every method may block: call them from thread workers only.
 

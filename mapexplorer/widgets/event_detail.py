@@ -1,5 +1,6 @@
 """One event in full (Enter in the event view): every field untruncated, in its friendly form with the raw
-number beside it, stack ids followed through the stack map when one is known, and the raw bytes."""
+number beside it, stack ids followed through the stack map when one is known (user addresses resolved in
+the event's process's /proc/PID/maps while it exists, as ``dump`` does), and the raw bytes."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Static
 
+from mapexplorer.model import ResolvedStack
 from mapexplorer.semantics import Clock, fmt_age, fmt_wall, humanize
 from mapexplorer.widgets.common import TooSmall
 from mapexplorer.widgets.keys import KeyedScreen
 
-StackResolver = Callable[[int, bool], list[str] | None]
-"""``(stack_id, user) -> frames`` (None: no stack map known, or the id is not in it). Blocking: the
-screen calls it from a thread worker."""
+StackResolver = Callable[[int, bool, int | None], ResolvedStack | None]
+"""``(stack_id, user, pid) -> frames`` (None: no stack map known, or the id is not in it); ``pid`` is the
+event's process, for user addresses. Blocking: the screen calls it from a thread worker."""
 
 
 def hexdump(b: bytes) -> str:
@@ -39,6 +41,17 @@ def stack_ids(fields: Any) -> list[tuple[str, int, bool]]:
         return []
     return [(k, v, "user" in k) for k, v in fields.items()
             if "stack" in k and isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+
+
+def event_pid(fields: Any) -> int | None:
+    """The process an event names (its ``tgid``, else its ``pid`` field), for its user stack."""
+    if not isinstance(fields, dict):
+        return None
+    for name in ("tgid", "pid"):
+        v = fields.get(name)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return v
+    return None
 
 
 def field_lines(fields: Any, friendly: Any) -> list[tuple[str, str, str]]:
@@ -75,7 +88,7 @@ class EventDetailScreen(KeyedScreen):
         self.title_text = title
         self.resolve_stack = resolve_stack
         self.clock = clock or Clock.now()
-        self.stacks: dict[str, list[str] | None] = {}
+        self.stacks: dict[str, ResolvedStack | None] = {}
         """Frames per stack-id field, once resolved (None: not found)."""
 
     def compose(self) -> ComposeResult:
@@ -96,10 +109,12 @@ class EventDetailScreen(KeyedScreen):
         resolve = self.resolve_stack
         if resolve is None:
             return
-        found = {name: resolve(sid, user) for name, sid, user in stack_ids(self.event.fields)}
+        fields = self.event.fields
+        pid = event_pid(fields)
+        found = {name: resolve(sid, user, pid if user else None) for name, sid, user in stack_ids(fields)}
         self.app.call_from_thread(self._show_stacks, found)
 
-    def _show_stacks(self, found: dict[str, list[str] | None]) -> None:
+    def _show_stacks(self, found: dict[str, ResolvedStack | None]) -> None:
         self.stacks = found
         self.query_one("#event-text", Static).update(self._text())
 
@@ -128,12 +143,16 @@ class EventDetailScreen(KeyedScreen):
                 if raw:
                     t.append(f"   raw {raw}", "dim")
                 t.append("\n")
-                frames = self.stacks.get(name, ...)
-                if frames is None:
+                stack = self.stacks.get(name, ...)
+                if stack is None:
                     note = "(not in the stack map: replaced since, or no stack map known)"
                     t.append(f"{'':<{width}}  {note}\n", "dim")
-                elif frames is not ...:
-                    for i, frame in enumerate(frames):
+                elif stack is not ...:
+                    if stack.pid is not None and any(f.startswith("[u]") for f in stack.frames):
+                        note = (f"user addresses in /proc/{stack.pid}/maps" if stack.mapped else
+                                f"pid {stack.pid} has exited: user addresses only")
+                        t.append(f"{'':<{width}}  ({note})\n", "dim")
+                    for i, frame in enumerate(stack.frames):
                         t.append(f"{'':<{width}}  #{i:<3} {frame}\n")
         t.append("\nraw bytes\n", "bold dim")
         t.append(hexdump(ev.raw), "dim")
