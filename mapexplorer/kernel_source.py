@@ -103,25 +103,55 @@ class KernelSource:
         self._counter = Counter()
         """Entry counts: one BPF iterator read per list, budgeted reads for the types it cannot count."""
         self._records: list[Any] = []
+        self._made: dict[int, tuple[Any, EntryCount | None, MapRow]] = {}
+        """Map id -> (record, count, row): the row made from them, reused while both stay the same."""
+        self._listed: tuple[MapRow, ...] = ()
         self._inner = Throttled(self._read_inner, min_interval=INNER_EVERY_S, cpu_share=INNER_CPU)
 
     # -- list ----------------------------------------------------------------------------------------
 
     def list_maps(self) -> ListSnapshot:
         """Every map with its owners, programs, pins and entry counts. Nothing reads every map: counts
-        come from one BPF iterator read; inner maps of maps-of-maps are re-read when their budget allows."""
+        come from one BPF iterator read (which also lists every map's id); inner maps of maps-of-maps are
+        re-read when their budget allows.
+
+        The first call is quick (no owner, pin or program walk, memlock unread: ``partial``) so that a
+        UI shows 20,000 maps at once; the next call fills that in. A map whose record and count did not
+        change keeps the very same row object from one call to the next.
+        """
         from mapexplorer.kernel import inventory
 
-        if self._inventory is None:
+        quick = self._inventory is None
+        if quick:
             self._inventory = inventory.Inventory()  # keeps what does not change between refreshes
-        records = self._inventory.collect()
-        counts = self._counter.count([r.info for r in records])
+        by_iter = self._counter.iterator_counts()
+        ids = sorted(by_iter) if by_iter is not None else None
+        records = self._inventory.collect(ids=ids, quick=quick)
+        counts = self._counter.count([r.info for r in records], by_iter=by_iter)
         self._records = records
-        inner = self._inner.get()
-        rows = tuple(_row_from_record(r, counts.get(r.info.id)) for r in records)
-        with self._lock:
-            self._rows = {r.id: r for r in rows}
-        return ListSnapshot(rows, time.time(), count_reason=self._counter.reason, inner=inner)
+        inner = {} if quick else self._inner.get()
+        made = self._made
+        rows = []
+        for rec in records:
+            count = counts.get(rec.info.id)
+            hit = made.get(rec.info.id)
+            if hit is not None and hit[0] is rec and (hit[1] is count or hit[1] == count):
+                rows.append(hit[2])
+                continue
+            row = _row_from_record(rec, count)
+            made[rec.info.id] = (rec, count, row)
+            rows.append(row)
+        if len(made) > len(rows):
+            alive = {r.id for r in rows}
+            self._made = {k: v for k, v in made.items() if k in alive}
+        prev = self._listed
+        if len(prev) != len(rows) or not all(a is b for a, b in zip(prev, rows, strict=True)):
+            self._listed = tuple(rows)
+            with self._lock:
+                self._rows = {r.id: r for r in rows}
+        # nothing changed: the very same tuple as last time (the UI then has nothing to compare)
+        return ListSnapshot(self._listed, time.time(), count_reason=self._counter.reason, inner=inner,
+                            partial=quick)
 
     def _read_inner(self) -> dict[int, tuple[int, ...]]:
         from mapexplorer.doctor import read_inner_maps

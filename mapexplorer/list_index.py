@@ -41,9 +41,14 @@ class ListIndex(Generic[C]):
         self._keys: dict[str, dict[int, Any]] = {}
         self._text: dict[int, str] = {}
         self._cells: dict[int, C] = {}
+        self._last: Iterable[MapRow] | None = None
 
     def update(self, rows: Iterable[MapRow]) -> Changes:
-        """Take a refresh's rows; forget what was cached about maps that changed or went away."""
+        """Take a refresh's rows; forget what was cached about maps that changed or went away. The same
+        sequence object as last time (a source that found nothing changed) is taken as unchanged."""
+        if isinstance(rows, tuple) and rows is self._last:
+            return Changes(frozenset(), frozenset(), frozenset())
+        self._last = rows
         fresh = {r.id: r for r in rows}
         old = self.rows
         new = frozenset(fresh.keys() - old.keys())

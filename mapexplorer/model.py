@@ -100,6 +100,8 @@ class ListSnapshot:
     """Why entry counts come from reading maps instead of the BPF iterator (None: the iterator works)."""
     inner: dict[int, tuple[int, ...]] = field(default_factory=dict)
     """Map-of-maps id -> the inner map ids it holds (for memory by owner)."""
+    partial: bool = False
+    """A quick first listing: owners, programs, pins and memlock (``memlock < 0``) are still being read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import EllipsisType
 
 from mapexplorer.fill import (  # noqa: F401  (re-exported: the kernel-layer API)
     ARRAY_TYPES,
@@ -113,6 +114,9 @@ class Counter:
     clock: Callable[[], float] = time.monotonic
     reason: str | None = None
     _reads: dict[int, _ReadState] = field(default_factory=dict)
+    _made: dict[int, tuple[maps.MapInfo, int, EntryCount]] = field(default_factory=dict)
+    """Map id -> (info, number, count) of the last count made from the iterator or the size: the same
+    object again while neither changed (a caller with 20,000 maps compares by identity)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def iterator_counts(self) -> dict[int, int] | None:
@@ -128,15 +132,19 @@ class Counter:
         self.reason = None
         return got
 
-    def count(self, infos: Iterable[maps.MapInfo], *, reads: bool = True) -> dict[int, EntryCount]:
+    def count(self, infos: Iterable[maps.MapInfo], *, reads: bool = True,
+              by_iter: dict[int, int] | EllipsisType | None = ...) -> dict[int, EntryCount]:
         """Map id -> EntryCount for each of ``infos``.
 
         Args:
             reads: allow fallback reads in this call (False: report what is known, pending otherwise).
+            by_iter: the caller's own :meth:`iterator_counts` result, read just before (it also lists
+                every map's id); by default this call reads the iterator.
         """
         with self._lock:
             infos = list(infos)
-            by_iter = self.iterator_counts()
+            if isinstance(by_iter, EllipsisType):
+                by_iter = self.iterator_counts()
             out: dict[int, EntryCount] = {}
             deadline = self.clock() + self.read_budget_s
             for info in infos:
@@ -144,7 +152,19 @@ class Counter:
             alive = {i.id for i in infos}
             for mid in [m for m in self._reads if m not in alive]:
                 del self._reads[mid]
+            if len(self._made) > len(infos):
+                self._made = {k: v for k, v in self._made.items() if k in alive}
             return out
+
+    def _kept(self, info: maps.MapInfo, n: int, method: str) -> EntryCount:
+        """``EntryCount(n, method, fill)``, the same object as last time when info and n are the same."""
+        hit = self._made.get(info.id)
+        if hit is not None and hit[0] is info and hit[1] == n and hit[2].method == method:
+            return hit[2]
+        c = EntryCount(n, method, fill_of(info, n)) if method == ITERATOR else \
+            EntryCount(n, method, 1.0 if n else None)
+        self._made[info.id] = (info, n, c)
+        return c
 
     def _one(self, info: maps.MapInfo, by_iter: dict[int, int] | None, *, reads: bool,
              deadline: float) -> EntryCount:
@@ -152,11 +172,11 @@ class Counter:
         if t in counts.KFUNC_COUNTED and by_iter is not None:
             n = by_iter.get(info.id)
             if n is not None:
-                return EntryCount(n, ITERATOR, fill_of(info, n))
+                return self._kept(info, n, ITERATOR)
             # created after the iterator ran: the next call sees it
             return EntryCount(None, ITERATOR, pending=True)
         if t in ARRAY_TYPES:
-            return EntryCount(info.max_entries, SIZE, 1.0 if info.max_entries else None)
+            return self._kept(info, info.max_entries, SIZE)
         if t in RING_TYPES:
             try:
                 b = ring_backlog(info.id)

@@ -4,7 +4,8 @@ using it. This is what ``mapexplorer list`` / ``show`` print and what the UI's m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mapexplorer.kernel import maps, owners, programs, progs
 from mapexplorer.kernel.budget import Throttled
@@ -107,6 +108,10 @@ def collect(ids: list[int] | None = None, *,
     ]
 
 
+UNREAD = -1
+"""``MapInfo.memlock`` of a map listed by a quick first call (:meth:`Inventory.collect`): not read yet."""
+
+
 class Inventory:
     """:func:`collect` for a caller that asks again and again (the map list, every second): what does not
     change is kept between calls.
@@ -117,7 +122,9 @@ class Inventory:
     read), walked at most every ``owners_every`` s and within ``owners_cpu_share`` of a core; programs'
     map lists are read once per program (they are fixed at load); pins are walked at most every
     ``pins_every`` calls. A call with nothing new costs one GET_NEXT_ID walk of the map and program ids
-    and a few re-reads.
+    (none when the caller passes the ids, from the counting iterator) and a few re-reads, and returns the
+    very same :class:`MapRecord` objects for the maps that did not change (the caller can compare by
+    identity).
 
     Blocking: call from one worker thread at a time.
     """
@@ -135,28 +142,53 @@ class Inventory:
         self._pins: dict[int, list[str]] = {}
         self._calls = 0
         self._cursor = 0
+        self._records: dict[int, MapRecord] = {}
+        self._inputs: tuple[Any, ...] = ()
+        """(owner map, pins, programs) of the last call: what a map's record was made from."""
+        self._prog_maps: set[int] = set()
+        self._unread: set[int] = set()
+        """Maps listed by a quick call: their memlock and frozen flag are still to be read."""
 
-    def _refresh_infos(self) -> None:
-        ids = list(maps.map_ids())
-        alive = set(ids)
-        infos = {mid: info for mid, info in self._infos.items() if mid in alive}
+    def _refresh_infos(self, ids: list[int] | None, quick: bool) -> list[int]:
+        """Bring the infos up to date (an info that did not change stays the same object); the ids alive,
+        ascending."""
+        ids = list(maps.map_ids()) if ids is None else ids
+        infos = self._infos
+        if len(infos) != len(ids) or not all(i in infos for i in ids):
+            infos = {mid: infos[mid] for mid in ids if mid in infos}
         facts = self._scanner.fdinfo_facts
         new = [mid for mid in ids if mid not in infos]
         known = [mid for mid in ids if mid in infos]
-        if known and self.reread_per_call:
+        again: list[int] = []
+        if known and self.reread_per_call and not quick:
             start = self._cursor % len(known)
             again = (known[start:] + known[:start])[: self.reread_per_call]
             self._cursor = start + len(again)
-        else:
-            again = []
+        if not quick:
+            for mid in self._unread:  # listed quickly: memlock and frozen from the owner walk, else read
+                got = facts.get(mid)
+                if mid not in infos:
+                    continue
+                if got is None:
+                    again.append(mid)
+                else:
+                    infos[mid] = replace(infos[mid], memlock=got[0], frozen=bool(got[1]))
+            self._unread = set()
         wanted = new + again
-        got = {i.id: i for i in maps.map_infos(wanted, facts)}
+        if quick:
+            facts = dict.fromkeys(wanted, (UNREAD, 0))  # no fdinfo read: memlock comes with the next call
+        read = {i.id: i for i in maps.map_infos(wanted, facts)}
         for mid in wanted:
-            if mid in got:
-                infos[mid] = got[mid]
-            else:
+            info = read.get(mid)
+            if info is None:
                 infos.pop(mid, None)  # freed since the id walk
+                continue
+            if infos.get(mid) != info:  # keep the same object when nothing changed
+                infos[mid] = info
+            if quick:
+                self._unread.add(mid)
         self._infos = infos
+        return [mid for mid in ids if mid in infos]
 
     def _refresh_progs(self) -> list[progs.ProgInfo]:
         alive: dict[int, progs.ProgInfo] = {}
@@ -171,27 +203,61 @@ class Inventory:
         self._progs = alive
         return list(alive.values())
 
-    def collect(self) -> list[MapRecord]:
-        """Every map's record, ordered by id (like :func:`collect` with no ids)."""
-        owner_map = self._owners.get()
-        self._refresh_infos()
-        all_progs = self._refresh_progs()
+    def collect(self, *, ids: list[int] | None = None, quick: bool = False) -> list[MapRecord]:
+        """Every map's record, ordered by id (like :func:`collect` with no ids).
+
+        Args:
+            ids: the id of every map alive, ascending (the counting iterator lists them in one read): no
+                GET_NEXT_ID walk.
+            quick: a first listing for a UI in a hurry: no owner walk, pin walk or program lookup, and no
+                fdinfo read (memlock is :data:`UNREAD`): 20,000 maps in well under a second. The next call
+                fills all of it in.
+        """
+        prev_owners, prev_pins, prev_progs = self._inputs or ({}, {}, ())
+        owner_map = {} if quick else self._owners.get()
+        alive = self._refresh_infos(ids, quick)
+        if quick:
+            all_progs: list[progs.ProgInfo] = []
+            statics: dict[int, programs.ProgStatic] = {}
+        else:
+            all_progs = self._refresh_progs()
+            used = [p for p in all_progs if p.map_ids]
+            statics = programs.default_catalog().statics(used)  # full names and map accesses, cached
+            if self._calls % self.pins_every == 0:
+                self._pins = owners.map_pins()
+            self._calls += 1
         by_map = progs.progs_by_map(all_progs)
-        used = [p for p in all_progs if p.map_ids]
-        statics = programs.default_catalog().statics(used)  # full names and map accesses, cached
-        if self._calls % self.pins_every == 0:
-            self._pins = owners.map_pins()
-        self._calls += 1
+        progs_now = (tuple(self._progs), tuple(statics.get(p.id) for p in all_progs))
+        self._inputs = (owner_map, self._pins, progs_now)
+        # What can have changed, per map: its owners (a new walk), its pins (a new pin walk), its programs
+        # (programs came or went: only the maps they use, then and now).
+        owners_moved = owner_map is not prev_owners
+        pins = self._pins
+        pins_moved = pins is not prev_pins
+        touched: set[int] = set()
+        if progs_now != prev_progs:
+            touched = set(by_map) | self._prog_maps
+        self._prog_maps = set(by_map)
 
         def refs(map_id: int) -> tuple[ProgRef, ...]:
             return tuple(_ref(p, map_id, statics.get(p.id)) for p in by_map.get(map_id, ()))
 
-        return [
-            MapRecord(
-                info=i,
-                pinned=tuple(self._pins.get(i.id, ())),
-                owners=tuple(owner_map.get(i.id, ())),
-                progs=refs(i.id),
-            )
-            for i in sorted(self._infos.values(), key=lambda x: x.id)
-        ]
+        old, infos = self._records, self._infos
+        records: dict[int, MapRecord] = {}
+        for mid in alive:
+            info = infos[mid]
+            rec = old.get(mid)
+            if (rec is None or rec.info is not info or mid in touched
+                    or (owners_moved and owner_map.get(mid) != prev_owners.get(mid))
+                    or (pins_moved and pins.get(mid) != prev_pins.get(mid))):
+                made = MapRecord(
+                    info=info,
+                    pinned=tuple(pins.get(mid, ())),
+                    owners=tuple(owner_map.get(mid, ())),
+                    progs=refs(mid),
+                )
+                if rec is None or made != rec:
+                    rec = made  # else the same record object as before: nothing changed after all
+            records[mid] = rec
+        self._records = records
+        return list(records.values())

@@ -78,6 +78,15 @@ def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
 def _row(r: MapRow) -> Row:
     """The table row of a map (made again only when the map changed: :class:`ListIndex` caches it)."""
     entries, fill = entries_cell(r), fill_cell(r)
+    if r.memlock < 0:  # a quick first listing: memlock, owners, programs and pins come with the next one
+        return Row(str(r.id), (
+            str(r.id), r.name or "(no name)", r.type_name, entries.text, fill.text + fill.note,
+            f"{r.max_entries:,}", "…", str(r.key_size), str(r.value_size), "…", "…", "…",
+            "yes" if r.btf_id else "no",
+        ), (
+            "", "bold" if r.name else "dim", "magenta" if r.percpu else "cyan", entries.style, fill.style,
+            "", "dim", "", "", "dim", "dim", "dim", "green" if r.btf_id else "dim",
+        ), ((4, len(fill.text), "dim"),) if fill.note else ())
     cells = (
         str(r.id),
         r.name or "(no name)",
@@ -207,24 +216,35 @@ class MapListScreen(PollingScreen):
         source = self.explorer.source
         worker = get_current_worker()
         cpu = self.explorer.cpu_clock
-        start = cpu()
-        try:
-            snap = source.list_maps()
-        except PermissionError as exc:  # one screen explains it; no further polls (and no toasts)
-            self.post_message(NoPermission(explain_refusal(exc.strerror)))
-            return
-        except OSError as exc:
-            self.post_message(SourceFailed("listing maps", exc.strerror or str(exc)))
-            return
-        if not worker.is_cancelled:
+        partial = True
+        while partial:  # a quick first listing (rows first, at start-up) is completed right away
+            start = cpu()
+            try:
+                snap = source.list_maps()
+            except PermissionError as exc:  # one screen explains it; no further polls (and no toasts)
+                self.post_message(NoPermission(explain_refusal(exc.strerror)))
+                return
+            except OSError as exc:
+                self.post_message(SourceFailed("listing maps", exc.strerror or str(exc)))
+                return
+            if worker.is_cancelled:
+                return
             self.post_message(MapListReady(snap, cpu() - start))
+            partial = snap.partial
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         cpu = self.explorer.cpu_clock
         start = cpu()
+        first = self.snapshot is None
         self.snapshot = message.snapshot
-        self.index.update(message.snapshot.rows)
-        self._render_rows()
+        changes = self.index.update(message.snapshot.rows)
+        if changes or first or self.group_by is not None:
+            self._render_rows()
+        if message.snapshot.partial:
+            # rows first, at start-up: the same worker reads owners, programs, pins and memlock right
+            # away, and that read (like every first read) is not held against the budget
+            self.show_refresh_state()
+            return
         self.pacer.record(message.cost + cpu() - start)  # the worker's read and this thread's drawing
         self.show_refresh_state()
         self._schedule()
@@ -313,6 +333,8 @@ class MapListScreen(PollingScreen):
                 parts.append(f"⟳ every {interval:g}s (p pauses, +/- rate)")
         arrow = "▼" if self.sort_reverse else "▲"
         parts.append(f"sort {self.sort_key} {arrow} (s)")
+        if self.snapshot is not None and self.snapshot.partial:
+            parts.append("reading owners, programs, pins…")
         if self.snapshot is not None and self.snapshot.count_reason:
             parts.append(f"counts by reading: {self.snapshot.count_reason}")
         if self.group_by:

@@ -74,7 +74,10 @@ def summary(rows: Sequence[MapRow]) -> str:
         if r.count is not None and r.count.fill is not None and r.type_name not in INDEXED_TYPES
         and r.count.fill >= WARN_FILL
     )
-    return f"{len(rows)} maps · {human_bytes(sum(r.memlock for r in rows))} memlock · {above} above 80 %"
+    memlock = sum(r.memlock for r in rows if r.memlock >= 0)
+    unread = any(r.memlock < 0 for r in rows)  # a quick first listing
+    mem = human_bytes(memlock) + ("+" if unread else "") if memlock or not unread else "…"
+    return f"{len(rows)} maps · {mem} memlock · {above} above 80 %"
 
 
 def members(rows: Sequence[MapRow]) -> list[Member]:

@@ -12,6 +12,7 @@ cursor (``sort_arrows``, :meth:`RowTable.set_header`), and rows identical to the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -126,7 +127,11 @@ class RowTable(ScrollView, can_focus=True):
         self.cursor_column: int | None = None
         """Index of the column under the column cursor (underlined in the header), or None."""
         self._widths: list[int] = [self._label_width(c) for c in self.columns]
-        self._index: dict[str, int] = {}
+        self._widest_cells: list[int] = list(self._widths)
+        self._labels = list(self._widths)
+        self._lengths: list[dict[int, int]] = []
+        """Per column: cell length -> how many rows have it (the widths follow the rows incrementally)."""
+        self._index: dict[str, int] | None = {}
         self._styles: dict[tuple[Style, str], Style] = {}
 
     # -- data --------------------------------------------------------------------------------------------
@@ -138,6 +143,33 @@ class RowTable(ScrollView, can_focus=True):
     def _label_width(self, column: Column) -> int:
         return len(column.label) + (2 if self.sort_arrows else 0)
 
+    def _widest(self, new: tuple[Row, ...], old: tuple[Row, ...]) -> list[int]:
+        """Each column's widest cell (labels included, before ``max_width``) over ``new``.
+
+        The table keeps, per column, how many rows have each cell length. Rows that stayed (the same
+        objects, in any order: a sort, a refresh where a few maps changed) are not looked at again; only
+        the rows that came and went update the counts, unless most rows changed (then all are counted)."""
+        if old and self._lengths:
+            kept = set(map(id, old))
+            came = [r for r in new if id(r) not in kept]
+            if len(came) <= max(1024, len(new) // 4):
+                now = set(map(id, new))
+                went = [r for r in old if id(r) not in now]
+                for rows, step in ((came, 1), (went, -1)):
+                    for r in rows:
+                        for counts, n in zip(self._lengths, r.lengths, strict=True):
+                            left = counts.get(n, 0) + step
+                            if left:
+                                counts[n] = left
+                            else:
+                                del counts[n]
+                return [max(w, max(counts, default=0)) for w, counts in zip(self._labels, self._lengths,
+                                                                               strict=True)]
+        self._lengths = [Counter(col) for col in zip(*[r.lengths for r in new], strict=True)] if new else []
+        if not new:
+            return list(self._labels)
+        return [max(w, max(counts)) for w, counts in zip(self._labels, self._lengths, strict=True)]
+
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Show these rows (in this order); the cursor stays on the same key when it is still there.
         Rows equal to the ones shown (the same objects, usually) change nothing and repaint nothing."""
@@ -147,19 +179,18 @@ class RowTable(ScrollView, can_focus=True):
         current = self.current_key()
         old_rows, old_widths = self.rows, self._widths
         self.rows = new_rows
-        self._index = {r.key: i for i, r in enumerate(self.rows)}
-        widths = [self._label_width(c) for c in self.columns]
-        if self.rows:
-            widest = [max(col) for col in zip(*(r.lengths for r in self.rows), strict=True)]
-            widths = [max(a, b) for a, b in zip(widths, widest, strict=True)]
-        self._widths = [min(w, c.max_width) for w, c in zip(widths, self.columns, strict=True)]
+        self._index = None
+        self._widest_cells = self._widest(new_rows, old_rows)
+        self._widths = [min(w, c.max_width) for w, c in zip(self._widest_cells, self.columns, strict=True)]
         same_layout = self._widths == old_widths and len(old_rows) == len(self.rows)
         size = Size(self._total_width(), len(self.rows) + 1)
         if size != self.virtual_size:
             self.virtual_size = size
         cursor = self.cursor_row
-        if current is not None and current in self._index:
-            self.cursor_row = self._index[current]
+        if current is not None and cursor < len(new_rows) and new_rows[cursor].key == current:
+            pass  # still under the cursor
+        elif current is not None and current in self.index:
+            self.cursor_row = self.index[current]
         else:
             self.cursor_row = min(self.cursor_row, max(len(self.rows) - 1, 0))
         if same_layout and self.cursor_row == cursor:
@@ -171,19 +202,26 @@ class RowTable(ScrollView, can_focus=True):
         else:
             self.refresh()
 
+    @property
+    def index(self) -> dict[str, int]:
+        """Row key -> position (made when first asked after the rows changed)."""
+        if self._index is None:
+            self._index = {r.key: i for i, r in enumerate(self.rows)}
+        return self._index
+
     def current_key(self) -> str | None:
         if 0 <= self.cursor_row < len(self.rows):
             return self.rows[self.cursor_row].key
         return None
 
     def move_to_key(self, key: str) -> None:
-        if key in self._index:
-            self.cursor_row = self._index[key]
+        if key in self.index:
+            self.cursor_row = self.index[key]
 
     def cell(self, key: str, column: str) -> str:
         """The text of one cell (tests and the screen's own checks)."""
         j = [c.key for c in self.columns].index(column)
-        return self.rows[self._index[key]].cells[j]
+        return self.rows[self.index[key]].cells[j]
 
     def _total_width(self) -> int:
         return sum(self._widths) + 2 * len(self._widths)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import MapHolder, needs_root
 
-from mapexplorer.kernel import inventory
+from mapexplorer.kernel import inventory, maps
 
 pytestmark = [pytest.mark.kernel, needs_root]
 
@@ -32,3 +32,24 @@ def test_maps_appear_and_vanish_between_calls_and_match_collect() -> None:
         seen = mine(inv.collect())
         assert set(seen) == set(first.ids)  # the second holder's map was freed
     assert mine(inv.collect()) == {}
+
+
+def test_quick_first_call_then_full_and_unchanged_records_kept() -> None:
+    """A quick first call lists every map without owners, pins, programs or memlock (UNREAD); the next
+    call fills them in; a record whose map did not change is the very same object in later calls, while a
+    map whose owners changed gets a new one. The ids may come from the caller (the counting iterator)."""
+    inv = inventory.Inventory(reread_per_call=0, owners_every=0, owners_cpu_share=1e9)  # walk every call
+    with MapHolder([spec("iv_q1"), spec("iv_q2")]) as first:
+        quick = mine(inv.collect(quick=True))
+        assert set(quick) == set(first.ids)
+        assert all(r.info.memlock == inventory.UNREAD and not r.owners for r in quick.values())
+        full = mine(inv.collect())
+        assert all(r.info.memlock > 0 for r in full.values())
+        assert all([o.pid for o in full[i].owners] == [first.pid] for i in first.ids)
+        assert full == mine(inventory.collect())  # what a one-shot read says
+        again = mine(inv.collect(ids=sorted(maps.map_ids())))
+        assert all(again[i] is full[i] for i in first.ids)  # nothing changed: the same objects
+        with MapHolder([spec("iv_q3")]) as second:
+            later = mine(inv.collect())
+            assert set(later) == {*first.ids, *second.ids}
+            assert all(later[i] is full[i] for i in first.ids)

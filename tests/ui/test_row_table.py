@@ -5,6 +5,7 @@ and the map list's row for the health cells."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -110,3 +111,34 @@ def test_map_list_row_carries_the_fill_band_and_the_lru_note() -> None:
     assert full.spans == ((4, len("97.0%"), "dim"),)
     warn = _row(_map("hash", 100, 85))
     assert (warn.cells[4], warn.styles[4], warn.spans) == ("85.0%", "yellow", ())
+
+
+def test_column_widths_follow_rows_coming_going_and_reordering() -> None:
+    """The incremental widths equal the widths counted from scratch through random refreshes."""
+    rng = random.Random(7)
+    table = RowTable(COLUMNS, sort_arrows=True)
+    labels = [len(c.label) + 2 for c in COLUMNS]
+
+    def make(i: int) -> Row:
+        return Row(str(i), (str(i), "n" * rng.randint(0, 30), "x" * rng.randint(1, 12)))
+
+    rows: tuple[Row, ...] = ()
+    for step in range(300):
+        new = list(rows)
+        kind = step % 5
+        if kind == 0 or not new:
+            new += [make(rng.randint(0, 10**6)) for _ in range(rng.randint(1, 50))]  # maps appear
+        elif kind == 1:
+            for _ in range(rng.randint(1, min(5, len(new)))):
+                new.pop(rng.randrange(len(new)))  # maps go (maybe the widest)
+        elif kind == 2:
+            rng.shuffle(new)  # a sort
+        elif kind == 3:
+            i = rng.randrange(len(new))
+            new[i] = make(int(new[i].key))  # a map changed
+        else:
+            new = new[: rng.randint(0, len(new))]  # a filter
+        got = table._widest(tuple(new), rows)
+        rows = tuple(new)
+        want = [max([w, *(r.lengths[j] for r in rows)]) for j, w in enumerate(labels)]
+        assert got == want, step
