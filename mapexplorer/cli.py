@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import io
 import os
 import sys
 from typing import NoReturn
@@ -214,6 +215,20 @@ def _stdout_usable() -> bool:
     return True
 
 
+STDOUT_BLOCK = 1 << 16
+
+
+def block_buffered_stdout() -> None:
+    """Make ``sys.stdout`` block-buffered when it is not a terminal, also under ``PYTHONUNBUFFERED`` /
+    ``-u`` (which leave it unbuffered: a ``print`` per line would be two write() calls). Commands flush
+    where they must (``watch`` at most every 0.2 s into a pipe; everything at exit)."""
+    out = sys.stdout
+    if not isinstance(out, io.TextIOWrapper) or not isinstance(out.buffer, io.RawIOBase) or out.isatty():
+        return
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(out.buffer, STDOUT_BLOCK), encoding=out.encoding,
+                                  errors=out.errors)
+
+
 def _silence_stdout() -> None:
     """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail a second time (and print
     "Exception ignored" on stderr)."""
@@ -241,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if not _stdout_usable():
         print(STDOUT_CLOSED, file=sys.stderr)
         return 1
+    block_buffered_stdout()
     try:
         code = run(args)
         sys.stdout.flush()  # a write error must surface here, not in the interpreter's last flush

@@ -17,7 +17,7 @@ from mapexplorer.streams import EventStream, JsonLines, StreamEnded, StreamError
 
 POLL_S = 0.2  # the longest one wait lasts, so --timeout and Ctrl-C are honoured promptly
 BATCH_MAX = 1 << 16  # records per read: a backlog of millions is written in bounded slices
-PIPE_FLUSH_S = 0.2  # into a pipe, output is written in blocks but at most this late
+PIPE_FLUSH_S = 0.2  # into a pipe, output is written in blocks but at most this late (or when idle)
 LINGER_S = 0.01  # after the first event, gather for this long: one write per batch, few kernel wakeups
 
 
@@ -64,6 +64,7 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
     text_lines = TextLines(stream)  # runs of one record type in bulk, times against one clock per batch
     tty = out.isatty()
     flushed = time.monotonic()
+    pending = False  # written since the last flush
     try:
         while True:
             wait = POLL_S
@@ -83,13 +84,17 @@ def _watch(stream: EventStream, args: argparse.Namespace) -> int:
             for msg in stream.take_notices():
                 _note(msg)
             if not cut:
+                if pending:  # a quiet moment: what is written reaches the pipe now
+                    out.flush()
+                    pending = False
                 continue
             out.write(json_lines.text_runs(cut) if as_json else text_lines.text_runs(cut))
             got = sum(len(run) for _, _, run in cut)
             now = time.monotonic()
+            pending = True
             if tty or now - flushed >= PIPE_FLUSH_S:
                 out.flush()  # a pipe gets whole blocks, yet never waits more than PIPE_FLUSH_S
-                flushed = now
+                flushed, pending = now, False
             seen += got
             if remaining is not None:
                 remaining -= got
