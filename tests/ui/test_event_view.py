@@ -319,3 +319,22 @@ async def test_real_ringbuf_events_through_open_stream():
             await pilot.press("escape")
     finally:
         producer.close()
+
+
+async def test_a_stream_shared_with_the_demo_says_so_in_the_status_line():
+    """Under --demo, the demo's own streams are shared in-process (streams.open_stream sets status_note):
+    no question is asked and the status line says whose stream it is."""
+    stream = ListStream()
+    stream.status_note = "sharing the demo's stream"  # type: ignore[attr-defined]
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        stream.feed(seq_events(0, 3))
+        assert await wait_for(pilot, lambda: screen.total == 3)
+        await pilot.pause()
+        status = str(screen.query_one("#ev-status").render())
+        assert status.startswith("live  ·  sharing the demo's stream  ·  ")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("p")
+        assert "paused" in str(screen.query_one("#ev-status").render())
+        assert "sharing the demo's stream" in str(screen.query_one("#ev-status").render())
