@@ -5,26 +5,39 @@ settle, then samples the process's CPU time (user + system, psutil) over ``--sec
 ``cpu% of one core`` and RSS next to the issue's targets. Scenes: the map list, a per-CPU map view, the
 ringbuf event view (``w``), and the perf event view when a perf_event_array is given.
 
-    sudo .venv/bin/mapexplorer demo ringbuf percpu_array perf_event_array &   # the load
+The event views need a load at a known rate. ``--rate N`` / ``--perf-rate N`` start bench/event_producer.py
+for that scene (its own ``evx_bench_rb`` / ``evx_bench_pf`` maps, the demo's event layout, N events a
+second, removed when the scene ends), so the figure does not depend on the demo; ``--ringbuf ID`` /
+``--perf ID`` watch an existing map instead (the demo's, whatever its rate is).
+
+    sudo .venv/bin/python bench/idle_cpu.py --rate 1000 --perf-rate 20000 [--seconds 60]
+    sudo .venv/bin/mapexplorer demo ringbuf percpu_array perf_event_array &   # or: the demo as the load
     sudo .venv/bin/python bench/idle_cpu.py --percpu ID --ringbuf ID [--perf ID] [--seconds 60]
 
+Each line ends with the load average (1 min) before and after the scene and the producer's measured rate:
+the figures are % of one core of this process only, but a busy machine slows everything down.
 Not a test: figures depend on the machine and on what else runs (other maps in the kernel count).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "mapexplorer"
+PRODUCER = Path(__file__).resolve().parent / "event_producer.py"
 TARGETS = {"map list": 2.0, "per-CPU map view": 3.0, "ringbuf event view": 8.0, "perf event view": 25.0}
 
 
@@ -38,6 +51,29 @@ def _explorer_pid(session: str) -> int:
                 return p.pid
         time.sleep(0.1)
     raise RuntimeError("mapexplorer did not start")
+
+
+@contextlib.contextmanager
+def producer(rate: float, perf_rate: float) -> Iterator[dict[str, int]]:
+    """bench/event_producer.py running at these rates: yields its map ids; stopped (its maps freed) after."""
+    cmd = [sys.executable, str(PRODUCER), "--rate", str(rate), "--perf-rate", str(perf_rate)]
+    with tempfile.TemporaryFile("w+") as err:  # BCC's compiler warnings: too many for an unread pipe
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait()
+                err.seek(0)
+                raise RuntimeError(f"event producer failed: {err.read()[-2000:]}")
+            yield json.loads(line)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            err.seek(0)
+            said = [x for x in err.read().splitlines() if x.startswith("event_producer:")]
+            if said:
+                print("    " + said[-1], flush=True)
 
 
 def measure(name: str, args: list[str], keys: list[str], seconds: float,
@@ -66,24 +102,39 @@ def main() -> int:
     ap.add_argument("--percpu", type=int, help="id of a per-CPU map (the demo's demo_pcpu_evts)")
     ap.add_argument("--ringbuf", type=int, help="id of a ringbuf with traffic (the demo's demo_ringbuf)")
     ap.add_argument("--perf", type=int, help="id of a perf_event_array with traffic")
+    ap.add_argument("--rate", type=float, help="ringbuf scene on our own producer of this many events/s")
+    ap.add_argument("--perf-rate", type=float, help="perf scene on our own producer of this many events/s")
+    ap.add_argument("--scenes", default="", help="comma-separated subset: list,percpu,ringbuf,perf")
     ap.add_argument("--seconds", type=float, default=60.0, help="sampling time per scene (60)")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds before sampling (5)")
     a = ap.parse_args()
     if shutil.which("tmux") is None or os.geteuid() != 0:
         print("needs root and tmux", file=sys.stderr)
         return 1
-    scenes: list[tuple[str, list[str], list[str]]] = [("map list", [], [])]
+    # (name, short name, map id or producer key, producer rates, keys to press)
+    Scene = tuple[str, str, "int | str | None", tuple[float, float], list[str]]
+    scenes: list[Scene] = [("map list", "list", None, (0, 0), [])]
     if a.percpu:
-        scenes.append(("per-CPU map view", ["--map", str(a.percpu)], []))
-    if a.ringbuf:
-        scenes.append(("ringbuf event view", ["--map", str(a.ringbuf)], ["w"]))
-    if a.perf:
-        scenes.append(("perf event view", ["--map", str(a.perf)], ["w", "y"]))
-    print(f"{'scene':<22}{'cpu % of one core':>18}{'target':>9}{'RSS MiB':>9}   over {a.seconds:g} s")
-    for name, args, keys in scenes:
-        cpu, rss = measure(name, args, keys, a.seconds, a.settle)
-        ok = "ok" if cpu < TARGETS[name] else "OVER"
-        print(f"{name:<22}{cpu:>17.1f}%{TARGETS[name]:>8.0f}%{rss:>9.0f}   {ok}", flush=True)
+        scenes.append(("per-CPU map view", "percpu", a.percpu, (0, 0), []))
+    if a.rate or a.ringbuf:
+        scenes.append(("ringbuf event view", "ringbuf", a.ringbuf or "ringbuf", (a.rate or 0, 0), ["w"]))
+    if a.perf_rate or a.perf:
+        scenes.append(("perf event view", "perf", a.perf or "perf", (0, a.perf_rate or 0), ["w", "y"]))
+    wanted = {x.strip() for x in a.scenes.split(",") if x.strip()}
+    scenes = [sc for sc in scenes if not wanted or sc[1] in wanted]
+    print(f"{'scene':<22}{'cpu % of one core':>18}{'target':>9}{'RSS MiB':>9}        load avg 1 min   "
+          f"over {a.seconds:g} s")
+    for name, _short, target, rates, keys in scenes:
+        with contextlib.ExitStack() as stack:
+            if isinstance(target, str):
+                target = stack.enter_context(producer(*rates))[target]
+            args = ["--map", str(target)] if target is not None else []
+            load0 = os.getloadavg()[0]
+            cpu, rss = measure(name, args, keys, a.seconds, a.settle)
+            load1 = os.getloadavg()[0]
+            ok = "ok" if cpu < TARGETS[name] else "OVER"
+            print(f"{name:<22}{cpu:>17.1f}%{TARGETS[name]:>8.0f}%{rss:>9.0f}   {ok:<4}  "
+                  f"{load0:.2f} -> {load1:.2f}", flush=True)
     return 0
 
 
