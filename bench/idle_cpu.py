@@ -35,8 +35,11 @@ from pathlib import Path
 
 import psutil
 
+from mapexplorer.kernel import maps
+
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "mapexplorer"
+QUIET_PCT = 20.0
 PRODUCER = Path(__file__).resolve().parent / "event_producer.py"
 TARGETS = {"map list": 2.0, "per-CPU map view": 3.0, "ringbuf event view": 8.0, "perf event view": 25.0}
 
@@ -76,14 +79,30 @@ def producer(rate: float, perf_rate: float) -> Iterator[dict[str, int]]:
                 print("    " + said[-1], flush=True)
 
 
+def _wait_quiet(proc: psutil.Process, below: float = QUIET_PCT, timeout: float = 120.0) -> float:
+    """Wait until the explorer used less than ``below`` % of a core over a second (its first load of the
+    map list done: with tens of thousands of maps in the kernel it takes many seconds, and it would be
+    counted against the scene); seconds waited."""
+    t0 = time.monotonic()
+    c0 = proc.cpu_times()
+    while time.monotonic() - t0 < timeout:
+        time.sleep(1.0)
+        c1 = proc.cpu_times()
+        if (c1.user - c0.user) + (c1.system - c0.system) < below / 100:
+            break
+        c0 = c1
+    return time.monotonic() - t0
+
+
 def measure(name: str, args: list[str], keys: list[str], seconds: float,
-            settle: float) -> tuple[float, float]:
+            settle: float, show: bool = False, exe: str = str(EXE)) -> tuple[float, float]:
     session = f"ky_idle_{os.getpid()}"
-    cmd = " ".join([str(EXE), *args])
+    cmd = " ".join([exe, *args])
     subprocess.run(["tmux", "new", "-d", "-s", session, "-x", "160", "-y", "45", cmd], check=True)
     try:
         proc = psutil.Process(_explorer_pid(session))
         time.sleep(settle)
+        _wait_quiet(proc)
         for k in keys:
             subprocess.run(["tmux", "send-keys", "-t", session, k], check=True)
             time.sleep(1.0)
@@ -92,6 +111,10 @@ def measure(name: str, args: list[str], keys: list[str], seconds: float,
         time.sleep(seconds)
         t1, c1 = time.monotonic(), proc.cpu_times()
         cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
+        if show:  # what was measured, as a person would have seen it
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                    text=True, check=True).stdout
+            print("\n".join("    | " + line.rstrip() for line in screen.rstrip().splitlines()), flush=True)
         return cpu, proc.memory_info().rss / 2**20
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
@@ -105,6 +128,9 @@ def main() -> int:
     ap.add_argument("--rate", type=float, help="ringbuf scene on our own producer of this many events/s")
     ap.add_argument("--perf-rate", type=float, help="perf scene on our own producer of this many events/s")
     ap.add_argument("--scenes", default="", help="comma-separated subset: list,percpu,ringbuf,perf")
+    ap.add_argument("--exe", default=str(EXE),
+                    help="command that starts the explorer (another checkout's, for a before/after)")
+    ap.add_argument("--show", action="store_true", help="print each scene's screen after sampling")
     ap.add_argument("--seconds", type=float, default=60.0, help="sampling time per scene (60)")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds before sampling (5)")
     a = ap.parse_args()
@@ -122,6 +148,8 @@ def main() -> int:
         scenes.append(("perf event view", "perf", a.perf or "perf", (0, a.perf_rate or 0), ["w", "y"]))
     wanted = {x.strip() for x in a.scenes.split(",") if x.strip()}
     scenes = [sc for sc in scenes if not wanted or sc[1] in wanted]
+    print(f"{sum(1 for _ in maps.map_ids()):,} maps in the kernel, load average {os.getloadavg()[0]:.2f}, "
+          f"{os.cpu_count()} CPUs")
     print(f"{'scene':<22}{'cpu % of one core':>18}{'target':>9}{'RSS MiB':>9}        load avg 1 min   "
           f"over {a.seconds:g} s")
     for name, _short, target, rates, keys in scenes:
@@ -130,7 +158,7 @@ def main() -> int:
                 target = stack.enter_context(producer(*rates))[target]
             args = ["--map", str(target)] if target is not None else []
             load0 = os.getloadavg()[0]
-            cpu, rss = measure(name, args, keys, a.seconds, a.settle)
+            cpu, rss = measure(name, args, keys, a.seconds, a.settle, a.show, a.exe)
             load1 = os.getloadavg()[0]
             ok = "ok" if cpu < TARGETS[name] else "OVER"
             print(f"{name:<22}{cpu:>17.1f}%{TARGETS[name]:>8.0f}%{rss:>9.0f}   {ok:<4}  "
