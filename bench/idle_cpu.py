@@ -79,6 +79,20 @@ def producer(rate: float, perf_rate: float) -> Iterator[dict[str, int]]:
                 print("    " + said[-1], flush=True)
 
 
+def _screen(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _wait_for_text(session: str, text: str, timeout: float = 120.0) -> None:
+    """Wait until ``text`` is on the screen (a question that takes a while to come)."""
+    end = time.monotonic() + timeout
+    while text not in _screen(session):
+        if time.monotonic() > end:
+            raise RuntimeError(f"{text!r} never came on screen:\n{_screen(session)}")
+        time.sleep(0.2)
+
+
 def _wait_quiet(proc: psutil.Process, below: float = QUIET_PCT, timeout: float = 120.0) -> float:
     """Wait until the explorer used less than ``below`` % of a core over a second (its first load of the
     map list done: with tens of thousands of maps in the kernel it takes many seconds, and it would be
@@ -104,7 +118,10 @@ def measure(name: str, args: list[str], keys: list[str], seconds: float,
         time.sleep(settle)
         _wait_quiet(proc)
         for k in keys:
-            subprocess.run(["tmux", "send-keys", "-t", session, k], check=True)
+            key, _, wait_text = k.partition("@")  # "y@Yes (y)": press y once "Yes (y)" is on screen
+            if wait_text:
+                _wait_for_text(session, wait_text)
+            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
             time.sleep(1.0)
         time.sleep(settle)
         t0, c0 = time.monotonic(), proc.cpu_times()
@@ -112,8 +129,7 @@ def measure(name: str, args: list[str], keys: list[str], seconds: float,
         t1, c1 = time.monotonic(), proc.cpu_times()
         cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
         if show:  # what was measured, as a person would have seen it
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True, check=True).stdout
+            screen = _screen(session)
             print("\n".join("    | " + line.rstrip() for line in screen.rstrip().splitlines()), flush=True)
         return cpu, proc.memory_info().rss / 2**20
     finally:
@@ -145,7 +161,8 @@ def main() -> int:
     if a.rate or a.ringbuf:
         scenes.append(("ringbuf event view", "ringbuf", a.ringbuf or "ringbuf", (a.rate or 0, 0), ["w"]))
     if a.perf_rate or a.perf:
-        scenes.append(("perf event view", "perf", a.perf or "perf", (0, a.perf_rate or 0), ["w", "y"]))
+        keys = ["w", "y@Yes (y)"]  # y: install into the empty slots of a map another process holds
+        scenes.append(("perf event view", "perf", a.perf or "perf", (0, a.perf_rate or 0), keys))
     wanted = {x.strip() for x in a.scenes.split(",") if x.strip()}
     scenes = [sc for sc in scenes if not wanted or sc[1] in wanted]
     print(f"{sum(1 for _ in maps.map_ids()):,} maps in the kernel, load average {os.getloadavg()[0]:.2f}, "

@@ -2,11 +2,13 @@
 
 The screen gets a zero-argument ``stream_factory`` returning an event-stream object (in production
 ``mapexplorer.streams.EventStream``; this module never imports the layers below it). A thread worker
-opens the stream, calls ``read_records`` in a loop and posts what it read at most every
-:data:`POST_EVERY_S` seconds as one immutable message, so rendering is batched to about 20 updates a
-second whatever the event rate; only the newest :data:`KEEP` events are kept.
+opens the stream, reads records in bulk (``read_records``: raw bytes, nothing decoded) and posts what it
+read at most every :data:`POST_EVERY_S` seconds as one immutable message, so the table is repainted at
+most :data:`REPAINTS_PER_S` times a second whatever the event rate, and only when what it shows changed
+(new rows while following the newest, a filter, a resume); only the newest :data:`KEEP` events are kept,
+as their raw records.
 
-The table is a Line-API :class:`EventLog` that renders only the visible rows: one column per event
+The table is a Line-API :class:`EventLog` that decodes and renders only the visible rows: one column per event
 field (``#``, then ``cpu`` for perf rings, then the fields, or the bytes as hex and ASCII when the
 record has no BTF type), with the wall-clock arrival time and age of each event next to its fields;
 times, addresses and errnos in their friendly forms (:mod:`mapexplorer.semantics`). Newest at the bottom
@@ -46,12 +48,18 @@ from mapexplorer.widgets.keys import KeyedScreen
 
 KEEP = 10_000
 """Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
-POST_EVERY_S = 0.05
-"""The worker posts at most this often: ~20 screen updates a second."""
+REPAINTS_PER_S = 5
+"""The table is repainted at most this many times a second (when new rows are on screen)."""
+POST_EVERY_S = 1 / REPAINTS_PER_S
+"""The worker posts what it read at most this often (one message, one repaint)."""
 READ_WAIT_S = 0.05
 SWITCH_INTERVAL_S = 0.0005
 IDLE_POST_S = 0.5
 """With no events, the counters (events/s falling to 0) are still refreshed this often."""
+CLOCK_REUSE_S = 0.05
+"""Rows rendered within this many seconds share one clock (ages and times agree across a repaint)."""
+FIELDS_CACHE = 512
+"""Decoded events remembered by the table (a page scrolled back and forth is decoded once)."""
 MAX_COLUMNS = 40
 LEARN_SAMPLE = 16
 """Rows of each batch (spread over it) whose fields and widths shape the columns."""
@@ -224,11 +232,19 @@ class EventLog(ScrollView, can_focus=True):
         """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
         self.cursor_n: int | None = None
         """Number of the event under the cursor; None: the newest (while following)."""
+        self._styles: tuple[tuple[str, ...], list[Style], list[Style]] = ((), [], [])
+        """(columns, their styles, the same under the cursor), rebuilt when the columns change."""
+        self._events: dict[int, Any] = {}
+        """Event number -> the event made (and decoded) for a row on screen, the last few hundred."""
+        self._clock: tuple[float, Clock] = (-1.0, Clock.now())
 
     def set_rows(
         self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool | None = None
     ) -> None:
-        """Show these rows; ``follow`` (None: unchanged) keeps the newest in view."""
+        """Show these rows; ``follow`` (None: unchanged) keeps the newest in view. Repaints only when
+        what is on screen changed."""
+        changed = (columns != self.columns or widths != self.widths
+                   or self._visible_numbers(rows, follow) != self._visible_numbers(self.rows, None))
         self.rows = rows
         self.columns = columns
         self.widths = widths
@@ -238,7 +254,20 @@ class EventLog(ScrollView, can_focus=True):
         self.virtual_size = Size(total, len(rows) + 1)
         if self.follow:
             self.call_after_refresh(self._to_bottom)
-        self.refresh()
+        if changed:
+            self.refresh()
+
+    def _visible_numbers(self, rows: Sequence[Row], follow: bool | None) -> tuple[int, int, int]:
+        """(first, last, count) event numbers of what ``rows`` puts on screen."""
+        if not rows:
+            return (0, 0, 0)
+        height = max(1, self.scrollable_content_region.height - 1)
+        if follow if follow is not None else self.follow:
+            top = max(0, len(rows) - height)
+        else:
+            top = min(int(self.scroll_y), len(rows) - 1)
+        shown = rows[top : top + height]
+        return (shown[0][0], shown[-1][0], len(shown))
 
     def cursor_index(self) -> int:
         """Index in ``rows`` of the row under the cursor (-1 when there are none)."""
@@ -302,6 +331,41 @@ class EventLog(ScrollView, can_focus=True):
             return max(0, len(self.rows) - (self.scrollable_content_region.height - 1))
         return int(self.scroll_y)
 
+    def _column_styles(self, cursor: bool) -> list[Style]:
+        """The style of each column's cells (reversed under the cursor), built once per set of columns."""
+        cols, plain, under = self._styles
+        if cols != self.columns:
+            plain = [
+                self._NUM if c == "#" else self._CPU if c == "cpu" else self._DATA if c == "data" else Style()
+                for c in self.columns
+            ]
+            under = [st + self._CURSOR for st in plain]
+            self._styles = (self.columns, plain, under)
+        return under if cursor else plain
+
+    def _event(self, row: Row) -> Any:
+        """The event of a row, made and decoded once while it stays among the last rows rendered."""
+        n, (cpu, raw), _ = row
+        ev = self._events.get(n)
+        if ev is None:
+            if len(self._events) >= FIELDS_CACHE:
+                self._events.clear()
+            ev = self._events[n] = _Decoded(self.make_event(cpu, raw))
+        return ev
+
+    def clock(self) -> Clock:
+        """Now, shared by the rows rendered together (one repaint)."""
+        at, clock = self._clock
+        now = time.monotonic()
+        if now - at > CLOCK_REUSE_S:
+            clock = Clock.now()
+            self._clock = (now, clock)
+        return clock
+
+    def forget_events(self) -> None:
+        """Drop the decoded events (the stream was replaced: numbers start again)."""
+        self._events.clear()
+
     def _strip(self, cells: list[str], styles: list[Style]) -> Strip:
         segs = []
         for col, text, style in zip(self.columns, cells, styles, strict=True):
@@ -321,14 +385,8 @@ class EventLog(ScrollView, can_focus=True):
         if idx >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[idx]
-        styles = [
-            self._NUM if c == "#" else self._CPU if c == "cpu" else self._DATA if c == "data" else Style()
-            for c in self.columns
-        ]
-        if idx == self.cursor_index() and self.has_focus:
-            styles = [s + self._CURSOR for s in styles]
-        n, (cpu, raw), arrived = row
-        cells = row_cells(n, self.make_event(cpu, raw), self.columns, arrived)
+        styles = self._column_styles(idx == self.cursor_index() and self.has_focus)
+        cells = row_cells(row[0], self._event(row), self.columns, row[2], self.clock())
         return self._strip(cells, styles).crop_extend(scroll_x, scroll_x + width, None)
 
 
@@ -502,21 +560,26 @@ class EventViewScreen(KeyedScreen):
                                           getattr(stream, "consume_offer", None),
                                           getattr(stream, "status_note", None)))
             last_post = time.monotonic()
+            pending: list[Any] = []
             while not worker.is_cancelled:
                 try:
-                    # One batch per frame: what arrived over POST_EVERY_S, the newest KEEP of it.
-                    batch = stream.read_records(READ_WAIT_S, keep_last=KEEP, linger=POST_EVERY_S)
+                    # Read in bulk for up to a frame (the stream lingers), keep the newest KEEP records,
+                    # post at most one batch per POST_EVERY_S: one message and one repaint per frame.
+                    pending += stream.read_records(READ_WAIT_S, keep_last=KEEP, linger=POST_EVERY_S)
                 except EOFError as exc:  # the stream ended (its map was freed)
-                    self._post(stream, [])
+                    self._post(stream, pending)
                     self.post_message(self.Stopped(str(exc), error=False))
                     return
                 except OSError as exc:
-                    self._post(stream, [])
+                    self._post(stream, pending)
                     self.post_message(self.Stopped(_reason(exc), error=True))
                     return
+                if len(pending) > 2 * KEEP:
+                    del pending[:-KEEP]
                 now = time.monotonic()
-                if batch or now - last_post >= IDLE_POST_S:
-                    self._post(stream, batch)
+                if (pending and now - last_post >= POST_EVERY_S) or now - last_post >= IDLE_POST_S:
+                    self._post(stream, pending)
+                    pending = []
                     last_post = now
         finally:
             stream.close()
@@ -574,7 +637,9 @@ class EventViewScreen(KeyedScreen):
             self.notify(note, severity="warning", timeout=6)
         if message.events:
             self._add(message.events, message.total, message.wall)
-        if not self.paused and self._dirty:
+        # New rows are painted only while the newest are followed: scrolled back, the rows the user
+        # looks at stay put (G or scrolling to the bottom follows again).
+        if not self.paused and self._dirty and self.query_one("#events", EventLog).follow:
             self._show()
         self._update_status()
 
@@ -626,9 +691,9 @@ class EventViewScreen(KeyedScreen):
                 w = max(self.widths.get(col, len(col)), min(len(text), cap), len(col))
                 self.widths[col] = w
 
-    def _show(self) -> None:
+    def _show(self, follow: bool | None = None) -> None:
         log = self.query_one("#events", EventLog)
-        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths))
+        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths), follow=follow)
         self._dirty = False
 
     def _update_status(self) -> None:
@@ -690,6 +755,7 @@ class EventViewScreen(KeyedScreen):
     def action_clear(self) -> None:
         self.events.clear()
         self.shown.clear()  # the same deque when there is no filter: clearing twice is harmless
+        self.query_one("#events", EventLog).forget_events()
         self._show()
         self._update_status()
 
@@ -715,7 +781,7 @@ class EventViewScreen(KeyedScreen):
     def action_follow(self) -> None:
         log = self.query_one("#events", EventLog)
         log.cursor_n = None
-        log.set_rows(log.rows, log.columns, log.widths, follow=True)
+        self._show(follow=True)
         self._update_status()
 
     @on(Input.Changed, "#ev-filter")
@@ -778,6 +844,19 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class _Decoded:
+    """An event whose ``fields`` were decoded once (the stream's events decode on every read)."""
+
+    __slots__ = ("cpu", "decoder", "fields", "raw", "size")
+
+    def __init__(self, ev: Any) -> None:
+        self.cpu = ev.cpu
+        self.size = ev.size
+        self.raw = ev.raw
+        self.decoder = getattr(ev, "decoder", None)
+        self.fields = ev.fields
 
 
 def _no_stream(cpu: int | None, raw: Any) -> Any:
