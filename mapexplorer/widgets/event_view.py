@@ -25,7 +25,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from typing import Any, ClassVar, Protocol, cast
 
 from rich.segment import Segment
@@ -44,11 +43,12 @@ from textual.worker import Worker, get_current_worker
 
 from mapexplorer.semantics import Clock, fmt_age, fmt_wall, humanize
 from mapexplorer.widgets.common import FilterBar, StatusLine, TooSmall, report_worker_error
+from mapexplorer.widgets.event_ring import EventRing, Row
 from mapexplorer.widgets.keys import KeyedScreen
 
 KEEP = 10_000
 """Events kept in memory (the newest); older ones are forgotten, not counted as dropped."""
-REPAINTS_PER_S = 5
+REPAINTS_PER_S = 4
 """The table is repainted at most this many times a second (when new rows are on screen)."""
 POST_EVERY_S = 1 / REPAINTS_PER_S
 """The worker posts what it read at most this often (one message, one repaint)."""
@@ -118,10 +118,6 @@ def hex_ascii(raw: bytes, limit: int = 32) -> str:
     return f"{part.hex(' ')}{'…' if len(raw) > limit else ''} |{text}|"
 
 
-Row = tuple[int, tuple[int | None, Any], float]
-"""One event as kept: (its number in the stream, its (cpu, raw) record, its wall-clock arrival time).
-Plain tuples built by zip at C speed; the event object is made (and decoded) only when the row is shown
-or filtered."""
 
 ARRIVED, AGE = "arrived", "age"
 """The columns the view adds: when the event reached the explorer (wall clock) and how long ago."""
@@ -223,13 +219,13 @@ class EventLog(ScrollView, can_focus=True):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.rows: list[Row] = []
-        """The rows shown (already filtered), oldest first."""
+        self.rows: Sequence[Row] = []
+        """The rows shown (already filtered), oldest first: a frozen sequence (the screen's
+        :meth:`~mapexplorer.widgets.event_ring.EventRing.snapshot`, or a list when filtered)."""
         self.make_event: Callable[[int | None, Any], Any] = _no_stream
         self.columns: tuple[str, ...] = ("#",)
         self.widths: dict[str, int] = {"#": 6}
-        self.follow = True
-        """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
+        self._follow = True
         self.cursor_n: int | None = None
         """Number of the event under the cursor; None: the newest (while following)."""
         self._styles: tuple[tuple[str, ...], list[Style], list[Style]] = ((), [], [])
@@ -238,8 +234,24 @@ class EventLog(ScrollView, can_focus=True):
         """Event number -> the event made (and decoded) for a row on screen, the last few hundred."""
         self._clock: tuple[float, Clock] = (-1.0, Clock.now())
 
+    class FollowChanged(Message):
+        """The table started or stopped following the newest row (the status says which)."""
+
+    @property
+    def follow(self) -> bool:
+        """Keep the newest row at the bottom (off once the user scrolls up; End turns it back on)."""
+        return self._follow
+
+    @follow.setter
+    def follow(self, value: bool) -> None:
+        if value != self._follow:
+            self._follow = value
+            if self.is_attached:
+                self.post_message(self.FollowChanged())
+
     def set_rows(
-        self, rows: list[Row], columns: tuple[str, ...], widths: dict[str, int], follow: bool | None = None
+        self, rows: Sequence[Row], columns: tuple[str, ...], widths: dict[str, int],
+        follow: bool | None = None,
     ) -> None:
         """Show these rows; ``follow`` (None: unchanged) keeps the newest in view. Repaints only when
         what is on screen changed."""
@@ -285,7 +297,12 @@ class EventLog(ScrollView, can_focus=True):
         if not self.rows:
             return
         idx = max(0, min(len(self.rows) - 1, idx))
-        if idx == len(self.rows) - 1 and self.follow:
+        if idx == len(self.rows) - 1:  # back on the newest row: follow again (as G does)
+            if not self.follow:
+                self.cursor_n = None
+                self.follow = True
+                self.call_after_refresh(self._to_bottom)
+                self.refresh()
             return
         self.follow = False
         self.cursor_n = self.rows[idx][0]
@@ -366,28 +383,44 @@ class EventLog(ScrollView, can_focus=True):
         """Drop the decoded events (the stream was replaced: numbers start again)."""
         self._events.clear()
 
-    def _strip(self, cells: list[str], styles: list[Style]) -> Strip:
-        segs = []
+    def _strip(self, cells: list[str], styles: list[Style], scroll_x: int, width: int,
+               pad: Style | None) -> Strip:
+        """One line: each cell padded to its column's width, cut at ``scroll_x`` to ``width`` cells.
+        Neighbouring cells of one style make one segment (most are unstyled): Textual's work per line
+        follows the number of segments."""
+        segs: list[Segment] = []
+        run: list[str] = []
+        run_style: Style | None = None
+        widths = self.widths
         for col, text, style in zip(self.columns, cells, styles, strict=True):
-            w = self.widths.get(col, 8)
+            w = widths.get(col, 8)
             if len(text) > w:
                 text = text[: w - 1] + "…"
-            segs.append(Segment(text.ljust(w) + " " * GAP, style))
-        return Strip(segs)
+            if style is not run_style and run:
+                segs.append(Segment("".join(run), run_style))
+                run = []
+            run_style = style
+            run.append(text.ljust(w) + " " * GAP)
+        if run:
+            segs.append(Segment("".join(run), run_style))
+        strip = Strip(segs)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, pad)
 
     def render_line(self, y: int) -> Strip:
         scroll_x = self.scroll_offset.x
         width = self.scrollable_content_region.width
         if y == 0:
-            strip = self._strip(list(self.columns), [self._HEADER] * len(self.columns))
-            return strip.crop_extend(scroll_x, scroll_x + width, self._HEADER)
+            return self._strip(list(self.columns), [self._HEADER] * len(self.columns), scroll_x, width,
+                               self._HEADER)
         idx = self.top_row() + y - 1
         if idx >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[idx]
         styles = self._column_styles(idx == self.cursor_index() and self.has_focus)
         cells = row_cells(row[0], self._event(row), self.columns, row[2], self.clock())
-        return self._strip(cells, styles).crop_extend(scroll_x, scroll_x + width, None)
+        return self._strip(cells, styles, scroll_x, width, None)
 
 
 # -- the screen ----------------------------------------------------------------------------------------
@@ -494,9 +527,9 @@ class EventViewScreen(KeyedScreen):
         self.title_text = title
         """Names the map; the stream's description (read mode, decoding) follows it once opened."""
         self.map_id = map_id
-        self.events: deque[Row] = deque(maxlen=KEEP)
-        """The newest events received (all of them, unfiltered)."""
-        self.shown: deque[Row] = self.events
+        self.events = EventRing(KEEP)
+        """The newest events received (all of them, unfiltered), kept as the batches they came in."""
+        self.shown: EventRing | deque[Row] = self.events
         """The newest events that pass the filter (``events`` itself when there is no filter)."""
         self.paused = False
         self.filter_text = ""
@@ -655,14 +688,17 @@ class EventViewScreen(KeyedScreen):
         """Keep ``records``, the newest of the ``total`` events the stream delivered so far, arrived at
         ``wall`` (now when None)."""
         needle = self.filter_text.lower()
-        at = repeat(time.time() if wall is None else wall, len(records))
-        rows = list(zip(range(total - len(records) + 1, total + 1), records, at, strict=True))
-        self.events.extend(rows)
-        step = max(1, len(rows) // LEARN_SAMPLE)
-        self._learn_columns(rows[-1::-step][:LEARN_SAMPLE])
-        if needle:
+        at = time.time() if wall is None else wall
+        first = total - len(records) + 1
+        self.events.add(first, at, records)  # as they came: no object per event
+        step = max(1, len(records) // LEARN_SAMPLE)
+        sample = range(len(records) - 1, -1, -step)[:LEARN_SAMPLE]
+        self._learn_columns([(first + j, records[j], at) for j in sample])
+        if needle and isinstance(self.shown, deque):
             make = self.make_event
-            self.shown.extend(r for r in rows[-KEEP:] if event_matches(make(*r[1]), needle))
+            start = max(0, len(records) - KEEP)
+            self.shown.extend((first + j, records[j], at) for j in range(start, len(records))
+                              if event_matches(make(*records[j]), needle))
         self._dirty = True
 
     def _learn_columns(self, rows: list[Row]) -> None:
@@ -693,7 +729,9 @@ class EventViewScreen(KeyedScreen):
 
     def _show(self, follow: bool | None = None) -> None:
         log = self.query_one("#events", EventLog)
-        log.set_rows(list(self.shown), tuple(self.columns), dict(self.widths), follow=follow)
+        shown = self.shown
+        rows = shown.snapshot() if isinstance(shown, EventRing) else list(shown)
+        log.set_rows(rows, tuple(self.columns), dict(self.widths), follow=follow)
         self._dirty = False
 
     def _update_status(self) -> None:
@@ -733,6 +771,12 @@ class EventViewScreen(KeyedScreen):
         self.workers.cancel_group(self, "events")
         self.dismiss()
 
+    @on(EventLog.FollowChanged)
+    def _follow_changed(self) -> None:
+        if self.query_one("#events", EventLog).follow and self._dirty and not self.paused:
+            self._show()  # what arrived while scrolled back
+        self._update_status()
+
     @on(EventLog.Selected)
     def _open_event(self, message: EventLog.Selected) -> None:
         from mapexplorer.widgets.event_detail import EventDetailScreen, StackResolver
@@ -754,7 +798,7 @@ class EventViewScreen(KeyedScreen):
 
     def action_clear(self) -> None:
         self.events.clear()
-        self.shown.clear()  # the same deque when there is no filter: clearing twice is harmless
+        self.shown.clear()  # the same ring when there is no filter: clearing twice is harmless
         self.query_one("#events", EventLog).forget_events()
         self._show()
         self._update_status()

@@ -192,6 +192,31 @@ async def test_filter_keeps_matching_events_only():
         assert "5 match" in str(screen.query_one("#ev-status").render())
 
 
+async def test_scrolled_back_rows_stay_put_and_the_newest_row_follows_again():
+    stream = ListStream()
+    app = EventApp(lambda: stream)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(EventLog)
+
+        def status() -> str:
+            return str(screen.query_one("#ev-status").render())
+
+        stream.feed(seq_events(0, 100))
+        assert await wait_for(pilot, lambda: len(log.rows) == 100)
+        await pilot.press("k", "k")
+        assert "scrolled back" in status()  # said at once, not at the next batch
+        stream.feed(seq_events(100, 50))
+        assert await wait_for(pilot, lambda: screen.total == 150)
+        await pilot.pause()
+        # what the user looks at stays put: the new events are kept, counted, not painted under them
+        assert len(log.rows) == 100 and log.cursor_n == 98 and len(screen.events) == 150
+        await pilot.press("j", "j")  # back on the newest row: following again, with what came meanwhile
+        assert await wait_for(pilot, lambda: len(log.rows) == 150)
+        assert log.follow and status().startswith("live")
+        assert seqs(screen, log.rows[-1:]) == [149]
+
+
 async def test_undecoded_events_show_cpu_size_and_bytes():
     stream = ListStream()
     app = EventApp(lambda: stream)
