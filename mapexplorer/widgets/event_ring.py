@@ -30,6 +30,7 @@ class EventRing(Sequence[Row]):
             raise ValueError("maxlen must be positive")
         self.maxlen = maxlen
         self._batches: list[tuple[int, float, Sequence[tuple[int | None, Any]]]] = []
+        """Kept batches from ``_head`` on; those before it are forgotten (:data:`_GONE`: records freed)."""
         self._starts: list[int] = []
         """Ordinal (count of records ever added before it) of each kept batch's first record."""
         self._head = 0
@@ -58,6 +59,7 @@ class EventRing(Sequence[Row]):
         head = self._head
         # a batch is gone once the next one starts at or before the oldest kept ordinal
         while head + 1 < len(starts) and starts[head + 1] <= self._first:
+            self._batches[head] = _GONE  # free its records now, not at the next compaction
             head += 1
         self._head = head
         if head > 64 and head * 2 > len(starts):  # compact now and then: O(1) amortized
@@ -122,3 +124,7 @@ class EventRing(Sequence[Row]):
     def index_of(self, number: int) -> int:
         """Index of the first kept row whose number is ``number`` or more (``len(self)`` if none)."""
         return bisect.bisect_left(self, number, key=lambda r: r[0])
+
+
+_GONE: tuple[int, float, Sequence[tuple[int | None, Any]]] = (0, 0.0, ())
+"""What a forgotten batch's slot holds until the list is compacted."""
