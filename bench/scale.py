@@ -12,7 +12,9 @@ Cases (each can be chosen with ``--cases``):
   ``--count 1`` is timed and subtracted). Targets: JSON >= 1 M lines/s, text >= 0.5 M lines/s. bpftool
   cannot read a ringbuf.
 - ``tui``: the same ``--maps`` held maps, then the explorer in a tmux pane (160x45, ``--refresh 1``): the time
-  from launch to the first rows (the status line counting them all), the idle CPU% of the TUI process over
+  from launch to the first rows (the status line counting them all; the process's CPU seconds by then), to
+  the complete rows (owners, programs, pins and memlock: the status line no longer says "reading owners"),
+  the idle CPU% of the TUI process over
   ``--idle`` (30) s (utime+stime from /proc/PID/stat: less sensitive to a loaded machine than wall time), the
   time of ``s`` (sort by Name, the column right of ID), of one filter keystroke (``sl_b`` typed, then the
   ``1`` that narrows it) and of Escape clearing the filter; each until the status line shows the result,
@@ -304,6 +306,10 @@ def case_tui(stack: ExitStack, n: int, idle: float, prefix: str) -> dict:
     pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").strip())
     _wait(lambda s, t, line: t is not None and t >= n)
     start = time.perf_counter() - t0
+    start_cpu = _cpu_s(pid)
+    # the rows come first; owners, programs, pins and memlock right after ("reading owners" meanwhile)
+    _wait(lambda s, t, line: t is not None and t >= n and "reading owners" not in line)
+    complete = time.perf_counter() - t0
     time.sleep(5)  # the first refreshes after start-up (owners, counts)
     c0, w0 = _cpu_s(pid), time.perf_counter()
     time.sleep(idle)
@@ -335,6 +341,8 @@ def case_tui(stack: ExitStack, n: int, idle: float, prefix: str) -> dict:
     out = {
         "case": f"tui map list, {n:,} maps",
         "start_to_rows_s": round(start, 3),
+        "start_cpu_s": round(start_cpu, 3),
+        "start_to_complete_s": round(complete, 3),
         "idle_cpu_percent": round(cpu, 2),
         "idle_seconds": idle,
         "rss_mb": round(rss, 1),

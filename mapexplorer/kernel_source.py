@@ -103,9 +103,13 @@ class KernelSource:
         self._counter = Counter()
         """Entry counts: one BPF iterator read per list, budgeted reads for the types it cannot count."""
         self._records: list[Any] = []
+        self._infos: list[Any] = []
         self._made: dict[int, tuple[Any, EntryCount | None, MapRow]] = {}
         """Map id -> (record, count, row): the row made from them, reused while both stay the same."""
         self._listed: tuple[MapRow, ...] = ()
+        """The rows of the last list, in order (the same tuple again when nothing changed)."""
+        self._pos: dict[int, int] = {}
+        self._made_from: list[Any] | None = None
         self._inner = Throttled(self._read_inner, min_interval=INNER_EVERY_S, cpu_share=INNER_CPU)
 
     # -- list ----------------------------------------------------------------------------------------
@@ -123,35 +127,64 @@ class KernelSource:
 
         quick = self._inventory is None
         if quick:
-            self._inventory = inventory.Inventory()  # keeps what does not change between refreshes
+            # keeps what does not change between refreshes; memlock and frozen (rarely changing) re-read for
+            # 50 maps a call: at 20,000 maps a full round every 400 refreshes
+            self._inventory = inventory.Inventory(reread_per_call=50)
         by_iter = self._counter.iterator_counts()
         ids = sorted(by_iter) if by_iter is not None else None
         records = self._inventory.collect(ids=ids, quick=quick)
-        counts = self._counter.count([r.info for r in records], by_iter=by_iter)
+        if records is not self._records:  # the same list: the same maps and facts as last call
+            self._infos = [r.info for r in records]
+        counts = self._counter.count(self._infos, by_iter=by_iter)
         self._records = records
         inner = {} if quick else self._inner.get()
         made = self._made
-        rows = []
-        for rec in records:
-            count = counts.get(rec.info.id)
-            hit = made.get(rec.info.id)
-            if hit is not None and hit[0] is rec and (hit[1] is count or hit[1] == count):
-                rows.append(hit[2])
-                continue
-            row = _row_from_record(rec, count)
-            made[rec.info.id] = (rec, count, row)
-            rows.append(row)
-        if len(made) > len(rows):
-            alive = {r.id for r in rows}
-            self._made = {k: v for k, v in made.items() if k in alive}
-        prev = self._listed
-        if len(prev) != len(rows) or not all(a is b for a, b in zip(prev, rows, strict=True)):
-            self._listed = tuple(rows)
-            with self._lock:
-                self._rows = {r.id: r for r in rows}
+        redone = self._counter.redone
+        if records is self._made_from and redone is not None:
+            # the same maps and facts: only the maps whose count was redone can have another row
+            self._update_rows(redone, counts)
+        else:
+            self._made_from = records
+            rows = []
+            for rec in records:
+                count = counts.get(rec.info.id)
+                hit = made.get(rec.info.id)
+                if hit is not None and hit[0] is rec and (hit[1] is count or hit[1] == count):
+                    rows.append(hit[2])
+                    continue
+                row = _row_from_record(rec, count)
+                made[rec.info.id] = (rec, count, row)
+                rows.append(row)
+            if len(made) > len(rows):
+                alive = {r.id for r in rows}
+                self._made = {k: v for k, v in made.items() if k in alive}
+            prev = self._listed
+            if len(prev) != len(rows) or not all(a is b for a, b in zip(prev, rows, strict=True)):
+                self._listed = tuple(rows)
+                self._pos = {r.id: i for i, r in enumerate(rows)}
+                with self._lock:
+                    self._rows = {r.id: r for r in rows}
         # nothing changed: the very same tuple as last time (the UI then has nothing to compare)
         return ListSnapshot(self._listed, time.time(), count_reason=self._counter.reason, inner=inner,
                             partial=quick)
+
+    def _update_rows(self, ids: list[int], counts: dict[int, EntryCount]) -> None:
+        """Make again the rows of ``ids`` whose count changed (the other maps are as they were)."""
+        made, rows = self._made, None
+        for mid in ids:
+            hit = made.get(mid)
+            count = counts.get(mid)
+            if hit is None or hit[1] is count or hit[1] == count:
+                continue
+            row = _row_from_record(hit[0], count)
+            made[mid] = (hit[0], count, row)
+            if rows is None:
+                rows = list(self._listed)
+            rows[self._pos[mid]] = row
+            with self._lock:
+                self._rows[mid] = row
+        if rows is not None:
+            self._listed = tuple(rows)
 
     def _read_inner(self) -> dict[int, tuple[int, ...]]:
         from mapexplorer.doctor import read_inner_maps

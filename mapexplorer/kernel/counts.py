@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -183,7 +184,13 @@ class IterCounter:
             os.close(fd)
         data = b"".join(parts)
         usable = len(data) - len(data) % RECORD.size
-        return {mid: max(count, 0) for mid, _pad, count in RECORD.iter_unpack(data[:usable])}
+        if sys.byteorder != "little" or RECORD.size != 16:
+            return {mid: max(count, 0) for mid, _pad, count in RECORD.iter_unpack(data[:usable])}
+        view = memoryview(data)[:usable]  # (u32 id, u32 pad, s64 count) records: two strided views
+        ids, nums = view.cast("I")[0::4].tolist(), view.cast("q")[1::2].tolist()
+        if nums and min(nums) < 0:  # per-CPU counters summed mid-update can read below zero
+            nums = [max(n, 0) for n in nums]
+        return dict(zip(ids, nums, strict=True))
 
     def close(self) -> None:
         for name in ("link_fd", "prog_fd"):

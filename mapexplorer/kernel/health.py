@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import EllipsisType
+from typing import Any
 
 from mapexplorer.fill import (  # noqa: F401  (re-exported: the kernel-layer API)
     ARRAY_TYPES,
@@ -87,6 +88,10 @@ def inner_map_ids(map_id: int) -> list[int]:
         return [i for i in out if i]
 
 
+STATIC_TYPES = counts.KFUNC_COUNTED | ARRAY_TYPES
+"""Types whose count follows from the iterator's number or the size alone (nothing read per call)."""
+
+
 @dataclass
 class _ReadState:
     count: int | None = None
@@ -115,6 +120,11 @@ class Counter:
     reason: str | None = None
     _reads: dict[int, _ReadState] = field(default_factory=dict)
     _made: dict[int, tuple[maps.MapInfo, int, EntryCount]] = field(default_factory=dict)
+    redone: list[int] | None = None
+    """The ids whose count the last call made again (None: every map's)."""
+    _last: tuple[Any, ...] | None = None
+    """(infos list, iterator counts, result, info by id, ids counted otherwise) of the last call made
+    with a list: a caller passing the same list again has its counts redone only where they can move."""
     """Map id -> (info, number, count) of the last count made from the iterator or the size: the same
     object again while neither changed (a caller with 20,000 maps compares by identity)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -142,11 +152,26 @@ class Counter:
                 every map's id); by default this call reads the iterator.
         """
         with self._lock:
-            infos = list(infos)
+            given = infos
+            infos = given if isinstance(given, list) else list(given)
             if isinstance(by_iter, EllipsisType):
                 by_iter = self.iterator_counts()
-            out: dict[int, EntryCount] = {}
             deadline = self.clock() + self.read_budget_s
+            last = self._last
+            if (last is not None and infos is last[0] and by_iter is not None and last[1] is not None
+                    and len(by_iter) == len(last[1])):
+                # the same maps as last call (the caller passed the same list): only the maps whose
+                # iterator count moved, and those counted otherwise (rings, reads), are looked at again
+                prev_iter, prev_out, info_of = last[1], last[2], last[3]
+                redo = [mid for mid, n in by_iter.items() if prev_iter.get(mid) != n and mid in info_of]
+                out = dict(prev_out)
+                self.redone = [*redo, *last[4]]
+                for mid in self.redone:
+                    out[mid] = self._one(info_of[mid], by_iter, reads=reads, deadline=deadline)
+                self._last = (infos, by_iter, out, info_of, last[4])
+                return out
+            self.redone = None
+            out = {}
             for info in infos:
                 out[info.id] = self._one(info, by_iter, reads=reads, deadline=deadline)
             alive = {i.id for i in infos}
@@ -154,6 +179,8 @@ class Counter:
                 del self._reads[mid]
             if len(self._made) > len(infos):
                 self._made = {k: v for k, v in self._made.items() if k in alive}
+            live = [i.id for i in infos if i.type_name not in STATIC_TYPES]
+            self._last = (infos, by_iter, out, {i.id: i for i in infos}, live) if given is infos else None
             return out
 
     def _kept(self, info: maps.MapInfo, n: int, method: str) -> EntryCount:

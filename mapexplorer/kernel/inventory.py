@@ -146,6 +146,9 @@ class Inventory:
         self._inputs: tuple[Any, ...] = ()
         """(owner map, pins, programs) of the last call: what a map's record was made from."""
         self._prog_maps: set[int] = set()
+        self._ids: list[int] = []
+        self._infos_moved = True
+        self._list: list[MapRecord] | None = None
         self._unread: set[int] = set()
         """Maps listed by a quick call: their memlock and frozen flag are still to be read."""
 
@@ -154,11 +157,16 @@ class Inventory:
         ascending."""
         ids = list(maps.map_ids()) if ids is None else ids
         infos = self._infos
-        if len(infos) != len(ids) or not all(i in infos for i in ids):
-            infos = {mid: infos[mid] for mid in ids if mid in infos}
+        self._infos_moved = False
+        if ids == self._ids:  # the same maps as last time
+            new, known = [], ids
+        else:
+            self._infos_moved = True
+            if len(infos) != len(ids) or not all(i in infos for i in ids):
+                infos = {mid: infos[mid] for mid in ids if mid in infos}
+            new = [mid for mid in ids if mid not in infos]
+            known = [mid for mid in ids if mid in infos]
         facts = self._scanner.fdinfo_facts
-        new = [mid for mid in ids if mid not in infos]
-        known = [mid for mid in ids if mid in infos]
         again: list[int] = []
         if known and self.reread_per_call and not quick:
             start = self._cursor % len(known)
@@ -173,6 +181,7 @@ class Inventory:
                     again.append(mid)
                 else:
                     infos[mid] = replace(infos[mid], memlock=got[0], frozen=bool(got[1]))
+                    self._infos_moved = True
             self._unread = set()
         wanted = new + again
         if quick:
@@ -182,13 +191,17 @@ class Inventory:
             info = read.get(mid)
             if info is None:
                 infos.pop(mid, None)  # freed since the id walk
+                self._infos_moved = True
                 continue
             if infos.get(mid) != info:  # keep the same object when nothing changed
                 infos[mid] = info
+                self._infos_moved = True
             if quick:
                 self._unread.add(mid)
         self._infos = infos
-        return [mid for mid in ids if mid in infos]
+        alive = ids if len(infos) == len(ids) else [mid for mid in ids if mid in infos]
+        self._ids = alive
+        return alive
 
     def _refresh_progs(self) -> list[progs.ProgInfo]:
         alive: dict[int, progs.ProgInfo] = {}
@@ -224,7 +237,9 @@ class Inventory:
             used = [p for p in all_progs if p.map_ids]
             statics = programs.default_catalog().statics(used)  # full names and map accesses, cached
             if self._calls % self.pins_every == 0:
-                self._pins = owners.map_pins()
+                pins = owners.map_pins()
+                if pins != self._pins:  # (a small dict: pinned maps only) else keep the object
+                    self._pins = pins
             self._calls += 1
         by_map = progs.progs_by_map(all_progs)
         progs_now = (tuple(self._progs), tuple(statics.get(p.id) for p in all_progs))
@@ -238,6 +253,8 @@ class Inventory:
         if progs_now != prev_progs:
             touched = set(by_map) | self._prog_maps
         self._prog_maps = set(by_map)
+        if not (self._infos_moved or owners_moved or pins_moved or touched) and self._list is not None:
+            return self._list  # nothing changed: the very same list
 
         def refs(map_id: int) -> tuple[ProgRef, ...]:
             return tuple(_ref(p, map_id, statics.get(p.id)) for p in by_map.get(map_id, ()))
@@ -260,4 +277,5 @@ class Inventory:
                     rec = made  # else the same record object as before: nothing changed after all
             records[mid] = rec
         self._records = records
-        return list(records.values())
+        self._list = list(records.values())
+        return self._list

@@ -9,6 +9,8 @@ map changes: a refresh where nothing changed repaints nothing, and 20,000 maps c
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on, work
@@ -56,23 +58,26 @@ WIDEST = {"name": 32, "type": 24, "owners": 48, "progs": 48, "pinned": 64}
 TABLE_COLUMNS = [Column(key, label, key in NUMERIC, WIDEST.get(key, 48)) for label, key in COLUMNS]
 
 
-def _sort_value(row: MapRow, key: str) -> tuple[int, object]:
-    values: dict[str, object] = {
-        "id": row.id,
-        "name": row.name.lower(),
-        "type": row.type_name,
-        "key": row.key_size,
-        "value": row.value_size,
-        "max": row.max_entries,
-        "entries": row.count.entries if row.count is not None and row.count.entries is not None else -1,
-        "fill": fill_sort_value(row),
-        "memlock": row.memlock,
-        "owners": ",".join(row.owners),
-        "progs": ",".join(row.progs),
-        "pinned": ",".join(row.pinned),
-        "btf": row.btf_id,
-    }
-    return (0, values[key])
+SORT_VALUES: dict[str, Callable[[MapRow], object]] = {
+    "id": lambda r: r.id,
+    "name": lambda r: r.name.lower(),
+    "type": lambda r: r.type_name,
+    "key": lambda r: r.key_size,
+    "value": lambda r: r.value_size,
+    "max": lambda r: r.max_entries,
+    "entries": lambda r: r.count.entries if r.count is not None and r.count.entries is not None else -1,
+    "fill": fill_sort_value,
+    "memlock": lambda r: r.memlock,
+    "owners": lambda r: ",".join(r.owners),
+    "progs": lambda r: ",".join(r.progs),
+    "pinned": lambda r: ",".join(r.pinned),
+    "btf": lambda r: r.btf_id,
+}
+"""What each column sorts by (cached per map by :class:`ListIndex`)."""
+
+
+def _sort_value(row: MapRow, key: str) -> object:
+    return SORT_VALUES[key](row)
 
 
 def _row(r: MapRow) -> Row:
@@ -174,6 +179,8 @@ class MapListScreen(PollingScreen):
         self.group_by: str | None = None
         """Memory by owner: the grouping shown instead of the maps (None: the maps)."""
         self._stale = False
+        self._shown = threading.Event()
+        """Set once the quick first rows are on screen (the worker then completes them)."""
         self._empty_shown = ""
         self._status_shown = ""
 
@@ -229,8 +236,11 @@ class MapListScreen(PollingScreen):
                 return
             if worker.is_cancelled:
                 return
+            self._shown.clear()
             self.post_message(MapListReady(snap, cpu() - start))
             partial = snap.partial
+            if partial:  # let the UI draw the first rows before the (longer) completing read
+                self._shown.wait(2.0)
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         cpu = self.explorer.cpu_clock
@@ -244,6 +254,7 @@ class MapListScreen(PollingScreen):
             # rows first, at start-up: the same worker reads owners, programs, pins and memlock right
             # away, and that read (like every first read) is not held against the budget
             self.show_refresh_state()
+            self.call_after_refresh(self._shown.set)
             return
         self.pacer.record(message.cost + cpu() - start)  # the worker's read and this thread's drawing
         self.show_refresh_state()

@@ -51,7 +51,7 @@ class Row:
     lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lengths", tuple(len(c) for c in self.cells))
+        object.__setattr__(self, "lengths", tuple(map(len, self.cells)))
 
 
 class RowTable(ScrollView, can_focus=True):
@@ -149,26 +149,36 @@ class RowTable(ScrollView, can_focus=True):
         The table keeps, per column, how many rows have each cell length. Rows that stayed (the same
         objects, in any order: a sort, a refresh where a few maps changed) are not looked at again; only
         the rows that came and went update the counts, unless most rows changed (then all are counted)."""
-        if old and self._lengths:
-            kept = set(map(id, old))
-            came = [r for r in new if id(r) not in kept]
-            if len(came) <= max(1024, len(new) // 4):
-                now = set(map(id, new))
-                went = [r for r in old if id(r) not in now]
-                for rows, step in ((came, 1), (went, -1)):
-                    for r in rows:
-                        for counts, n in zip(self._lengths, r.lengths, strict=True):
-                            left = counts.get(n, 0) + step
-                            if left:
-                                counts[n] = left
-                            else:
-                                del counts[n]
-                return [max(w, max(counts, default=0)) for w, counts in zip(self._labels, self._lengths,
-                                                                               strict=True)]
-        self._lengths = [Counter(col) for col in zip(*[r.lengths for r in new], strict=True)] if new else []
-        if not new:
+        moved = self._moved(new, old) if old and self._lengths else None
+        if moved is None:
+            lengths = zip(*[r.lengths for r in new], strict=True) if new else ()
+            self._lengths = [Counter(col) for col in lengths]
+        else:
+            for rows, step in zip(moved, (1, -1), strict=True):
+                for r in rows:
+                    for counts, n in zip(self._lengths, r.lengths, strict=True):
+                        left = counts.get(n, 0) + step
+                        if left:
+                            counts[n] = left
+                        else:
+                            del counts[n]
+        if not self._lengths:
             return list(self._labels)
-        return [max(w, max(counts)) for w, counts in zip(self._labels, self._lengths, strict=True)]
+        return [max(w, max(counts, default=0)) for w, counts in zip(self._labels, self._lengths, strict=True)]
+
+    @staticmethod
+    def _moved(new: tuple[Row, ...], old: tuple[Row, ...]) -> tuple[list[Row], list[Row]] | None:
+        """(rows that came, rows that went) between ``old`` and ``new``, or None when most rows did."""
+        if len(new) == len(old):  # a refresh in the same order: a few rows replaced in place
+            diff = [i for i, (a, b) in enumerate(zip(new, old, strict=True)) if a is not b]
+            if len(diff) <= 1024:
+                return [new[i] for i in diff], [old[i] for i in diff]
+        kept = set(map(id, old))
+        came = [r for r in new if id(r) not in kept]
+        if len(came) > max(1024, len(new) // 4):
+            return None
+        now = set(map(id, new))
+        return came, [r for r in old if id(r) not in now]
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Show these rows (in this order); the cursor stays on the same key when it is still there.

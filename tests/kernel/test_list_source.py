@@ -1,0 +1,62 @@
+"""The map list's source at scale, on real maps (mlx_ks_*, created here): KernelSource's first listing is
+quick and the next complete; rows, records and counts of maps that did not change stay the very same
+objects, and a map whose entry count moved gets a new row while the others keep theirs; the counter redoes
+only the maps whose iterator number moved (and those it counts otherwise) when given the same list."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from helpers import needs_root
+
+from mapexplorer.kernel import counts, health
+from mapexplorer.kernel.inventory import UNREAD
+from mapexplorer.kernel_source import KernelSource
+
+pytestmark = [pytest.mark.kernel, needs_root]
+
+
+def _mine(rows) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {r.name: r for r in rows if r.name.startswith("mlx_ks_")}
+
+
+def test_rows_of_unchanged_maps_are_kept_and_a_changed_count_makes_a_new_row(new_map) -> None:
+    maps_ = {n: new_map("hash", 4, 8, 16, name=f"mlx_ks_{n}") for n in "abc"}
+    source = KernelSource()
+    quick = source.list_maps()
+    assert quick.partial
+    assert all(r.memlock == UNREAD and not r.owners for r in _mine(quick.rows).values())
+    full = source.list_maps()
+    assert not full.partial
+    before = _mine(full.rows)
+    assert set(before) == {"mlx_ks_a", "mlx_ks_b", "mlx_ks_c"}
+    assert all(r.memlock > 0 and r.owners for r in before.values())  # this test holds them
+    again = _mine(source.list_maps().rows)
+    assert all(again[n] is before[n] for n in before)  # nothing changed: the same row objects
+    maps_["a"].update(struct.pack("<I", 1), bytes(8))
+    after = _mine(source.list_maps().rows)
+    assert after["mlx_ks_a"] is not before["mlx_ks_a"] and after["mlx_ks_a"].count.entries == 1
+    assert after["mlx_ks_b"] is before["mlx_ks_b"] and after["mlx_ks_c"] is before["mlx_ks_c"]
+
+
+def test_counter_given_the_same_list_redoes_only_moved_counts(new_map) -> None:
+    if counts.unavailable_reason() is not None:
+        pytest.skip(counts.unavailable_reason())
+    a = new_map("hash", 4, 8, 16, name="mlx_ks_ca")
+    b = new_map("hash", 4, 8, 16, name="mlx_ks_cb")
+    ring = new_map("ringbuf", 0, 0, 4096, name="mlx_ks_rb")
+    counter = health.Counter()
+    by_iter = counter.iterator_counts()
+    assert by_iter is not None
+    infos = [m.info for m in (a, b, ring)]
+    first = counter.count(infos, by_iter=by_iter)
+    assert counter.redone is None  # a new list: every map counted
+    moved = dict(by_iter)
+    moved[a.info.id] = 7  # as if the program had added 7 entries
+    second = counter.count(infos, by_iter=moved)
+    assert counter.redone == [a.info.id, ring.info.id]  # the moved count, and the ring (its backlog)
+    assert second[a.info.id].entries == 7 and second[a.info.id] is not first[a.info.id]
+    assert second[b.info.id] is first[b.info.id]
+    assert counter.count(list(infos), by_iter=moved) == second  # another list: counted afresh, same result
+    assert counter.redone is None
