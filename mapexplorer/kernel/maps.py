@@ -96,8 +96,15 @@ def map_ids() -> Iterator[int]:
         attr.start_id = attr.next_id
 
 
+READER_FDS: dict[int, int] = {}
+"""fd -> map id of every fd this process opened to read a map (:func:`open_map` without ``write``). The
+owner walk leaves these out, so the explorer is never listed as an owner of a map it only looks at; an fd
+number closed and reused for another map no longer matches its entry."""
+
+
 def open_map(map_id: int, *, write: bool = False) -> int:
-    """A new fd for the map with this id, read-only unless ``write``.
+    """A new fd for the map with this id, read-only unless ``write`` (a read-only fd is recorded in
+    :data:`READER_FDS`).
 
     Raises:
         FileNotFoundError: no map has this id (any more).
@@ -105,13 +112,18 @@ def open_map(map_id: int, *, write: bool = False) -> int:
     """
     attr = sc.GetIdAttr(start_id=map_id, open_flags=0 if write else sc.BPF_F_RDONLY)
     try:
-        return sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, attr)
+        fd = sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, attr)
     except PermissionError:
         if write:
             raise
         # Maps frozen or created BPF_F_WRONLY refuse a read-only open only for writing; retry plain.
         attr.open_flags = 0
-        return sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, attr)
+        fd = sc.bpf(sc.BPF_MAP_GET_FD_BY_ID, attr)
+    if write:
+        READER_FDS.pop(fd, None)
+    else:
+        READER_FDS[fd] = map_id
+    return fd
 
 
 def _fdinfo_bytes(fd: int | str, pid: int | str) -> bytes:
@@ -290,6 +302,7 @@ class Map:
 
     def close(self) -> None:
         if self.fd >= 0:
+            READER_FDS.pop(self.fd, None)
             os.close(self.fd)
             self.fd = -1
 

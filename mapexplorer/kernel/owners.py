@@ -103,10 +103,11 @@ class OwnerScanner:
     new process with the same fd numbers) keeps its old map id until that fd number goes away. A
     one-shot command uses a new scanner, so it always reads everything.
 
-    This process is read afresh at every walk and, after the first walk, is an owner only of the maps it
-    has held since the previous walk: the fds it opens for a moment to read a map (other threads do, while
-    the explorer runs) never make it an owner. The first walk, before any reading started, takes what it
-    holds as it is.
+    This process is read afresh at every walk and is never an owner through the fds it opened to read
+    (``maps.READER_FDS``: a map view keeps one open as long as it shows). After the first walk it is an
+    owner only of the maps it has held since the previous walk, so fds opened for a moment by other means
+    never make it one either. What it holds otherwise (the maps a ``--demo`` session created, a perf map
+    whose rings it installed) makes it an owner.
     """
 
     def __init__(self) -> None:
@@ -153,8 +154,10 @@ class OwnerScanner:
                 # after the first walk only fds held since the previous walk make it an owner, and nothing
                 # is cached for it, since its fd numbers are reused for other maps all the time.
                 prev = self._own_prev
+                readers = maps.READER_FDS
                 ids = {
-                    mid for n, mid in fds.items() if mid is not None and (prev is None or prev.get(n) == mid)
+                    mid for n, mid in fds.items()
+                    if mid is not None and (prev is None or prev.get(n) == mid) and readers.get(int(n)) != mid
                 }
                 self._own_prev = fds
             else:

@@ -60,3 +60,30 @@ def test_this_process_owns_only_what_it_keeps_between_walks() -> None:
         assert me in [o.pid for o in scanner.scan().get(kept_id, [])]
     finally:
         os.close(kept)
+
+
+def test_a_map_this_process_only_reads_never_lists_it_as_owner() -> None:
+    """A map view keeps a read-only fd open as long as it shows: across many walks that fd never makes
+    this process an owner; the holder stays the owner, and the fd reused for a map this process holds
+    otherwise (created here) counts again."""
+    from mapexplorer.kernel.names import map_type_id
+
+    me = os.getpid()
+    scanner = owners.OwnerScanner()
+    with MapHolder([spec("os_viewed")]) as holder:
+        viewed = maps.Map.open(holder.ids[0])
+        try:
+            assert maps.READER_FDS[viewed.fd] == holder.ids[0]
+            for _ in range(3):
+                got = scanner.scan()
+                assert [o.pid for o in got[holder.ids[0]]] == [holder.pid]
+        finally:
+            viewed.close()
+        assert viewed.fd == -1 and holder.ids[0] not in maps.READER_FDS.values()
+    made = maps.create_map(map_type_id("hash"), 4, 8, 4, name="os_made")
+    try:
+        made_id = maps.map_info(made).id
+        scanner.scan()
+        assert me in [o.pid for o in scanner.scan().get(made_id, [])]  # created and held here: an owner
+    finally:
+        os.close(made)
