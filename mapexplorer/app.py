@@ -94,7 +94,10 @@ class MapExplorerApp(App[int]):
         self._round = -1
 
     def on_mount(self) -> None:
-        self.push_screen(MapListScreen())
+        if not self.open_map_ref:
+            # with --map, the list comes with the map (_under_the_map): its first read of every map
+            # (seconds with 20,000 maps) would compete with the map's own first read
+            self.push_screen(MapListScreen())
         if self.timeline is not None:
             self._round = self._current_round()
             self.set_interval(self.REPLAY_TICK_S, self._replay_tick)
@@ -112,19 +115,28 @@ class MapExplorerApp(App[int]):
     # -- routing -------------------------------------------------------------------------------------
 
     def on_open_map(self, message: OpenMap) -> None:
+        self._under_the_map()
         self.push_screen(MapViewScreen(message.map_id))
+
+    def _under_the_map(self) -> None:
+        """The map list at the bottom of the stack (``--map`` starts without it)."""
+        if not any(isinstance(s, MapListScreen) for s in self.screen_stack):
+            self.push_screen(MapListScreen())
 
     @work(thread=True, exclusive=True, group="resolve", exit_on_error=False)
     def _resolve(self, ref: str) -> None:
         try:
             map_id = self.source.resolve(ref)
         except LookupError as exc:
+            self.call_from_thread(self._under_the_map)
             self.call_from_thread(self.notify, str(exc.args[0] if exc.args else exc), severity="error")
             return
         except PermissionError as exc:
+            self.call_from_thread(self._under_the_map)
             self.post_message(NoPermission(explain_refusal(exc.strerror)))
             return
         except OSError as exc:
+            self.call_from_thread(self._under_the_map)
             self.call_from_thread(self.notify, f"opening {ref}: {exc.strerror or exc}", severity="error")
             return
         self.post_message(OpenMap(map_id))

@@ -48,6 +48,90 @@ NAME_TTL_S = 10.0
 INNER_EVERY_S, INNER_CPU = 10.0, 0.01
 
 
+MAX_PATCHED = 4096
+"""Rows looked up again kept as patches over a snapshot's buffers, at most (then they start over)."""
+PASS_BATCH = 16384
+"""Entries per BPF_MAP_LOOKUP_BATCH call of a sliced full read."""
+
+
+class MapPass:
+    """One read of every entry of a map, done a slice at a time (:meth:`step`), each slice some
+    BPF_MAP_LOOKUP_BATCH calls: how the map view re-reads a big map between frames within its CPU budget
+    (the batch token carries the position from one slice to the next). Holds the map's fd until done or
+    closed. Thread-safe: a lock serialises the slices (an abandoned worker may still be in one)."""
+
+    def __init__(self, source: KernelSource, m: Any, facts: MapFacts, decoder: Decoder) -> None:
+        self._source = source
+        self._map = m
+        self._chunks = m.read_chunks(PASS_BATCH)
+        self.facts = facts
+        self._decoder = decoder
+        self._keys: list[bytes] = []
+        self._values: list[bytes] = []
+        self._stride = m.info.value_stride
+        self._info = m.info
+        self.count = 0
+        """Entries read so far."""
+        self.done = False
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+
+    def step(self, max_entries: int) -> bool:
+        """Read at least ``max_entries`` more entries (whole batches), or up to the end; True when done."""
+        with self._lock:
+            if self.done:
+                return True
+            goal = self.count + max(max_entries, 1)
+            while self.count < goal:
+                try:
+                    chunk = next(self._chunks)
+                except StopIteration:
+                    self.done = True
+                    self._map.close()
+                    break
+                except FileNotFoundError:
+                    self.close()
+                    raise MapGone(f"map {self.facts.row.id} is gone") from None
+                except BaseException:
+                    self.close()
+                    raise
+                self._keys.append(chunk.keys)
+                self._values.append(chunk.values)
+                self._stride = chunk.stride
+                self.count += chunk.count
+            return self.done
+
+    def snapshot(self) -> MapSnapshot:
+        """What was read so far as one snapshot (the whole map once :attr:`done`)."""
+        with self._lock:
+            keys = self._keys[0] if len(self._keys) == 1 else b"".join(self._keys)
+            values = self._values[0] if len(self._values) == 1 else b"".join(self._values)
+            if self.done:  # one buffer from now on: the batches' bytes are freed with the snapshot's
+                self._keys, self._values = [keys], [values]
+            stride, t = self._stride, self.facts.row.type_name
+            note = "" if stride else f"{t} values cannot be read back from user space: keys only"
+            decoder = self._source._named(self._decoder, t, values, stride)
+            if self.done and not self.facts.row.owners and not self.facts.row.progs:
+                # the whole map is in: now the owners, programs and pins (a walk of every process's fds)
+                self.facts = self._source._facts(self._info)[1]
+            return MapSnapshot(self.facts, keys, values, self.count, self.facts.row.key_size, stride,
+                               self.started_at, decoder, "entries", note, seq=self._source._next_seq())
+
+    def close(self) -> None:
+        """Give the map's fd back (an unfinished pass is abandoned)."""
+        if not self.done:
+            self.done = True
+            self._chunks.close()
+            self._map.close()
+
+
+def _bare_row(info: Any) -> MapRow:
+    """A map's row from its info alone (no owners, programs or pins)."""
+    return MapRow(id=info.id, name=info.name, type_name=info.type_name, key_size=info.key_size,
+                  value_size=info.value_size, max_entries=info.max_entries, flags=info.flags,
+                  memlock=info.memlock, frozen=info.frozen, btf_id=info.btf_id)
+
+
 def _row_from_record(rec: Any, count: EntryCount | None = None) -> MapRow:
     i = rec.info
     return MapRow(
@@ -208,12 +292,17 @@ class KernelSource:
         except FileNotFoundError:
             raise MapGone(f"map {map_id} is gone") from None
 
-    def _row(self, info: Any) -> MapRow:
+    def _row(self, info: Any, *, scan: bool = True) -> MapRow:
+        """The map's row; its owners, programs and pins need a walk of every process's fds the first
+        time (~1 s with 40,000 fds on the box): ``scan=False`` gives the bare row instead (not kept)."""
         with self._lock:
             known = self._rows.get(info.id)
         if known is not None and known.type_name == info.type_name:
             return known
         from mapexplorer.kernel import inventory
+
+        if not scan:
+            return _bare_row(info)
 
         try:
             rec = inventory.collect([info.id])
@@ -224,26 +313,16 @@ class KernelSource:
             with self._lock:
                 self._rows[row.id] = row
             return row
-        return MapRow(
-            id=info.id,
-            name=info.name,
-            type_name=info.type_name,
-            key_size=info.key_size,
-            value_size=info.value_size,
-            max_entries=info.max_entries,
-            flags=info.flags,
-            memlock=info.memlock,
-            frozen=info.frozen,
-            btf_id=info.btf_id,
-        )
+        return _bare_row(info)
 
     def _decoder(self, info: Any) -> tuple[Decoder, MapFacts]:
+        """The map's decoder and facts (cached; the facts' row may be bare: :meth:`_facts` updates it)."""
         cache_key = (info.id, info.btf_id)
         with self._lock:
             hit = self._codecs.get(cache_key)
         if hit is not None:
             return hit
-        row = self._row(info)
+        row = self._row(info, scan=False)
         note = ""
         try:
             from mapexplorer.codec import map_codec
@@ -278,10 +357,11 @@ class KernelSource:
             self._codecs[cache_key] = (decoder, facts)
         return decoder, facts
 
-    def _facts(self, info: Any) -> tuple[Decoder, MapFacts]:
-        """The decoder, and the facts with the latest owners/programs/pins (the list refresh updates them)."""
+    def _facts(self, info: Any, *, scan: bool = True) -> tuple[Decoder, MapFacts]:
+        """The decoder, and the facts with the latest owners/programs/pins (the list refresh updates them;
+        ``scan=False``: without walking the processes when they are not known yet)."""
         decoder, facts = self._decoder(info)
-        row = self._row(info)
+        row = self._row(info, scan=scan)
         if row is not facts.row:
             facts = replace(facts, row=row)
         return decoder, facts
@@ -399,9 +479,11 @@ class KernelSource:
             )
 
     def refresh_rows(self, snapshot: MapSnapshot, rows: list[int]) -> MapSnapshot:
+        """The rows looked up again as patches over the snapshot's buffers (which are not copied: at 10M
+        entries a copy per second was 160 MB of memcpy and most of the RSS swings)."""
         m = self._open(snapshot.map_id)
         with m:
-            values = bytearray(snapshot.values)
+            patched = dict(snapshot.patched) if len(snapshot.patched) < MAX_PATCHED else {}
             stride = snapshot.stride
             for i in rows:
                 try:
@@ -409,10 +491,28 @@ class KernelSource:
                 except FileNotFoundError:
                     continue  # deleted since the last full read: the next full read drops it
                 if len(value) == stride:
-                    values[i * stride : (i + 1) * stride] = value
-            new = bytes(values)
-            decoder = self._named(snapshot.decoder, snapshot.facts.row.type_name, new, stride)
-            return replace(snapshot, values=new, decoder=decoder, taken_at=time.time(), seq=self._next_seq())
+                    patched[i] = value
+            t = snapshot.facts.row.type_name
+            decoder = snapshot.decoder
+            if t in NAMED_TYPES:
+                decoder = self._named(decoder, t, snapshot.values + b"".join(patched.values()), stride)
+            return replace(snapshot, patched=patched, decoder=decoder, taken_at=time.time(),
+                           seq=self._next_seq())
+
+    def open_pass(self, map_id: int) -> MapPass | None:
+        """A read of every entry of a listable map, to be done a slice at a time (None for a map that
+        is peeked or cannot be listed: read those with :meth:`read_map`)."""
+        m = self._open(map_id)
+        info = m.info
+        if info.type_name in PEEK_TYPES or info.type_name in WHY_NOT_LISTED:
+            m.close()
+            return None
+        try:
+            decoder, facts = self._facts(info, scan=False)  # the first rows do not wait for the owners
+        except BaseException:
+            m.close()
+            raise
+        return MapPass(self, m, facts, decoder)
 
     # -- writes (only with --write) ----------------------------------------------------------------------
 

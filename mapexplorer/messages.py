@@ -45,6 +45,12 @@ class MapFrame(Message):
     """(added, removed, changed) since the mark, when ``snapshot`` shows only those."""
     ordered: int = 0
     """The sort/filter request (the map view's count of them) whose order this frame carries."""
+    cost: float = 0.0
+    """CPU seconds the worker spent on it (the refresh budget counts them)."""
+    full: bool = False
+    """``snapshot`` is a new read of every entry (not the same one with the rows on screen looked up)."""
+    paced: bool = True
+    """A refresh (its cost counts in the budget); False for a sort/filter asked for, or the first rows."""
 
     def can_replace(self, message: Message) -> bool:
         # a frame never drops a queued one carrying a newer sort/filter result

@@ -6,7 +6,7 @@ handed to the UI thread as a message without copying or locking. No kernel, no T
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -141,6 +141,9 @@ class MapSnapshot:
     kind: str = "entries"
     note: str = ""
     seq: int = 0
+    patched: Mapping[int, bytes] = field(default_factory=dict, repr=False)
+    """Row -> a value read again since ``values`` (by lookup): the rows on screen of a map too big to copy
+    its buffers at every refresh. :meth:`value_raw` reads them; sorting and filtering use ``values``."""
 
     def __repr__(self) -> str:
         # short on purpose: the default would print megabytes of key and value bytes
@@ -155,8 +158,17 @@ class MapSnapshot:
         return self.keys[i * ks : (i + 1) * ks]
 
     def value_raw(self, i: int) -> bytes:
+        if self.patched:
+            hit = self.patched.get(i)
+            if hit is not None:
+                return hit
         vs = self.stride
         return self.values[i * vs : (i + 1) * vs]
+
+    def same_entries(self, other: MapSnapshot) -> bool:
+        """The same keys and values (patched rows included) as ``other``."""
+        return (self.kind == other.kind and self.keys == other.keys and self.values == other.values
+                and self.patched == other.patched)
 
     def key(self, i: int) -> Any:
         return self.decoder.decode_key(self.key_raw(i)) if self.key_size else None

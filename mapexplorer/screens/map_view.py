@@ -7,8 +7,10 @@ empty table.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -21,6 +23,8 @@ from mapexplorer.maptypes import MAP_OF_MAPS_TYPES, STREAM_TYPES
 from mapexplorer.marks import comparable, since_mark
 from mapexplorer.messages import MapFrame, MapVanished, OpenMap, OrderProgress, SourceFailed
 from mapexplorer.model import MapSnapshot
+from mapexplorer.pacing import Pacer
+from mapexplorer.reread import Reread
 from mapexplorer.screens.polling import PollingScreen
 from mapexplorer.screens.write_flow import WriteFlow
 from mapexplorer.widgets.columns import make_plan
@@ -32,9 +36,11 @@ if TYPE_CHECKING:
     pass
 
 PARTIAL_LIMIT = 100_000
-"""Above this many entries, refreshes between two full reads look up only the rows on screen."""
-FULL_READ_EVERY = 10.0
-"""Seconds between two full reads of a map above PARTIAL_LIMIT (new and deleted keys, the entry count)."""
+"""Above this many entries a refresh looks up only the rows on screen; the whole map is read again, a slice
+per refresh within the CPU budget (:mod:`mapexplorer.reread`), only while a value sort or a filter needs it
+(or ``r`` asks)."""
+FIRST_ROWS = 65536
+"""Entries read before the first rows of a map are shown (the rest of the first read follows)."""
 LIVE_ORDER_LIMIT = 100_000
 """Above this many entries a sort/filter is computed when set (s, /), not again at every refresh."""
 INDEX_LIMIT = 250_000
@@ -96,7 +102,16 @@ class MapViewScreen(PollingScreen):
         self._stale = False
         self._frames = 0
         self._requested_settings: tuple[object, ...] = ()
-        self._full_read_at = 0.0
+        self.pacer = Pacer()
+        """Each refresh's CPU cost (reading, ordering, drawing) against the budget (``--budget``)."""
+        self.reread = Reread()
+        """The sliced full re-reads of a big map."""
+        self._full_requested = False
+        """``r``: read every entry again even if nothing on screen needs it."""
+        self._opening = True
+        """The first read runs (its first rows may already show): no other read starts."""
+        self._pending: MapSnapshot | None = None
+        """A new full read that arrived while a newer sort/filter was requested: ordered before it shows."""
         self._order_settings: tuple[object, ...] = ()
         self.writes = WriteFlow(self)
         """e / a / d: edits through the source (only with --write; otherwise a hint)."""
@@ -128,7 +143,11 @@ class MapViewScreen(PollingScreen):
         # frame (a Highlighted message would land a frame later: +16 ms per key)
         self.watch(self.query_one("#entries", EntryTable), "cursor_row", self._cursor_moved, init=False)
         self.set_focus(self.query_one("#entries", EntryTable))
-        self.poll()
+        self.pacer.budget = self.reread.budget = self.explorer.budget
+        self._open_read(self._order_seq)
+
+    def on_unmount(self) -> None:
+        self.reread.abandon()
 
     # -- polling -------------------------------------------------------------------------------------
 
@@ -138,26 +157,28 @@ class MapViewScreen(PollingScreen):
         if not self.on_top:
             self._stale = True
             return
-        if self._ordering:
-            return  # the sort/filter's frame schedules the next poll
+        if self._ordering or self._opening:
+            return  # the sort/filter's (the first read's) frame schedules the next poll
         table = self.query_one("#entries", EntryTable)
         settings = self._order_request(table)
         snap = self.snapshot
-        if (
-            snap is not None
-            and not self.changes_only
-            and snap.kind == "entries"
-            and snap.count > PARTIAL_LIMIT
-            and snap.stride
-            and self.explorer.clock() - self._full_read_at < FULL_READ_EVERY
-        ):
+        if snap is None:
+            self._opening = True
+            self._open_read(self._order_seq)
+            return
+        if self.is_big(snap):
             rows = table.visible_rows()
             cur = table.current_row()
             if cur is not None and cur not in rows:
                 rows.append(cur)
-            self._refresh_rows(snap, rows, table.order, self._order_seq)
+            wanted = self.full_wanted()
+            if not wanted:
+                self.reread.abandon()
+            slice_n = self.reread.slice_entries(self.explorer.refresh_interval) if wanted else 0
+            self._refresh_big(snap, rows, table.order, self._order_seq, slice_n, table.sort_col,
+                              table.sort_reverse, self.query_one("#entry-filter", Input).value.strip(),
+                              table.hex_mode, table.plan_moving())
             return
-        self._full_read_at = self.explorer.clock()
         kept = table.order if table.order is not None and self._order_settings == settings else None
         self._read(
             self.read_snapshot,
@@ -170,6 +191,21 @@ class MapViewScreen(PollingScreen):
             self.mark if self.changes_only else None,
             self._order_seq,
         )
+
+    def is_big(self, snap: MapSnapshot) -> bool:
+        """Refreshed by looking up the rows on screen, re-read whole only when needed."""
+        return (not self.changes_only and snap.kind == "entries" and snap.count > PARTIAL_LIMIT
+                and bool(snap.stride))
+
+    def full_wanted(self) -> bool:
+        """Something on screen needs every entry read again: a sort by a value (not a key) column, a filter
+        (which rows match changes with the values), or ``r``."""
+        if self._full_requested or self.query_one("#entry-filter", Input).value.strip():
+            return True
+        table = self.query_one("#entries", EntryTable)
+        plan, col = table.plan, table.sort_col
+        return plan is not None and col is not None and col < len(plan.columns) and \
+            plan.columns[col].kind != "key"
 
     def _order_request(self, table: EntryTable) -> tuple[object, ...]:
         """The sort/filter settings of the next frame (remembered, to know what its order was made for)."""
@@ -203,6 +239,7 @@ class MapViewScreen(PollingScreen):
         ordered: int = 0,
     ) -> None:
         worker = get_current_worker()
+        start = self.explorer.cpu_clock()
         snap = self.read_map(self.map_id, lambda: self.explorer.source.read_map(self.map_id))
         if snap is None:
             return
@@ -221,22 +258,106 @@ class MapViewScreen(PollingScreen):
             and previous.keys == snap.keys
         ):
             # a big map whose keys did not move: keep the order computed when the sort/filter was set
-            self.post_message(MapFrame(snap, previous, None, kept_order, ordered=ordered))
+            self.post_message(MapFrame(snap, previous, None, kept_order, ordered=ordered, full=True))
             return
         self._post_frame(
             snap, previous, sort_col, reverse, filter_text, hex_mode, deltas, lambda: worker.is_cancelled,
-            ordered=ordered,
+            ordered=ordered, full=True, start=start,
         )
 
-    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="refresh visible rows")
-    def _refresh_rows(self, snap: MapSnapshot, rows: list[int], order: Any, ordered: int) -> None:
-        """A big map between two full reads: read again only the rows on screen (a lookup each)."""
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="first read")
+    def _open_read(self, ordered: int) -> None:
+        """The first read: the first rows as soon as the first batches are in, then the rest of the map."""
         worker = get_current_worker()
-        fresh = self.read_map(self.map_id, lambda: self.explorer.source.refresh_rows(snap, rows))
-        if fresh is None:
+        source = self.explorer.source
+        opener = getattr(source, "open_pass", None)
+        p = self.read_map(self.map_id, lambda: opener(self.map_id)) if opener is not None else None
+        if p is None:  # peeked or unlisted, a source without sliced reads, or a failure (already posted)
+            snap = self.read_map(self.map_id, lambda: source.read_map(self.map_id))
+            if snap is not None and not worker.is_cancelled:
+                self._post_frame(snap, None, None, False, "", False, None, lambda: worker.is_cancelled,
+                                 ordered=ordered, full=True)
+            elif snap is None:
+                self.app.call_from_thread(self._open_failed)
             return
-        if not worker.is_cancelled:
-            self.post_message(MapFrame(fresh, snap, None, order, ordered=ordered))
+        try:
+            done = self.read_map(self.map_id, lambda: p.step(FIRST_ROWS))
+            if done is None:
+                self.app.call_from_thread(self._open_failed)
+                return
+            if not done and not worker.is_cancelled:
+                first = p.snapshot()
+                note = f"reading… the first {first.count:,} entries are shown"
+                self.post_message(MapFrame(replace(first, note=note), None, None, None, ordered=ordered,
+                                           paced=False))
+            while not done:
+                if worker.is_cancelled:
+                    return
+                done = self.read_map(self.map_id, lambda: p.step(1 << 20))
+                if done is None:
+                    self.app.call_from_thread(self._open_failed)
+                    return
+            self._post_frame(p.snapshot(), None, None, False, "", False, None, lambda: worker.is_cancelled,
+                             ordered=ordered, full=True)
+        finally:
+            p.close()
+
+    def _open_failed(self) -> None:
+        self._opening = False
+        self._schedule()
+
+    @work(thread=True, exclusive=True, group="map", exit_on_error=False, description="refresh a big map")
+    def _refresh_big(
+        self,
+        snap: MapSnapshot,
+        rows: list[int],
+        order: Any,
+        ordered: int,
+        slice_n: int,
+        sort_col: int | None,
+        reverse: bool,
+        filter_text: str,
+        hex_mode: bool,
+        deltas: frozenset[str] | None,
+    ) -> None:
+        """A big map's refresh: the rows on screen looked up again; and when a full re-read is wanted, its
+        next slice -- the last one posts the whole new read, ordered."""
+        worker = get_current_worker()
+        cpu = self.explorer.cpu_clock
+        start = cpu()
+        source = self.explorer.source
+        fresh = self.read_map(self.map_id, lambda: source.refresh_rows(snap, rows))
+        if fresh is None or worker.is_cancelled:
+            return
+        full: MapSnapshot | None = None
+        if slice_n:
+            rr = self.reread
+            p = rr.current
+            opener = getattr(source, "open_pass", None)
+            if p is None and opener is not None:
+                p = self.read_map(self.map_id, lambda: opener(self.map_id))
+                if p is None:
+                    return
+                rr.start(p)
+            if p is None:  # a source without sliced reads
+                full = self.read_map(self.map_id, lambda: source.read_map(self.map_id))
+            else:
+                before, c0 = p.count, cpu()
+                done = self.read_map(self.map_id, lambda: p.step(slice_n))
+                rr.record(p.count - before, cpu() - c0)
+                if done is None:
+                    rr.abandon()
+                    return
+                if done:
+                    full = p.snapshot()
+                    rr.finish(p)
+        if worker.is_cancelled:
+            return
+        if full is not None:
+            self._post_frame(full, fresh, sort_col, reverse, filter_text, hex_mode, deltas,
+                             lambda: worker.is_cancelled, ordered=ordered, full=True, start=start)
+            return
+        self.post_message(MapFrame(fresh, snap, None, order, ordered=ordered, cost=cpu() - start))
 
     @work(thread=True, exclusive=True, group="order", exit_on_error=False, description="sort/filter entries")
     def _reorder(
@@ -273,9 +394,15 @@ class MapViewScreen(PollingScreen):
         since: tuple[int, int, int] | None = None,
         ordered: int = 0,
         report: bool = False,
+        full: bool = False,
+        start: float | None = None,
     ) -> None:
         """Worker side: compare with the previous snapshot and order the rows, then post the frame
-        (``report``: post the sort/filter's progress while it runs)."""
+        (``report``: post the sort/filter's progress while it runs; ``full``: a new read of every entry;
+        ``start``: the worker's CPU clock when it began, for the frame's cost)."""
+        cpu = self.explorer.cpu_clock
+        if start is None:
+            start = cpu()
         prev_index = None
         if previous is not None and (previous.kind != snap.kind or previous.stride != snap.stride):
             previous = None
@@ -304,7 +431,8 @@ class MapViewScreen(PollingScreen):
                 return
         if is_cancelled():
             return
-        self.post_message(MapFrame(snap, previous, prev_index, order, read, since, ordered))
+        self.post_message(MapFrame(snap, previous, prev_index, order, read, since, ordered, cpu() - start,
+                                   full, paced=not report))
 
     # -- frames --------------------------------------------------------------------------------------
 
@@ -313,10 +441,21 @@ class MapViewScreen(PollingScreen):
         if snap.map_id != self.map_id:
             return
         message.stop()
+        cpu = self.explorer.cpu_clock
+        start = cpu()
+        if message.full:
+            self._opening = False
+            self._full_requested = False
         if message.ordered != self._order_seq:
-            # made for an older sort/filter request (a newer one is computed, or was cancelled): stale
+            # made for an older sort/filter request (a newer one is computed, or was cancelled): stale;
+            # a new read of every entry is kept, and ordered for the newer request before it shows
+            if message.full:
+                self._pending = snap
+                self._reorder_now()
             self._schedule()
             return
+        if snap is self._pending:
+            self._pending = None
         self._ordering = False
         self._order_progress = None
         self.snapshot = snap
@@ -334,6 +473,8 @@ class MapViewScreen(PollingScreen):
         if snap.facts.row.percpu and message.since is None:
             self._record_history(snap, table)
         self._update_status()
+        if message.paced:
+            self.pacer.record(message.cost + cpu() - start)  # the worker's reading and ordering, this drawing
         self._schedule()
         if (snap.facts.hist is not None and not self._hist_opened and self.explorer.hist_guess
                 and snap.kind == "entries" and self.is_current):
@@ -418,8 +559,17 @@ class MapViewScreen(PollingScreen):
                 parts.append(f"row {table.cursor_row + 1:,}")
         if self.paused or interval <= 0:
             parts.append("⏸ paused (p)" if self.paused else "manual refresh (r)")
-        elif snap.count > PARTIAL_LIMIT:
-            parts.append(f"⟳ visible rows {interval:g}s, all {FULL_READ_EVERY:g}s")
+        elif self.is_big(snap):
+            every = round(self.next_interval(), 1)
+            if self.full_wanted():
+                passes = math.ceil(snap.count / self.reread.slice_entries(interval))
+                text = f"⟳ {every:g}s, full re-read every {passes * every:.0f} s"
+                done = self.reread.progress(snap.count)
+                parts.append(text + (f" ({done:.0%} read)" if done is not None and passes > 1 else ""))
+            else:
+                parts.append(f"⟳ {every:g}s rows on screen; full re-read: r, a filter or a value sort")
+        elif self.pacer.stretched(interval):
+            parts.append(f"⟳ {self.next_interval():.0f}s (budget {self.pacer.budget * 100:g} %)")
         else:
             parts.append(f"⟳ {interval:g}s")
         if table.sort_col is not None and table.plan is not None:
@@ -504,7 +654,8 @@ class MapViewScreen(PollingScreen):
         self.set_focus(self.query_one("#entries", EntryTable))
 
     def _reorder_now(self) -> None:
-        if self.snapshot is None:
+        snap = self._pending or self.snapshot
+        if snap is None:
             return
         table = self.query_one("#entries", EntryTable)
         self._order_request(table)
@@ -513,7 +664,7 @@ class MapViewScreen(PollingScreen):
         self._order_progress = None
         # a new request cancels the running one (exclusive worker group): each keystroke starts over
         self._reorder(
-            self.snapshot,
+            snap,
             table.previous,
             table.sort_col,
             table.sort_reverse,
@@ -635,8 +786,12 @@ class MapViewScreen(PollingScreen):
         self._reorder_now()
 
     def action_refresh_now(self) -> None:
-        self._full_read_at = 0.0  # r reads everything, also for a map refreshed row by row
+        self._full_requested = True  # r reads everything, also for a map refreshed row by row
         self.poll()
+
+    def next_interval(self) -> float:
+        """The refresh interval, stretched when a refresh costs more CPU than the budget allows."""
+        return self.pacer.interval(self.explorer.refresh_interval)
 
     def show_refresh_state(self) -> None:
         self._update_status()

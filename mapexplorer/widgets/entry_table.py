@@ -202,9 +202,7 @@ class EntryTable(ScrollView, can_focus=True):
             and not self._highlighted
             and previous is not None
             and same_order(order, self.order)
-            and snapshot.kind == cur.kind
-            and snapshot.keys == cur.keys
-            and snapshot.values == cur.values
+            and snapshot.same_entries(cur)
         ):
             # nothing moved and nothing is highlighted: the rendered rows are still right, skip the repaint
             self.snapshot, self.previous, self.prev_index = snapshot, previous, prev_index
