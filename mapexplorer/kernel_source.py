@@ -224,9 +224,11 @@ class KernelSource:
         inner = {} if quick else self._inner.get()
         made = self._made
         redone = self._counter.redone
+        changed: tuple[int, ...] | None = None
+        base = self._listed
         if records is self._made_from and redone is not None:
             # the same maps and facts: only the maps whose count was redone can have another row
-            self._update_rows(redone, counts)
+            changed = self._update_rows(redone, counts)
         else:
             self._made_from = records
             rows = []
@@ -250,11 +252,12 @@ class KernelSource:
                     self._rows = {r.id: r for r in rows}
         # nothing changed: the very same tuple as last time (the UI then has nothing to compare)
         return ListSnapshot(self._listed, time.time(), count_reason=self._counter.reason, inner=inner,
-                            partial=quick)
+                            partial=quick, changed=changed, base=base if changed else None)
 
-    def _update_rows(self, ids: list[int], counts: dict[int, EntryCount]) -> None:
-        """Make again the rows of ``ids`` whose count changed (the other maps are as they were)."""
-        made, rows = self._made, None
+    def _update_rows(self, ids: list[int], counts: dict[int, EntryCount]) -> tuple[int, ...]:
+        """Make again the rows of ``ids`` whose count changed (the other maps are as they were); the ids
+        of the rows made again."""
+        made, rows, remade = self._made, None, []
         for mid in ids:
             hit = made.get(mid)
             count = counts.get(mid)
@@ -265,10 +268,12 @@ class KernelSource:
             if rows is None:
                 rows = list(self._listed)
             rows[self._pos[mid]] = row
+            remade.append(mid)
             with self._lock:
                 self._rows[mid] = row
         if rows is not None:
             self._listed = tuple(rows)
+        return tuple(remade)
 
     def _read_inner(self) -> dict[int, tuple[int, ...]]:
         from mapexplorer.doctor import read_inner_maps

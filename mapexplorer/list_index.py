@@ -25,6 +25,9 @@ class Changes:
     new: frozenset[int]
     gone: frozenset[int]
     changed: frozenset[int]
+    moved: frozenset[str] | None = None
+    """The sort columns (and ``"text"``, the search text) whose value changed for a changed map, when
+    known (None: any may have): a change outside these keeps every map in its place."""
 
     def __bool__(self) -> bool:
         return bool(self.new or self.gone or self.changed)
@@ -42,13 +45,24 @@ class ListIndex(Generic[C]):
         self._text: dict[int, str] = {}
         self._cells: dict[int, C] = {}
         self._last: Iterable[MapRow] | None = None
+        self._pos: dict[int, int] = {}
+        """Map id -> position in the source's last rows (for a source that says what changed)."""
 
-    def update(self, rows: Iterable[MapRow]) -> Changes:
+    def update(self, rows: Iterable[MapRow], changed_ids: Iterable[int] | None = None,
+               base: Sequence[MapRow] | None = None) -> Changes:
         """Take a refresh's rows; forget what was cached about maps that changed or went away. The same
-        sequence object as last time (a source that found nothing changed) is taken as unchanged."""
+        sequence object as last time (a source that found nothing changed) is taken as unchanged.
+
+        ``changed_ids``: the source's word that only these maps changed since its rows ``base`` (the same
+        maps, in the same order). When ``base`` are the rows this index last took, only those maps are
+        looked at, and the changes say which sort columns moved.
+        """
         if isinstance(rows, tuple) and rows is self._last:
-            return Changes(frozenset(), frozenset(), frozenset())
-        self._last = rows
+            return Changes(frozenset(), frozenset(), frozenset(), frozenset())
+        last, self._last = self._last, rows
+        if (changed_ids is not None and base is not None and base is last and isinstance(rows, tuple)
+                and len(rows) == len(base) and self._pos):
+            return self._patch(rows, changed_ids)
         fresh = {r.id: r for r in rows}
         old = self.rows
         new = frozenset(fresh.keys() - old.keys())
@@ -62,7 +76,31 @@ class ListIndex(Generic[C]):
             self._text.pop(i, None)
             self._cells.pop(i, None)
         self.rows = fresh
+        self._pos = {i: n for n, i in enumerate(fresh)} if isinstance(rows, tuple) else {}
         return Changes(new, gone, changed)
+
+    def _patch(self, rows: tuple[MapRow, ...], changed_ids: Iterable[int]) -> Changes:
+        """:meth:`update` for a source that says which maps changed: O(changes)."""
+        changed, moved = set(), set()
+        for i in changed_ids:
+            r = rows[self._pos[i]]
+            o = self.rows.get(i)
+            if o is None or o is r or o == r:
+                continue
+            changed.add(i)
+            self.rows[i] = r
+            for key, col in self._keys.items():
+                value = self._sort_value(r, key)
+                if col.get(i) != value:
+                    moved.add(key)
+                col[i] = value
+            if i in self._text:
+                text = r.search_text()
+                if text != self._text[i]:
+                    moved.add("text")
+                self._text[i] = text
+            self._cells.pop(i, None)
+        return Changes(frozenset(), frozenset(), frozenset(changed), frozenset(moved))
 
     def invalidate(self, ids: Iterable[int] | None = None) -> None:
         """Forget the cached values of these maps (all when None): what they depend on changed."""

@@ -102,6 +102,12 @@ class ListSnapshot:
     """Map-of-maps id -> the inner map ids it holds (for memory by owner)."""
     partial: bool = False
     """A quick first listing: owners, programs, pins and memlock (``memlock < 0``) are still being read."""
+    changed: tuple[int, ...] | None = None
+    """The source's word that only these maps' rows differ from ``base`` (the same maps in the same order);
+    None when it does not say."""
+    base: tuple[MapRow, ...] | None = None
+    """The rows of the listing that ``changed`` is relative to (a consumer that did not see those ignores
+    ``changed``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from mapexplorer.caps import explain_refusal
-from mapexplorer.list_index import ListIndex
+from mapexplorer.list_index import Changes, ListIndex
 from mapexplorer.memory import GROUPINGS
 from mapexplorer.messages import MapListReady, NoPermission, OpenMap, SourceFailed
 from mapexplorer.model import ListSnapshot, MapRow
@@ -183,6 +183,8 @@ class MapListScreen(PollingScreen):
         """Set once the quick first rows are on screen (the worker then completes them)."""
         self._empty_shown = ""
         self._status_shown = ""
+        self._display_pos: dict[int, int] = {}
+        """Map id -> its row's position in the table (as last made in full)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -246,9 +248,9 @@ class MapListScreen(PollingScreen):
         cpu = self.explorer.cpu_clock
         start = cpu()
         first = self.snapshot is None
-        self.snapshot = message.snapshot
-        changes = self.index.update(message.snapshot.rows)
-        if changes or first or self.group_by is not None:
+        snap = self.snapshot = message.snapshot
+        changes = self.index.update(snap.rows, snap.changed, snap.base)
+        if first or self.group_by is not None or (changes and not self._patch_rows(changes)):
             self._render_rows()
         if message.snapshot.partial:
             # rows first, at start-up: the same worker reads owners, programs, pins and memlock right
@@ -285,11 +287,36 @@ class MapListScreen(PollingScreen):
         ids = self.index.order(self.sort_key, self.sort_reverse, self._needle())
         made = self.index.cells
         table.set_rows([made(i) for i in ids])
+        self._display_pos = {i: n for n, i in enumerate(ids)}
         rows = self.index.rows
         shown = [rows[i] for i in ids]
         self._update_status(len(ids))
         self._explain_empty(shown)
         self._render_groups(shown)
+
+    def _patch_rows(self, changes: Changes) -> bool:
+        """Replace the rows of maps that changed in place, when that keeps the order and the filter's
+        choice (no map came or went, no change in the sorted column, nor in the filtered text); False when
+        the table must be made again."""
+        moved = changes.moved
+        if moved is None or changes.new or changes.gone or self.sort_key in moved:
+            return False
+        if "text" in moved and self._needle():
+            return False
+        table = self.query_one("#maps", MapTable)
+        rows: list[Row] | None = None
+        pos = self._display_pos
+        for mid in changes.changed:
+            p = pos.get(mid)
+            if p is None:
+                continue  # filtered out, and still so (its search text did not change)
+            if rows is None:
+                rows = list(table.rows)
+            rows[p] = self.index.cells(mid)
+        if rows is not None:
+            table.set_rows(rows)
+        self._update_status(len(pos))
+        return True
 
     def _render_groups(self, rows: list[MapRow]) -> None:
         """Memory by owner instead of the maps while ``group_by`` is set (the filter applies to both)."""

@@ -69,13 +69,16 @@ def fill_sort_value(r: MapRow) -> float:
 
 def summary(rows: Sequence[MapRow]) -> str:
     """``N maps · X memlock · K above 80 %`` (index-keyed maps such as arrays are not counted)."""
-    above = sum(
-        1 for r in rows
-        if r.count is not None and r.count.fill is not None and r.type_name not in INDEXED_TYPES
-        and r.count.fill >= WARN_FILL
-    )
-    memlock = sum(r.memlock for r in rows if r.memlock >= 0)
-    unread = any(r.memlock < 0 for r in rows)  # a quick first listing
+    above = memlock = 0
+    unread = False
+    for r in rows:  # one pass (20,000 maps at every refresh)
+        if r.memlock >= 0:
+            memlock += r.memlock
+        else:
+            unread = True  # a quick first listing
+        c = r.count
+        if c is not None and c.fill is not None and c.fill >= WARN_FILL and r.type_name not in INDEXED_TYPES:
+            above += 1
     mem = human_bytes(memlock) + ("+" if unread else "") if memlock or not unread else "…"
     return f"{len(rows)} maps · {mem} memlock · {above} above 80 %"
 

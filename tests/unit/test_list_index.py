@@ -75,3 +75,48 @@ def test_update_reports_new_gone_changed_and_renders_only_those_again() -> None:
     ch = index.update(again[:2])
     assert (ch.new, ch.gone, ch.changed) == (set(), {3, 4}, set())
     assert not index.update(again[:2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows_st, st.lists(st.tuples(st.integers(1, 60), st.integers(1, 4), st.integers(0, 3)), max_size=8),
+       st.sampled_from(KEYS), st.booleans(), st.sampled_from(["", "a", "b"]))
+def test_patch_from_a_source_that_says_what_changed_equals_a_full_update(
+        spec: dict, edits: list[tuple[int, int, int]], key: str, reverse: bool, needle: str) -> None:
+    """A source's "only these maps changed since those rows" gives the same index as reading all rows,
+    and says which sort columns moved (a change outside them keeps every map in its place)."""
+    base = tuple(make(spec))
+    patched = list(base)
+    changed = []
+    for mid, max_entries, memlock in edits:
+        for n, r in enumerate(patched):
+            if r.id == mid:
+                patched[n] = replace(r, max_entries=max_entries, memlock=memlock)
+                changed.append(mid)
+    rows = tuple(patched)
+    fast: ListIndex[str] = ListIndex(sort_value, lambda r: f"{r.id}:{r.max_entries}:{r.memlock}")
+    full: ListIndex[str] = ListIndex(sort_value, lambda r: f"{r.id}:{r.max_entries}:{r.memlock}")
+    for index in (fast, full):
+        index.update(base)
+        before = {k: index.order(k, reverse, needle) for k in KEYS}
+        [index.cells(r.id) for r in base]
+    ch = fast.update(rows, changed, base)
+    want = full.update(rows)
+    assert ch.changed == want.changed and not ch.new and not ch.gone
+    assert ch.moved is not None or not base  # (a full update cannot say: want.moved is None)
+    for k in KEYS:
+        want_order = plain(list(rows), k, reverse, needle)
+        assert fast.order(k, reverse, needle) == full.order(k, reverse, needle) == want_order
+        if ch.moved is not None and k not in ch.moved:
+            assert fast.order(k, reverse, needle) == before[k]  # nothing moved in this order
+    assert all(fast.cells(r.id) == full.cells(r.id) for r in rows)
+
+
+def test_patch_is_ignored_unless_it_is_relative_to_the_rows_last_taken() -> None:
+    index: ListIndex[str] = ListIndex(sort_value, lambda r: r.name)
+    a = tuple(make({1: ("a", 1, 0), 2: ("b", 1, 0)}))
+    b = (replace(a[0], memlock=5), a[1])
+    c = (b[0], replace(a[1], memlock=7))
+    index.update(a)
+    # c says "only map 2 changed since b", but this index never saw b: it compares every row
+    ch = index.update(c, (2,), b)
+    assert ch.changed == {1, 2} and ch.moved is None
