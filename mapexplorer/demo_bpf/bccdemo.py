@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -371,6 +372,34 @@ class BccMixin(SessionState):
         thread = threading.Thread(target=self._poll_events, name="demo-events", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _stacks_tick(self, tick: int) -> None:
+        """Every second: once demo_stacks is half full, delete stack ids down to a quarter, those no
+        demo_stack_cnt key refers to first. A stack map takes each new stack from a free list that a full
+        table has emptied, so from then on every bpf_get_stackid fails with ENOMEM (-12), with
+        BPF_F_REUSE_STACKID or without: its consumer has to delete the ids it no longer needs."""
+        fd = self._fds.get("demo_stacks")
+        if fd is None or tick % 5:
+            return
+        stacks = km.Map(fd)  # not closed here: the fd is the session's
+        ids: list[bytes] = []
+        key: bytes | None = None
+        while (key := stacks.next_key(key)) is not None:
+            ids.append(key)
+        cap = stacks.info.max_entries
+        if len(ids) < cap // 2:
+            return
+        used: set[bytes] = set()
+        counts_fd = self._fds.get("demo_stack_cnt")
+        if counts_fd is not None:
+            counts = km.Map(counts_fd)
+            ck: bytes | None = None
+            while (ck := counts.next_key(ck)) is not None:
+                used.update((ck[4:8], ck[8:12]))
+        ids.sort(key=lambda k: k in used)  # unreferenced ids go first
+        for key in ids[: len(ids) - cap // 4]:
+            with contextlib.suppress(FileNotFoundError):
+                stacks.delete(key)
 
     def _close_perf_buffers(self) -> None:
         """Free our perf readers even when someone took over the slots (``watch --takeover``) and left

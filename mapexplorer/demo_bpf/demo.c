@@ -446,7 +446,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
     ev.user_stack_id = -1;
     bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 #if W_STACK_TRACE
-    /* REUSE_STACKID: a full table replaces old stacks instead of refusing new ones */
+    /* REUSE_STACKID: a stack whose bucket holds another replaces it (while the free list lasts: the
+     * session deletes old ids before the table fills, since a full table fails every call with ENOMEM) */
     ev.kernel_stack_id = demo_stacks.get_stackid(args, BPF_F_REUSE_STACKID);
     ev.user_stack_id = demo_stacks.get_stackid(args, BPF_F_USER_STACK | BPF_F_REUSE_STACKID);
     struct stack_key sk = {.tgid = ev.pid, .kernel_stack_id = ev.kernel_stack_id,

@@ -240,16 +240,17 @@ class DemoSession(EnvironmentMixin, RawMapsMixin, BccMixin):
     # -- traffic from this process ---------------------------------------------------------------
 
     def _local_traffic(self) -> None:
-        """Every 0.2 s: UDP into the reuseport group, arena pages and counters, user ringbuf records, and
-        every second the cgrp_storage stats. A failing step is counted in ``traffic_errors`` (with the
-        last message in ``last_traffic_error``) and tried again on the next tick; nothing is printed,
-        since a TUI may own the terminal."""
+        """Every 0.2 s: UDP into the reuseport group, arena pages and counters, user ringbuf records, every
+        second the cgrp_storage stats, and every second room made in the stack map. A failing step is
+        counted in ``traffic_errors`` (with the last message in ``last_traffic_error``) and tried again
+        on the next tick; nothing is printed, since a TUI may own the terminal."""
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
         tick = 0
         steps: list[Callable[[int], None]] = [
             lambda t: self._reuseport_tick(clients, t),
             self._arena_tick,
             self._user_rb_tick,
+            self._stacks_tick,
             lambda t: self._cgrp_tick() if t % 5 == 0 else None,
         ]
         try:
