@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mapexplorer.btf import Btf, BtfError
 from mapexplorer.codec import codec_for_map_line
 from mapexplorer.decoders import Decoder, RawDecoder, ResolvedNames, TypeAwareDecoder, friendly
 from mapexplorer.fill import recorded_count
@@ -30,6 +31,7 @@ from mapexplorer.prog_fixture import FixturePrograms
 from mapexplorer.progmodel import ProgListSnapshot
 from mapexplorer.recording import Frame, MapLine, RecordedEvent, Recording, read
 from mapexplorer.semantics import Clock
+from mapexplorer.streams import Decoders, new_event
 from mapexplorer.writemodel import EditForm, WriteError, WritePlan, WriteRequest, WriteResult
 
 ROUND_GAP_S = 0.05
@@ -227,6 +229,8 @@ class ReplaySource:
         self._names = _Names(rec.names, rows)
         self._maps: dict[int, _Replayed] = {}
         """Decoders and facts, made when a map is first read (a recording may hold 20,000 maps)."""
+        self._btfs: dict[bytes, Btf | None] = {}
+        """Recorded BTF blobs, parsed when a stream's events need them (None: the blob did not parse)."""
 
     def _load(self, m: MapLine, row: MapRow, names: _Names) -> _Replayed:
         codec = codec_for_map_line(m, self.ncpus)
@@ -374,7 +378,30 @@ class ReplaySource:
             return None
         row = self._rows.get(map_id)
         name = row.name if row is not None else str(map_id)
-        return lambda: RecordedStream(map_id, name, events, self)
+        return lambda: RecordedStream(map_id, name, events, self, self.event_decoders(map_id))
+
+    def event_decoders(self, map_id: int) -> Decoders:
+        """How a stream map's recorded events decode, as a live stream's do (:class:`Decoders`: the
+        unique struct of a record's size), in the BTF recorded for the maps of the programs that use it
+        (the struct is there when a program declares a map of it, as the demo does), else in every BTF
+        of the recording."""
+        mine = self.recording.maps.get(map_id)
+        users = set(mine.facts.get("prog_names") or []) if mine is not None else set()
+        blobs = [m.btf for m in self.recording.maps.values() if m.btf]
+        shared = [m.btf for m in self.recording.maps.values()
+                  if m.btf and users & set(m.facts.get("prog_names") or [])]
+        btfs = []
+        for blob in dict.fromkeys(shared or blobs):  # distinct, in order
+            if blob not in self._btfs:
+                try:
+                    self._btfs[blob] = Btf.parse(blob)
+                except BtfError:
+                    self._btfs[blob] = None
+            btf = self._btfs[blob]
+            if btf is not None:
+                btfs.append(btf)
+        padded = mine is not None and mine.type_name == "perf_event_array"
+        return Decoders(btfs, None, padded)
 
     def list_programs(self) -> ProgListSnapshot:
         if self._programs is None:
@@ -400,13 +427,15 @@ class ReplaySource:
 
 class RecordedStream:
     """Recorded events of one stream map, handed out as the replay's position passes their time (what the
-    event view reads instead of a live :class:`mapexplorer.streams.EventStream`). Records show as bytes."""
+    event view reads instead of a live :class:`mapexplorer.streams.EventStream`), decoded with the
+    recording's BTF when a struct fits (else shown as bytes)."""
 
     kind = "replay"
-    type_name = None
 
-    def __init__(self, map_id: int, map_name: str, events: list[RecordedEvent], source: ReplaySource) -> None:
+    def __init__(self, map_id: int, map_name: str, events: list[RecordedEvent], source: ReplaySource,
+                 decoders: Decoders | None = None) -> None:
         self.map_id = map_id
+        self.decoders = decoders
         self.map_name = map_name
         self.events = events
         self.source = source
@@ -422,10 +451,14 @@ class RecordedStream:
     def take_notices(self) -> list[str]:
         return []
 
-    def make_event(self, cpu: int | None, raw: bytes) -> Any:
-        from mapexplorer.streams import new_event
+    @property
+    def type_name(self) -> str | None:
+        """The BTF type events are decoded as (None: none fits, or nothing decoded yet)."""
+        return self.decoders.type_name if self.decoders is not None else None
 
-        return new_event(cpu, len(raw), raw, None)
+    def make_event(self, cpu: int | None, raw: bytes) -> Any:
+        decoder = self.decoders.for_size(len(raw)) if self.decoders is not None else None
+        return new_event(cpu, len(raw), raw, decoder)
 
     def _due(self) -> float:
         src = self.source

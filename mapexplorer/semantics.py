@@ -198,13 +198,14 @@ def fmt_age(seconds: float) -> str:
     return f"{text} ago" if seconds > 0 else f"in {text}"
 
 
-def fmt_wall(t: float, *, ms: bool = True) -> str:
-    """``15:20:48.123`` (local time; the date too when it is not today)."""
+def fmt_wall(t: float, *, ms: bool = True, now: float | None = None) -> str:
+    """``15:20:48.123`` (local time; the date too when it is not the day of ``now``, today by default:
+    a caller showing times against a clock passes the clock's wall time)."""
     lt = time.localtime(t)
     text = time.strftime("%H:%M:%S", lt)
     if ms:
         text += f".{int(t % 1 * 1000):03d}"
-    if time.strftime("%Y-%m-%d", lt) != time.strftime("%Y-%m-%d", time.localtime()):
+    if time.strftime("%Y-%m-%d", lt) != time.strftime("%Y-%m-%d", time.localtime(now)):
         text = time.strftime("%Y-%m-%d ", lt) + text
     return text
 
@@ -223,7 +224,7 @@ def time_text(name: str, ns: int, clock: Clock) -> str:
         # recording): still a point in time, counted from boot
         return f"boot+{fmt_duration(v).replace(' ', '')}"
     wall = clock.wall_of(v)
-    return f"{fmt_wall(wall)} ({fmt_age(clock.wall - wall)})"
+    return f"{fmt_wall(wall, now=clock.wall)} ({fmt_age(clock.wall - wall)})"
 
 
 def age_text(seconds: float) -> str:

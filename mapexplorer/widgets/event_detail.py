@@ -124,7 +124,8 @@ class EventDetailScreen(KeyedScreen):
         t.append(f"{self.title_text}: event #{self.number}\n", "bold")
         if self.arrived is not None:
             t.append("arrived ", "dim")
-            t.append(f"{fmt_wall(self.arrived)} ({fmt_age(self.clock.wall - self.arrived)})")
+            now = self.clock.wall
+            t.append(f"{fmt_wall(self.arrived, now=now)} ({fmt_age(now - self.arrived)})")
         if ev.cpu is not None:
             t.append("  cpu ", "dim")
             t.append(str(ev.cpu))

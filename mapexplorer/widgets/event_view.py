@@ -145,7 +145,7 @@ def row_cells(n: int, ev: Any, columns: tuple[str, ...], arrived: float | None =
         if col == "#":
             out.append(str(n))
         elif col == ARRIVED:
-            out.append("" if arrived is None else fmt_wall(arrived))
+            out.append("" if arrived is None else fmt_wall(arrived, now=clock.wall))
         elif col == AGE:
             out.append("" if arrived is None else fmt_age(clock.wall - arrived))
         elif col == "cpu":
@@ -233,6 +233,8 @@ class EventLog(ScrollView, can_focus=True):
         self._events: dict[int, Any] = {}
         """Event number -> the event made (and decoded) for a row on screen, the last few hundred."""
         self._clock: tuple[float, Clock] = (-1.0, Clock.now())
+        self.now: Callable[[], Clock] = Clock.now
+        """The clock rows are rendered against (the screen's: a fixed one in snapshot tests)."""
 
     class FollowChanged(Message):
         """The table started or stopped following the newest row (the status says which)."""
@@ -375,7 +377,7 @@ class EventLog(ScrollView, can_focus=True):
         at, clock = self._clock
         now = time.monotonic()
         if now - at > CLOCK_REUSE_S:
-            clock = Clock.now()
+            clock = self.now()
             self._clock = (now, clock)
         return clock
 
@@ -521,8 +523,10 @@ class EventViewScreen(KeyedScreen):
             self.error = error
 
     def __init__(self, stream_factory: Callable[[], EventStreamLike], title: str = "events",
-                     *, map_id: int | None = None) -> None:
+                 *, map_id: int | None = None, clock: Callable[[], Clock] = Clock.now) -> None:
         super().__init__()
+        self.clock = clock
+        """Now (wall and CLOCK_MONOTONIC): arrival times, ages, rates. Tests pass a fixed one."""
         self.stream_factory = stream_factory
         self.title_text = title
         """Names the map; the stream's description (read mode, decoding) follows it once opened."""
@@ -562,7 +566,9 @@ class EventViewScreen(KeyedScreen):
         yield TooSmall()
 
     def on_mount(self) -> None:
-        self.query_one("#events", EventLog).focus()
+        log = self.query_one("#events", EventLog)
+        log.now = self.clock
+        log.focus()
         # The reader thread holds the GIL for milliseconds at a time at high event rates; a shorter
         # switch interval (5 ms by default) bounds how long the UI thread waits for it after each
         # I/O, which is what key latency is made of. Restored when the screen goes away.
@@ -592,7 +598,7 @@ class EventViewScreen(KeyedScreen):
             self.post_message(self.Opened(stream.describe(), tuple(stream.take_notices()), stream.make_event,
                                           getattr(stream, "consume_offer", None),
                                           getattr(stream, "status_note", None)))
-            last_post = time.monotonic()
+            last_post = time.monotonic()  # pacing only: never shown
             pending: list[Any] = []
             while not worker.is_cancelled:
                 try:
@@ -618,9 +624,11 @@ class EventViewScreen(KeyedScreen):
             stream.close()
 
     def _post(self, stream: EventStreamLike, pending: list[Any]) -> None:
+        now = self.clock()
         self.post_message(
             self.Batch(tuple(pending[-KEEP:]), stream.total, stream.lost, stream.dropped,
-                       tuple(stream.take_notices()), time.monotonic(), getattr(stream, "type_name", None))
+                       tuple(stream.take_notices()), now.mono_ns / 1e9, getattr(stream, "type_name", None),
+                       wall=now.wall)
         )
 
     # -- messages (UI thread) -----------------------------------------------------------------------
@@ -688,7 +696,7 @@ class EventViewScreen(KeyedScreen):
         """Keep ``records``, the newest of the ``total`` events the stream delivered so far, arrived at
         ``wall`` (now when None)."""
         needle = self.filter_text.lower()
-        at = time.time() if wall is None else wall
+        at = self.clock().wall if wall is None else wall
         first = total - len(records) + 1
         self.events.add(first, at, records)  # as they came: no object per event
         step = max(1, len(records) // LEARN_SAMPLE)
@@ -705,7 +713,7 @@ class EventViewScreen(KeyedScreen):
         cols = self.columns
         make = self.make_event
         events = [(n, make(cpu, raw), arrived) for n, (cpu, raw), arrived in rows]
-        clock = Clock.now()
+        clock = self.clock()
         for _n, ev, _at in events:
             if ev.cpu is not None and "cpu" not in cols:
                 cols.insert(1, "cpu")
@@ -785,7 +793,8 @@ class EventViewScreen(KeyedScreen):
         stacks = getattr(self.app, "stack_resolver", None)
         resolver = stacks(self.map_id) if callable(stacks) and self.map_id is not None else None
         self.app.push_screen(EventDetailScreen(self.make_event(cpu, raw), n, arrived, title=self.title_text,
-                                               resolve_stack=cast("StackResolver | None", resolver)))
+                                               resolve_stack=cast("StackResolver | None", resolver),
+                                               clock=self.clock()))
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
