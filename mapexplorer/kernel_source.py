@@ -43,6 +43,9 @@ NAMED_TYPES = MAP_OF_MAPS_TYPES | {"prog_array", "stack_trace", "devmap", "devma
 NAME_TTL_S = 10.0
 """How long a resolved program, map or interface name is reused before it is asked again."""
 
+FIRST_ROWS = 1000
+"""Maps the very first listing reads (the lowest ids: what the list shows first), the rest coming next."""
+
 # Reading maps of maps (which inner maps each holds, for memory by owner): at most this often, within this
 # share of one core.
 INNER_EVERY_S, INNER_CPU = 10.0, 0.01
@@ -187,6 +190,8 @@ class KernelSource:
         self._counter = Counter()
         """Entry counts: one BPF iterator read per list, budgeted reads for the types it cannot count."""
         self._records: list[Any] = []
+        self._quick_calls = 2
+        """Quick listings still to make (the first rows, then every map's)."""
         self._infos: list[Any] = []
         self._made: dict[int, tuple[Any, EntryCount | None, MapRow]] = {}
         """Map id -> (record, count, row): the row made from them, reused while both stay the same."""
@@ -203,19 +208,28 @@ class KernelSource:
         come from one BPF iterator read (which also lists every map's id); inner maps of maps-of-maps are
         re-read when their budget allows.
 
-        The first call is quick (no owner, pin or program walk, memlock unread: ``partial``) so that a
-        UI shows 20,000 maps at once; the next call fills that in. A map whose record and count did not
-        change keeps the very same row object from one call to the next.
+        The first calls are quick (no owner, pin or program walk, memlock unread: ``partial``) so that a
+        UI shows rows at once: the first lists the :data:`FIRST_ROWS` lowest ids (``total`` says how many
+        maps there are), the second every map; the third fills in what the quick ones left out. A map
+        whose record and count did not change keeps the very same row object from one call to the next.
         """
         from mapexplorer.kernel import inventory
 
-        quick = self._inventory is None
-        if quick:
+        if self._inventory is None:
             # keeps what does not change between refreshes; memlock and frozen (rarely changing) re-read for
             # 50 maps a call: at 20,000 maps a full round every 400 refreshes
             self._inventory = inventory.Inventory(reread_per_call=50)
         by_iter = self._counter.iterator_counts()
         ids = sorted(by_iter) if by_iter is not None else None
+        quick, total = self._quick_calls > 0, None
+        if quick:
+            self._quick_calls -= 1
+            if ids is None:
+                ids = list(self._maps.map_ids())
+            if self._quick_calls and len(ids) > FIRST_ROWS:
+                ids, total = ids[:FIRST_ROWS], len(ids)  # the first screenfuls now, the rest next call
+            else:
+                self._quick_calls = 0
         records = self._inventory.collect(ids=ids, quick=quick)
         if records is not self._records:  # the same list: the same maps and facts as last call
             self._infos = [r.info for r in records]
@@ -252,7 +266,7 @@ class KernelSource:
                     self._rows = {r.id: r for r in rows}
         # nothing changed: the very same tuple as last time (the UI then has nothing to compare)
         return ListSnapshot(self._listed, time.time(), count_reason=self._counter.reason, inner=inner,
-                            partial=quick, changed=changed, base=base if changed else None)
+                            partial=quick, changed=changed, base=base if changed else None, total=total)
 
     def _update_rows(self, ids: list[int], counts: dict[int, EntryCount]) -> tuple[int, ...]:
         """Make again the rows of ``ids`` whose count changed (the other maps are as they were); the ids

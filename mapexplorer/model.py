@@ -102,6 +102,8 @@ class ListSnapshot:
     """Map-of-maps id -> the inner map ids it holds (for memory by owner)."""
     partial: bool = False
     """A quick first listing: owners, programs, pins and memlock (``memlock < 0``) are still being read."""
+    total: int | None = None
+    """How many maps the kernel holds, when this (quick, partial) listing has only the first of them."""
     changed: tuple[int, ...] | None = None
     """The source's word that only these maps' rows differ from ``base`` (the same maps in the same order);
     None when it does not say."""

@@ -357,7 +357,11 @@ class MapListScreen(PollingScreen):
         total = len(rows)
         interval = self.explorer.refresh_interval
         if self._summary[0] is not self.snapshot:  # one pass over every row per refresh, not per key
-            self._summary = (self.snapshot, summary(rows))
+            text = summary(rows)
+            listing = self.snapshot.total if self.snapshot is not None else None
+            if listing:  # the first rows of a quick listing
+                text = text.replace(f"{total} maps", f"listing {listing} maps ({total} so far)", 1)
+            self._summary = (self.snapshot, text)
         text = self._summary[1]
         parts = [text if shown == total else f"{shown} of {text}"]
         if self.paused or interval <= 0:

@@ -1,7 +1,8 @@
-"""The map list's source at scale, on real maps (mlx_ks_*, created here): KernelSource's first listing is
-quick and the next complete; rows, records and counts of maps that did not change stay the very same
-objects, and a map whose entry count moved gets a new row while the others keep theirs; the counter redoes
-only the maps whose iterator number moved (and those it counts otherwise) when given the same list."""
+"""The map list's source at scale, on real maps (mlx_ks_*, created here): KernelSource's first listings are
+quick (the first rows, then every map) and the next complete; rows, records and counts of maps that did not
+change stay the very same objects, and a map whose entry count moved gets a new row while the others keep
+theirs; the counter redoes only the maps whose iterator number moved (and those it counts otherwise) when
+given the same list."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import struct
 import pytest
 from helpers import needs_root
 
+from mapexplorer import kernel_source
 from mapexplorer.kernel import counts, health
 from mapexplorer.kernel.inventory import UNREAD
 from mapexplorer.kernel_source import KernelSource
@@ -21,12 +23,17 @@ def _mine(rows) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {r.name: r for r in rows if r.name.startswith("mlx_ks_")}
 
 
-def test_rows_of_unchanged_maps_are_kept_and_a_changed_count_makes_a_new_row(new_map) -> None:
+def test_rows_of_unchanged_maps_are_kept_and_a_changed_count_makes_a_new_row(new_map, monkeypatch) -> None:
     maps_ = {n: new_map("hash", 4, 8, 16, name=f"mlx_ks_{n}") for n in "abc"}
+    monkeypatch.setattr(kernel_source, "FIRST_ROWS", 2)  # the first rows: two maps, whatever the box holds
     source = KernelSource()
-    quick = source.list_maps()
-    assert quick.partial
+    first = source.list_maps()
+    assert first.partial and len(first.rows) == 2 and first.total is not None and first.total >= 3 + 2
+    assert [r.id for r in first.rows] == sorted(r.id for r in first.rows)  # the lowest ids
+    quick = source.list_maps()  # every map, still quick
+    assert quick.partial and quick.total is None
     assert all(r.memlock == UNREAD and not r.owners for r in _mine(quick.rows).values())
+    assert set(_mine(quick.rows)) == {"mlx_ks_a", "mlx_ks_b", "mlx_ks_c"}
     full = source.list_maps()
     assert not full.partial
     before = _mine(full.rows)
