@@ -78,6 +78,15 @@ KALLSYMS_TTL_S = 60.0
 """How long a loaded /proc/kallsyms stays in use (modules load and unload: their symbols come and go)."""
 
 
+def text_bytes(addr: int) -> str | None:
+    """An "address" whose bytes are all printable ASCII is string data a frame-pointer walk read as a
+    return address (a binary without frame pointers): the text, so the reader sees what it is."""
+    raw = addr.to_bytes(8, "little").rstrip(b"\0")
+    if len(raw) >= 3 and all(32 <= b < 127 for b in raw):
+        return raw.decode("ascii")
+    return None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class SymbolTable:
     """Kernel text symbols at one moment, sorted by address: symbolizing is a pure lookup."""
@@ -87,7 +96,8 @@ class SymbolTable:
 
     def symbolize(self, addr: int) -> str:
         if addr < KERNEL_SPACE:
-            return f"0x{addr:x} (user)"
+            text = text_bytes(addr)
+            return f"0x{addr:x} (user)" + (f" {text!r}: text bytes, not code" if text is not None else "")
         i = bisect.bisect_right(self.addrs, addr) - 1
         if i < 0:
             return f"0x{addr:x}"

@@ -11,7 +11,7 @@ import bisect
 import os
 from dataclasses import dataclass
 
-from mapexplorer.decoders import KERNEL_SPACE
+from mapexplorer.decoders import KERNEL_SPACE, text_bytes
 from mapexplorer.decoders import Kallsyms as SymbolTableKallsyms
 
 
@@ -63,15 +63,6 @@ def process_maps(pid: int, proc: str = "/proc") -> list[Mapping] | None:
     return out
 
 
-def _text_bytes(addr: int) -> str | None:
-    """An "address" whose bytes are all printable ASCII is string data a frame-pointer walk read as a
-    return address (a binary without frame pointers): the text, so the reader sees what it is."""
-    raw = addr.to_bytes(8, "little").rstrip(b"\0")
-    if len(raw) >= 3 and all(32 <= b < 127 for b in raw):
-        return raw.decode("ascii")
-    return None
-
-
 def frame_text(addr: int, ksyms: Kallsyms, maps: list[Mapping] | None = None) -> str:
     """One stack frame as text.
 
@@ -89,7 +80,7 @@ def frame_text(addr: int, ksyms: Kallsyms, maps: list[Mapping] | None = None) ->
                 name = os.path.basename(m.path) if m.path else "[anon]"
                 return f"{text} {name}+0x{addr - m.start + m.offset:x}"
         text += " (not mapped)"
-    s = _text_bytes(addr)
+    s = text_bytes(addr)
     if s is not None:
         text += f" {s!r}: text bytes, not code"
     return text

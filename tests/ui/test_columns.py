@@ -95,3 +95,5 @@ def test_kallsyms_symbolizes_kernel_addresses_and_marks_user_ones(tmp_path) -> N
     assert k.symbolize(0xFFFFFFFF81001010) == "schedule+0x10"
     assert k.symbolize(0xFFFFFFFF81002004) == "helper+0x4"
     assert k.symbolize(0x7F0000001000) == "0x7f0000001000 (user)"
+    # string bytes a frame-pointer walk took for a return address are said to be text, as dump says
+    assert k.symbolize(0x64662F393537) == "0x64662f393537 (user) '759/fd': text bytes, not code"
