@@ -31,11 +31,11 @@ Cases (each can be chosen with ``--cases``):
   re-read whole, a slice per refresh within the budget). Targets: 1M: filter and sort < 1 s; 10M: first
   rows < 3 s, RSS < 1.2 GB, idle < 5 % of a core.
 
-Each command runs ``--repeat`` times (median); CPU is the child's user + system time and RSS its peak,
-from wait4(); CPU% is CPU over wall time; the load average is read when the case ends. Every target is
-judged twice: on CPU time (``met``: the fair figure on a shared machine, where wall time also counts the
-waits for a CPU) and on wall time (``met_wall``). stdout: the rows as JSON; stderr: each row as it ends,
-then a table. Every map and program is named ``--prefix`` (``sc_``): held maps ``a*``/``b*``, then
+Each command runs ``--repeat`` times (median; ours and bpftool's in turn); CPU is the child's user + system
+time and RSS its peak, from wait4(); CPU% is CPU over wall time; the load average is read when the case ends.
+Every target is judged twice: on CPU time (``met``: the fair figure on a shared machine, where wall time also
+counts the waits for a CPU) and on wall time (``met_wall``). stdout: the rows as JSON; stderr: each row as it
+ends, then a table. Every map and program is named ``--prefix`` (``sc_``): held maps ``a*``/``b*``, then
 ``dump``, ``ring``, ``fill``, ``view`` (mapview); all are freed when the bench exits (use your own prefix
 beside other runs).
 Run as root:
@@ -107,12 +107,26 @@ def run(cmd: list[str] | str, *, shell: bool = False) -> Run:
 
 
 def median_run(cmd: list[str] | str, repeat: int, *, shell: bool = False) -> Run:
-    runs = [run(cmd, shell=shell) for _ in range(repeat)]
+    return _median([run(cmd, shell=shell) for _ in range(repeat)])
+
+
+def _median(runs: list[Run]) -> Run:
     return Run(
         statistics.median(r.wall for r in runs),
         statistics.median(r.cpu for r in runs),
         max(r.rss_mb for r in runs),
     )
+
+
+def paired_runs(ours: list[str], ref: list[str], repeat: int) -> tuple[Run, Run]:
+    """Medians of ``ours`` and ``ref`` run in turn (ours, ref, ours, ref, ...): on a shared machine whose
+    load changes from one minute to the next, both see the same moments."""
+    a: list[Run] = []
+    b: list[Run] = []
+    for _ in range(repeat):
+        a.append(run(ours))
+        b.append(run(ref))
+    return _median(a), _median(b)
 
 
 def row(case: str, ours: Run, ref: Run | None, target: str) -> dict:
@@ -158,8 +172,7 @@ def hold_maps(stack: ExitStack, n: int, prefix: str) -> None:
 
 def case_list(stack: ExitStack, n: int, repeat: int, prefix: str) -> dict:
     hold_maps(stack, n, prefix)
-    ours = median_run([*OURS, "list", "--json"], repeat)
-    ref = median_run(["bpftool", "-j", "map", "show"], repeat)
+    ours, ref = paired_runs([*OURS, "list", "--json"], ["bpftool", "-j", "map", "show"], repeat)
     on_box = len(list(maps.map_ids()))  # both list every map of the box, other people's too
     return row(f"list --json, {n:,} maps", ours, ref, "ratio <= 2") | {"maps_on_box": on_box}
 
@@ -190,8 +203,8 @@ def case_dump(stack: ExitStack, entries: int, repeat: int, prefix: str) -> dict:
         keys = struct.pack(f"<{count}I", *range(start, start + count))
         m.update_batch(keys, struct.pack(f"<{count}Q", *range(start, start + count)), count)
     mid = str(m.info.id)
-    ours = median_run([*OURS, "dump", mid, "--json"], repeat)
-    ref = median_run(["bpftool", "-j", "map", "dump", "id", mid], repeat)
+    ours, ref = paired_runs([*OURS, "dump", mid, "--json"], ["bpftool", "-j", "map", "dump", "id", mid],
+                            repeat)
     return row(f"dump --json, {entries:,} entries", ours, ref, "ratio <= 0.25")
 
 
