@@ -316,8 +316,8 @@ class KernelSource:
         time (~1 s with 40,000 fds on the box): ``scan=False`` gives the bare row instead (not kept)."""
         with self._lock:
             known = self._rows.get(info.id)
-        if known is not None and known.type_name == info.type_name:
-            return known
+        if known is not None and known.type_name == info.type_name and known.memlock >= 0:
+            return known  # (a quick listing's row, memlock unread and no owners yet, is read again here)
         from mapexplorer.kernel import inventory
 
         if not scan:

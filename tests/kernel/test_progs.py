@@ -341,7 +341,7 @@ def test_kernel_source_rows_carry_writers_and_readers(loaded):
     source = KernelSource()
     try:
         listing = source.list_maps()
-        if listing.partial:  # the quick first listing names no programs yet; the next one does
+        while listing.partial:  # the quick first listings name no programs yet; the full one does
             listing = source.list_maps()
         assert not listing.partial
         rows = {r.id: r for r in listing.rows}
