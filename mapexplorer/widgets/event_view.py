@@ -118,7 +118,6 @@ def hex_ascii(raw: bytes, limit: int = 32) -> str:
     return f"{part.hex(' ')}{'…' if len(raw) > limit else ''} |{text}|"
 
 
-
 ARRIVED, AGE = "arrived", "age"
 """The columns the view adds: when the event reached the explorer (wall clock) and how long ago."""
 
