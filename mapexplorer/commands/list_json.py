@@ -15,6 +15,7 @@ from json.encoder import encode_basestring_ascii as _jstr  # type: ignore[attr-d
 
 from mapexplorer.fill import EntryCount
 from mapexplorer.kernel.inventory import MapRecord
+from mapexplorer.kernel.owners import Owner
 
 _BOOL = ("false", "true")
 
@@ -35,24 +36,26 @@ def _num(v: int | float | None) -> str:
     return float.__repr__(v) if isinstance(v, float) else int.__repr__(v)
 
 
-def record_text(r: MapRecord, c: EntryCount, _strs: dict[str, str] | None = None) -> str:
-    """``json.dumps(record_json(r, c))`` for one map. ``_strs``: a cache of JSON strings (type names and
-    commands recur in every listing)."""
+def _owner_text(o: Owner, texts: dict[int, tuple[Owner, str]]) -> str:
+    """``{"pid": .., "comm": ..}`` of an owner, remembered by the owner object (a loader holding thousands
+    of maps is the same object in each of their records)."""
+    hit = texts.get(id(o))
+    if hit is None or hit[0] is not o:
+        hit = texts[id(o)] = (o, f'{{"pid": {int.__repr__(o.pid)}, "comm": {_jstr(o.comm)}}}')
+    return hit[1]
+
+
+def record_text(r: MapRecord, c: EntryCount, _strs: dict[str, str] | None = None,
+                _owners: dict[int, tuple[Owner, str]] | None = None) -> str:
+    """``json.dumps(record_json(r, c))`` for one map. ``_strs``, ``_owners``: caches of JSON texts (type
+    names and owners recur in every listing)."""
     strs = {} if _strs is None else _strs
+    owner_texts = {} if _owners is None else _owners
     i = r.info
     tname = strs.get(i.type_name)
     if tname is None:
         tname = strs[i.type_name] = _jstr(i.type_name)
-    if r.owners:
-        parts = []
-        for o in r.owners:
-            comm = strs.get(o.comm)
-            if comm is None:
-                comm = strs[o.comm] = _jstr(o.comm)
-            parts.append(f'{{"pid": {int.__repr__(o.pid)}, "comm": {comm}}}')
-        pids = "[" + ", ".join(parts) + "]"
-    else:
-        pids = "[]"
+    pids = "[" + ", ".join([_owner_text(o, owner_texts) for o in r.owners]) + "]" if r.owners else "[]"
     if r.progs:
         ps = r.progs
         progs = "[" + ", ".join(int.__repr__(p.id) for p in ps) + "]"
@@ -81,4 +84,5 @@ def record_text(r: MapRecord, c: EntryCount, _strs: dict[str, str] | None = None
 def records_text(pairs: Iterable[tuple[MapRecord, EntryCount]]) -> str:
     """``json.dumps([record_json(r, c) for r, c in pairs])``."""
     strs: dict[str, str] = {}
-    return "[" + ", ".join([record_text(r, c, strs) for r, c in pairs]) + "]"
+    owner_texts: dict[int, tuple[Owner, str]] = {}
+    return "[" + ", ".join([record_text(r, c, strs, owner_texts) for r, c in pairs]) + "]"

@@ -87,3 +87,56 @@ def test_a_map_this_process_only_reads_never_lists_it_as_owner() -> None:
         assert me in [o.pid for o in scanner.scan().get(made_id, [])]  # created and held here: an owner
     finally:
         os.close(made)
+
+
+MIXED_HOLDER = r"""
+import json, os, sys
+from mapexplorer.kernel import maps
+from mapexplorer.kernel.names import map_type_id
+fds = [maps.create_map(map_type_id("hash"), 4, 8, 4, name=f"os_mix{i}") for i in range(30)]
+keep = [os.pipe(), os.open("/dev/null", os.O_RDONLY)]  # fds that are not maps, after 30 that are
+fds += [maps.create_map(map_type_id("array"), 4, 8, 2, name=f"os_mixb{i}") for i in range(30)]
+print(json.dumps([maps.map_info(fd).id for fd in fds]), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_process_holding_many_maps_reads_the_same_with_and_without_links_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After DIRECT_AFTER maps in a row the fdinfo is read without the readlink: the answer (owners and
+    the fdinfo facts) is what reading every link first gives, also across fds that are not maps."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", MIXED_HOLDER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        ids = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        modes: list[bool] = []
+        real = owners._fd_map
+
+        def watched(d: owners._ProcFds, pid: int, fd: str) -> tuple[int, int, int] | None:
+            if pid == proc.pid:
+                modes.append(d.direct)
+            return real(d, pid, fd)
+
+        monkeypatch.setattr(owners, "_fd_map", watched)
+        scanner = owners.OwnerScanner()
+        direct = scanner.scan()
+        # links first, then direct reads, back to links at the pipe, then direct again
+        assert modes[:owners.DIRECT_AFTER] == [False] * owners.DIRECT_AFTER
+        assert True in modes and modes.count(False) > owners.DIRECT_AFTER
+        monkeypatch.setattr(owners, "_fd_map", real)
+        direct_facts = {m: scanner.fdinfo_facts[m] for m in ids}
+        monkeypatch.setattr(owners, "DIRECT_AFTER", 1 << 30)  # links first for every fd
+        scanner = owners.OwnerScanner()
+        linked = scanner.scan()
+        assert {m: [o.pid for o in direct[m]] for m in ids} == {m: [proc.pid] for m in ids}
+        assert {m: direct[m] for m in ids} == {m: linked[m] for m in ids}
+        assert direct_facts == {m: scanner.fdinfo_facts[m] for m in ids}
+        assert all(memlock > 0 for memlock, _frozen in direct_facts.values())
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(timeout=30)
