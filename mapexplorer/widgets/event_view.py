@@ -58,6 +58,9 @@ IDLE_POST_S = 0.5
 """With no events, the counters (events/s falling to 0) are still refreshed this often."""
 CLOCK_REUSE_S = 0.05
 """Rows rendered within this many seconds share one clock (ages and times agree across a repaint)."""
+AGES_EVERY_S = 1.0
+"""With no new rows, ages on screen are repainted this often at most (and less often as they grow: a
+tenth of the newest row's age), so a quiet stream's ages do not freeze at their last paint."""
 FIELDS_CACHE = 512
 """Decoded events remembered by the table (a page scrolled back and forth is decoded once)."""
 MAX_COLUMNS = 40
@@ -234,6 +237,8 @@ class EventLog(ScrollView, can_focus=True):
         self._clock: tuple[float, Clock] = (-1.0, Clock.now())
         self.now: Callable[[], Clock] = Clock.now
         """The clock rows are rendered against (the screen's: a fixed one in snapshot tests)."""
+        self._painted_ns = 0
+        """CLOCK_MONOTONIC (of ``now``) of the last repaint asked for."""
 
     class FollowChanged(Message):
         """The table started or stopped following the newest row (the status says which)."""
@@ -268,6 +273,18 @@ class EventLog(ScrollView, can_focus=True):
         if self.follow:
             self.call_after_refresh(self._to_bottom)
         if changed:
+            self._painted_ns = self.now().mono_ns
+            self.refresh()
+
+    def refresh_ages(self) -> None:
+        """Repaint for the ages alone (nothing new to show) when the last paint is old enough for them
+        to read differently: every :data:`AGES_EVERY_S`, or a tenth of the newest row's age if longer."""
+        if not self.rows:
+            return
+        now = self.now()
+        newest_age = now.wall - self.rows[-1][2]
+        if (now.mono_ns - self._painted_ns) / 1e9 >= max(AGES_EVERY_S, newest_age / 10):
+            self._painted_ns = now.mono_ns
             self.refresh()
 
     def _visible_numbers(self, rows: Sequence[Row], follow: bool | None) -> tuple[int, int, int]:
@@ -679,8 +696,11 @@ class EventViewScreen(KeyedScreen):
             self._add(message.events, message.total, message.wall)
         # New rows are painted only while the newest are followed: scrolled back, the rows the user
         # looks at stay put (G or scrolling to the bottom follows again).
-        if not self.paused and self._dirty and self.query_one("#events", EventLog).follow:
+        log = self.query_one("#events", EventLog)
+        if not self.paused and self._dirty and log.follow:
             self._show()
+        elif not self.paused:
+            log.refresh_ages()
         self._update_status()
 
     def _compute_rate(self) -> float:

@@ -21,6 +21,7 @@ import pytest
 from textual.app import App
 from textual.widgets import Static
 
+from mapexplorer.semantics import Clock
 from mapexplorer.widgets.event_view import KEEP, ConfirmScreen, EventLog, EventViewScreen
 
 ROUNDS = 500  # pilot.pause(0.02) rounds a test waits at most for the worker (a bound, not a timing)
@@ -215,6 +216,50 @@ async def test_scrolled_back_rows_stay_put_and_the_newest_row_follows_again():
         assert await wait_for(pilot, lambda: len(log.rows) == 150)
         assert log.follow and status().startswith("live")
         assert seqs(screen, log.rows[-1:]) == [149]
+
+
+class StoppedClock:
+    """A clock that moves only when told (Clock.now() otherwise)."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_700_000_000.0, 1000.0
+
+    def __call__(self) -> Clock:
+        return Clock(self.wall, int(self.mono * 1e9))
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+async def test_ages_are_repainted_while_no_event_comes_only_when_they_read_differently():
+    stream = ListStream()
+    clock = StoppedClock()
+
+    class ClockApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(EventViewScreen(lambda: stream, clock=clock))
+
+    app = ClockApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(EventLog)
+        stream.feed(seq_events(0, 3))
+        assert await wait_for(pilot, lambda: len(log.rows) == 3)
+        repaints: list[int] = []
+        refresh = log.refresh
+
+        def counting_refresh(*args: Any, **kw: Any) -> Any:
+            repaints.append(1)
+            return refresh(*args, **kw)
+
+        log.refresh = counting_refresh  # type: ignore[method-assign]
+        await pilot.pause(1.2)  # idle batches come every 0.5 s: the clock stood still, nothing to repaint
+        assert repaints == []
+        clock.advance(5.0)
+        assert await wait_for(pilot, lambda: bool(repaints))
+        await pilot.pause(0.1)
+        assert "5s ago" in line_text(log, 3)  # the newest row's age, as repainted
 
 
 async def test_undecoded_events_show_cpu_size_and_bytes():
