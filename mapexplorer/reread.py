@@ -4,9 +4,9 @@ A map view above :data:`mapexplorer.screens.map_view.PARTIAL_LIMIT` entries refr
 every interval (one lookup each) and reads the whole map again only when something on screen needs it (a
 sort by a value, a filter, ``r``). Such a re-read is never one giant pass: each refresh reads one slice of
 it (some BPF_MAP_LOOKUP_BATCH calls), sized so that reading costs ``share`` of the budget's CPU over one
-interval -- at 5 % of a core and a 1 s interval, about 40 ms of reading per refresh. The slice follows the
+interval -- at 5 % of a core and a 1 s interval, about 30 ms of reading per refresh. The slice follows the
 read rate measured on the previous slices (entries per CPU second), so a pass over 10,000,000 entries at
-~3 M entries per CPU second takes about 80 refreshes: "full re-read every 80 s".
+~3 M entries per CPU second takes about 110 refreshes: "full re-read every 110 s".
 
 Pure bookkeeping (the caller measures CPU time, with ``time.thread_time`` or a fake in tests); the pass
 object itself (:class:`mapexplorer.kernel_source.MapPass`) is opaque here. Safe to share between the UI
@@ -21,8 +21,9 @@ from typing import Any
 
 from mapexplorer.pacing import DEFAULT_BUDGET
 
-SHARE = 0.8
-"""Part of the budget a re-read slice may use; the rest is for the visible rows' lookups and drawing."""
+SHARE = 0.6
+"""Part of the budget a re-read slice may use; the rest is for the visible rows' lookups, drawing and the
+app's own idle work (timers, the terminal)."""
 MIN_SLICE = 16384
 """Fewest entries a slice reads (one batch), however small the budget."""
 FIRST_RATE = 2_000_000.0

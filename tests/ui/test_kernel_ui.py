@@ -14,7 +14,7 @@ from mapexplorer.kernel import maps
 from mapexplorer.kernel.btf_fetch import load_btf
 from mapexplorer.kernel.names import map_type_id
 from mapexplorer.screens.drilldown import DrillDownScreen
-from mapexplorer.screens.map_view import MapViewScreen
+from mapexplorer.screens.map_view import COUNT_EVERY, MapViewScreen
 from mapexplorer.widgets.entry_table import EntryTable
 from tests.ui.helpers import FakeClock, press, settle, wait_until_freed
 
@@ -148,5 +148,19 @@ async def test_real_million_entry_map_is_virtual() -> None:
             # r reads every entry again (manual refresh: in one go; with an interval, a slice per refresh)
             await press(pilot, "r")
             assert entries.snapshot.keys is not before.keys and entries.snapshot.count == n
+            # a key deleted: the kernel's count of entries moves, and that starts a full re-read too
+            m.delete((12345).to_bytes(4, "little"))
+            clock.advance(COUNT_EVERY)  # the count is looked at every COUNT_EVERY seconds
+            app.screen.poll()
+            await settle(pilot)
+            assert entries.snapshot.count == n - 1
+            before = entries.snapshot
+            app.screen.poll()
+            await settle(pilot)
+            assert entries.snapshot.keys is before.keys  # the count holds: the rows on screen only
+            clock.advance(COUNT_EVERY)
+            app.screen.poll()
+            await settle(pilot)
+            assert entries.snapshot.keys is before.keys
     finally:
         os.close(fd)
