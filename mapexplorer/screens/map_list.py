@@ -241,8 +241,12 @@ class MapListScreen(PollingScreen):
             self._shown.clear()
             self.post_message(MapListReady(snap, cpu() - start))
             partial = snap.partial
-            if partial:  # let the UI draw the first rows before the (longer) completing read
-                self._shown.wait(2.0)
+            # let the UI draw these rows before the next (longer) read; stop waiting if the app is leaving
+            for _ in range(20 if partial else 0):
+                if self._shown.wait(0.1) or worker.is_cancelled:
+                    break
+            if worker.is_cancelled:
+                return
 
     def on_map_list_ready(self, message: MapListReady) -> None:
         cpu = self.explorer.cpu_clock
