@@ -171,6 +171,8 @@ class Counter:
                 self._last = (infos, by_iter, out, info_of, last[4])
                 return out
             self.redone = None
+            if last is not None and by_iter is not None and last[1] is not None and given is infos:
+                return self._count_moved(infos, by_iter, reads, deadline)
             out = {}
             for info in infos:
                 out[info.id] = self._one(info, by_iter, reads=reads, deadline=deadline)
@@ -182,6 +184,26 @@ class Counter:
             live = [i.id for i in infos if i.type_name not in STATIC_TYPES]
             self._last = (infos, by_iter, out, {i.id: i for i in infos}, live) if given is infos else None
             return out
+
+    def _count_moved(self, infos: list[maps.MapInfo], by_iter: dict[int, int], reads: bool,
+                     deadline: float) -> dict[int, EntryCount]:
+        """:meth:`count` after maps came or went (another list than last call's): the maps that stayed,
+        with the same info and iterator number, keep their count without being looked at."""
+        assert self._last is not None
+        _, prev_iter, prev_out, prev_info, _ = self._last
+        info_of = {i.id: i for i in infos}
+        redo = {mid for mid, i in info_of.items() if prev_info.get(mid) is not i}  # new, or read again
+        redo.update(mid for mid, n in by_iter.items() if prev_iter.get(mid) != n and mid in info_of)
+        live = [mid for mid, i in info_of.items() if i.type_name not in STATIC_TYPES]
+        out = dict(prev_out)
+        for mid in prev_out.keys() - info_of.keys():
+            del out[mid]
+            self._reads.pop(mid, None)
+            self._made.pop(mid, None)
+        for mid in [*redo, *live]:
+            out[mid] = self._one(info_of[mid], by_iter, reads=reads, deadline=deadline)
+        self._last = (infos, by_iter, out, info_of, live)
+        return out
 
     def _kept(self, info: maps.MapInfo, n: int, method: str) -> EntryCount:
         """``EntryCount(n, method, fill)``, the same object as last time when info and n are the same."""

@@ -67,3 +67,25 @@ def test_counter_given_the_same_list_redoes_only_moved_counts(new_map) -> None:
     assert second[b.info.id] is first[b.info.id]
     assert counter.count(list(infos), by_iter=moved) == second  # another list: counted afresh, same result
     assert counter.redone is None
+
+
+def test_counter_after_maps_came_and_went_equals_a_fresh_count(new_map) -> None:
+    if counts.unavailable_reason() is not None:
+        pytest.skip(counts.unavailable_reason())
+    a = new_map("hash", 4, 8, 16, name="mlx_ks_ma")
+    b = new_map("hash", 4, 8, 16, name="mlx_ks_mb")
+    ring = new_map("ringbuf", 0, 0, 4096, name="mlx_ks_mr")
+    d = new_map("hash", 4, 8, 16, name="mlx_ks_md")
+    d_info = d.info
+    counter = health.Counter()
+    first = counter.count([a.info, b.info, ring.info, d_info], by_iter=counter.iterator_counts())
+    c = new_map("array", 4, 8, 4, name="mlx_ks_mc")  # a map came, b "went" (left out of the list)
+    a.update(struct.pack("<I", 3), bytes(8))
+    by_iter = counter.iterator_counts()
+    infos = [a.info, ring.info, c.info, d_info]
+    got = counter.count(infos, by_iter=by_iter)
+    assert got == health.Counter().count(infos, by_iter=by_iter)  # what counting afresh says
+    assert set(got) == {a.info.id, ring.info.id, c.info.id, d_info.id}
+    assert got[d_info.id] is first[d_info.id]  # stayed as it was: not looked at again
+    assert got[a.info.id].entries == 1 and got[c.info.id].entries == 4
+    assert got[ring.info.id] == first[ring.info.id]
