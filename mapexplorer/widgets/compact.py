@@ -240,5 +240,24 @@ def order_rows(
     for start in range(0, len(todo), 4096):
         prog.step(start, len(todo))
         keys.extend(keyf(i) for i in todo[start : start + 4096])
-    positions_list = sorted(range(len(todo)), key=keys.__getitem__, reverse=reverse)
-    return row_order(np.asarray(todo, dtype=np.int64)[positions_list] if todo else np.zeros(0, np.int64), n)
+    positions = _sort_decoded(keys, reverse)
+    return row_order(np.asarray(todo, dtype=np.int64)[positions] if todo else np.zeros(0, np.int64), n)
+
+
+def _sort_decoded(keys: list[tuple[int, Any]], reverse: bool) -> np.ndarray:
+    """Positions ordering :func:`sort_key_fn` keys like ``sorted`` does. All integers or all texts are
+    sorted by numpy, which lets go of the GIL while it sorts (a ``sorted`` of a million keys holds it for
+    a second or two: the UI could not even take the Escape that cancels); a mix goes through ``sorted``."""
+    if keys:
+        kinds = {k[0] for k in keys}
+        values = [k[1] for k in keys]
+        arr: np.ndarray | None = None
+        if kinds == {0} and all(type(v) is int for v in values):
+            arr = np.array(values)
+            if arr.dtype.kind not in "iu":
+                arr = None  # beyond 64 bits: Python ints
+        elif kinds == {1} and not any("\x00" in v for v in values):
+            arr = np.array(values, dtype=str)  # code point order, as str compares
+        if arr is not None:
+            return _stable_argsort(arr, reverse)
+    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse), dtype=np.int64)
