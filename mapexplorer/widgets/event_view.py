@@ -35,6 +35,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -269,12 +270,30 @@ class EventLog(ScrollView, can_focus=True):
         if follow is not None:
             self.follow = follow
         total = sum(widths.get(c, 8) + GAP for c in columns)
-        self.virtual_size = Size(total, len(rows) + 1)
+        self._grow(Size(total, len(rows) + 1))
         if self.follow:
+            # now (one repaint with the rows: Textual merges the two refreshes of this frame), and again
+            # after the refresh in case the size went through a layout (a scrollbar came)
+            self._to_bottom()
             self.call_after_refresh(self._to_bottom)
         if changed:
             self._painted_ns = self.now().mono_ns
             self.refresh()
+
+    def _grow(self, size: Size) -> None:
+        """Set the virtual size. A layout of the whole screen only when a scrollbar comes or goes: while
+        the ring fills, the row count changes at every batch, and a layout each time cost more than the
+        repaint itself (what Textual does for a size change without layout: set it, update the
+        scrollbars)."""
+        old = self.virtual_size
+        if size == old:
+            return
+        width, height = self.container_size
+        if (old.width > width) != (size.width > width) or (old.height > height) != (size.height > height):
+            self.virtual_size = size
+            return
+        self.set_reactive(cast("Reactive[Size]", EventLog.virtual_size), size)  # the descriptor
+        self._scroll_update(size)
 
     def refresh_ages(self) -> None:
         """Repaint for the ages alone (nothing new to show) when the last paint is old enough for them
