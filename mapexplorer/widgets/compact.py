@@ -91,12 +91,30 @@ def _raw_int_column(snap: MapSnapshot, plan: Plan, col: Column) -> np.ndarray | 
         return np.minimum.reduce(arrays)
     if col.kind == "max":
         return np.maximum.reduce(arrays)
-    if arrays[0].dtype.itemsize > 4:
-        return None  # a sum of 64-bit counters may not fit 64 bits: decoded (Python ints) instead
-    total = np.zeros(n, np.int64)
+    if arrays[0].dtype.itemsize <= 4:
+        total = np.zeros(n, np.int64)  # fits: at most 2**32 CPUs of 32-bit values
+        for a in arrays:
+            total += a
+        return total
+    if arrays[0].dtype.kind != "u":
+        return None  # signed 64-bit sums: decoded (Python ints)
+    return _sum_u64(arrays)
+
+
+def _sum_u64(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The per-row sums of unsigned 64-bit counters as uint64, exactly; None when a sum needs more than
+    64 bits (then the column is decoded: Python ints). Summed as 32-bit halves, which cannot overflow."""
+    hi = np.zeros(len(arrays[0]), np.uint64)
+    lo = np.zeros(len(arrays[0]), np.uint64)
+    mask = np.uint64(0xFFFFFFFF)
     for a in arrays:
-        total += a
-    return total
+        v = a.astype(np.uint64, copy=False)
+        hi += v >> np.uint64(32)
+        lo += v & mask
+    hi += lo >> np.uint64(32)
+    if hi.size and int(hi.max()) > 0xFFFFFFFF:
+        return None
+    return (hi << np.uint64(32)) | (lo & mask)
 
 
 def int_column(snap: MapSnapshot, plan: Plan, col: Column) -> np.ndarray | None:

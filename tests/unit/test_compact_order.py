@@ -88,6 +88,19 @@ def raw_percpu(draw: st.DrawFn) -> MapSnapshot:
 
 
 @st.composite
+def raw_percpu_u64(draw: st.DrawFn) -> MapSnapshot:
+    """Per-CPU 64-bit counters, some near 2**64 (their sum needs more than 64 bits: decoded instead)."""
+    n = draw(st.integers(0, 30))
+    keys = [draw(_u(32)) for _ in range(n)]
+    big = st.integers(2**64 - 2**33, 2**64 - 1)
+    slots = b"".join(struct.pack("<Q", draw(_u(64) | big)) for _ in range(n * NCPUS))
+    row = MapRow(id=7, name="bgx_t", type_name="percpu_hash", key_size=4, value_size=8, max_entries=1000)
+    dec = TypeAwareDecoder(RawDecoder(4, 8, NCPUS), "percpu_hash")
+    return MapSnapshot(MapFacts(row, NCPUS, False), struct.pack(f"<{n}I", *keys), slots, n, 4, 8 * NCPUS,
+                       0.0, dec)
+
+
+@st.composite
 def btf_hash(draw: st.DrawFn) -> MapSnapshot:
     n = draw(st.integers(0, 40))
     keys = b"".join(struct.pack("<Ih2x", draw(_u(32)), draw(_s(16))) for _ in range(n))
@@ -122,7 +135,7 @@ def _check(snap: MapSnapshot, hex_mode: bool, sort_col: int | None, reverse: boo
 
 
 @settings(max_examples=300, deadline=None)
-@given(snap=st.one_of(raw_hash(), raw_percpu(), btf_hash()), hex_mode=st.booleans(),
+@given(snap=st.one_of(raw_hash(), raw_percpu(), raw_percpu_u64(), btf_hash()), hex_mode=st.booleans(),
        sort_col=st.none() | st.integers(0, 99), reverse=st.booleans(), filter_text=FILTERS)
 def test_order_rows_equals_the_simple_implementation(
     snap: MapSnapshot, hex_mode: bool, sort_col: int | None, reverse: bool, filter_text: str
@@ -151,6 +164,23 @@ def test_integer_columns_read_from_the_buffers() -> None:
     assert int_column(snap, plan, by_label["saddr"]) is None  # 0.0.0.1 ...: decoded text, not a number
     order = order_rows(snap, plan, sort_col=list(by_label).index("delta"), reverse=False, filter_text="")
     assert order is not None and order.dtype == np.int32 and order.tolist() == list(range(n - 1, -1, -1))
+
+
+def test_per_cpu_sums_of_64_bit_counters() -> None:
+    n = 1000
+    cpus = [[(i * 2**40 + c) for c in range(NCPUS)] for i in range(n)]
+    row = MapRow(id=7, name="bgx_t", type_name="percpu_hash", key_size=4, value_size=8, max_entries=n)
+    snap = MapSnapshot(MapFacts(row, NCPUS, False), struct.pack(f"<{n}I", *range(n)),
+                       b"".join(struct.pack("<Q", v) for vs in cpus for v in vs), n, 4, 8 * NCPUS, 0.0,
+                       TypeAwareDecoder(RawDecoder(4, 8, NCPUS), "percpu_hash"))
+    plan = make_plan(snap)
+    col = next(c for c in plan.columns if c.kind == "sum")
+    arr = int_column(snap, plan, col)
+    assert arr is not None and arr.dtype == np.uint64 and arr.tolist() == [sum(vs) for vs in cpus]
+    top = b"".join(struct.pack("<Q", 2**64 - 1) for _ in range(NCPUS))  # one sum beyond 64 bits
+    over = MapSnapshot(snap.facts, snap.keys, snap.values[: -len(top)] + top, n, 4, 8 * NCPUS, 0.0,
+                       snap.decoder)
+    assert int_column(over, plan, col) is None
 
 
 def test_cancel_stops_a_decoding_sort() -> None:
