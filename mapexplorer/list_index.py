@@ -4,7 +4,10 @@ A refresh of 20,000 maps usually changes a handful of them. The index compares t
 ones (the same object, or equal), drops the cached sort values, search texts and rendered cells of the maps
 that changed or went away, and reports which maps are new, gone or changed, so the table touches only those.
 Sorting by a column uses one cached value per map and column (computed once per map); filtering tests a
-cached lower-case search text. Pure: no textual here (the cells are whatever the caller's ``render`` makes).
+cached lower-case search text. A source that says which maps changed since the rows the index last took
+(``ListSnapshot.changed``/``base``) is taken at its word: only those maps are looked at, and the changes
+say which sort columns moved, so a caller can patch its table in place. Pure: no textual here (the cells
+are whatever the caller's ``render`` makes).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """ListIndex: its order equals the plain filter-and-sort over the rows, through random updates (hypothesis),
-and an update reports exactly the maps that appeared, went away or changed."""
+an update reports exactly the maps that appeared, went away or changed, and a source's word on what changed
+gives the same index as a full update (and is ignored unless relative to the rows last taken)."""
 
 from __future__ import annotations
 
