@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mapexplorer import codec
 from mapexplorer.btf import Btf, BtfError
@@ -187,29 +187,44 @@ def runs(records: list[tuple[int | None, bytes]]) -> list[tuple[int | None, int,
     return out
 
 
-class JsonLines:
-    """``watch --json`` output for a batch of records, in bulk: runs of records of one size decoded with
-    one BTF type are turned into JSON text by one generated formatter over their joined bytes
-    (:func:`~mapexplorer.btf.decode.compile_json_texts`, what ``dump --json`` uses), the same text
-    :meth:`Event.to_json` gives one by one, several times faster."""
+F = TypeVar("F")
+
+
+class _BulkFormatters(Generic[F]):
+    """The generated formatter of each record type a stream's decoders use (None for records without a
+    BTF type), compiled once per (BTF, type id, size) by the subclass's ``_compile``."""
 
     def __init__(self, stream: EventStream) -> None:
         self.stream = stream
-        self._texts: dict[tuple[int, int, int], Callable[[bytes], list[str]] | None] = {}
+        self._compiled: dict[tuple[int, int, int], F | None] = {}
 
-    def _formatter(self, size: int) -> Callable[[bytes], list[str]] | None:
+    def _compile(self, btf: Btf, tid: int, size: int, decoder: object) -> F | None:
+        """The formatter of records of ``size`` bytes decoded as ``tid`` (None: one by one)."""
+        raise NotImplementedError
+
+    def _formatter(self, size: int) -> F | None:
         fn = self.stream.decoder_for_size(size)
         btf_type = getattr(fn, "btf_type", None)
         if btf_type is None:
             return None
         btf, tid = btf_type
         key = (id(btf), tid, size)
-        if key not in self._texts:
+        if key not in self._compiled:
             try:
-                self._texts[key] = compile_json_texts(btf, tid, size)
+                self._compiled[key] = self._compile(btf, tid, size, fn)
             except BtfError:
-                self._texts[key] = None
-        return self._texts[key]
+                self._compiled[key] = None
+        return self._compiled[key]
+
+
+class JsonLines(_BulkFormatters[Callable[[bytes], list[str]]]):
+    """``watch --json`` output for a batch of records, in bulk: runs of records of one size decoded with
+    one BTF type are turned into JSON text by one generated formatter over their joined bytes
+    (:func:`~mapexplorer.btf.decode.compile_json_texts`, what ``dump --json`` uses), the same text
+    :meth:`Event.to_json` gives one by one, several times faster."""
+
+    def _compile(self, btf: Btf, tid: int, size: int, decoder: object) -> Callable[[bytes], list[str]]:
+        return compile_json_texts(btf, tid, size)
 
     def text(self, records: list[tuple[int | None, bytes]]) -> str:
         """One line per record (each ending in a newline), in order."""
@@ -334,29 +349,14 @@ def compile_text_lines(btf: Btf, tid: int, size: int, kinds: dict[str, str]
     return texts, set_clock
 
 
-class TextLines:
+class TextLines(_BulkFormatters[tuple[Callable[[bytes], list[str]], Callable[[Clock], None]]]):
     """``watch`` text output for a batch of records, in bulk: runs of records of one size decoded with one
     BTF type are turned into text by one generated formatter (:func:`compile_text_lines`), the same
     lines :meth:`Event.to_text` prints one by one, against one clock per batch."""
 
-    def __init__(self, stream: EventStream) -> None:
-        self.stream = stream
-        self._texts: dict[tuple[int, int, int], tuple[Callable[[bytes], list[str]],
-                                                      Callable[[Clock], None]] | None] = {}
-
-    def _formatter(self, size: int) -> tuple[Callable[[bytes], list[str]], Callable[[Clock], None]] | None:
-        fn = self.stream.decoder_for_size(size)
-        btf_type = getattr(fn, "btf_type", None)
-        if btf_type is None:
-            return None
-        btf, tid = btf_type
-        key = (id(btf), tid, size)
-        if key not in self._texts:
-            try:
-                self._texts[key] = compile_text_lines(btf, tid, size, getattr(fn, "kinds", None) or {})
-            except BtfError:
-                self._texts[key] = None
-        return self._texts[key]
+    def _compile(self, btf: Btf, tid: int, size: int,
+                 decoder: object) -> tuple[Callable[[bytes], list[str]], Callable[[Clock], None]] | None:
+        return compile_text_lines(btf, tid, size, getattr(decoder, "kinds", None) or {})
 
     def text(self, records: list[tuple[int | None, bytes]], clock: Clock | None = None) -> str:
         """One line per record (each ending in a newline), in order; times shown against ``clock``
