@@ -369,6 +369,12 @@ class EventLog(ScrollView, can_focus=True):
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
+    def on_resize(self) -> None:
+        # A layout after the last batch can shrink the viewport (a scrollbar or the filter came): while
+        # following, stay at the bottom, or the scrollbar says "top" under the newest rows until a batch.
+        if self.follow:
+            self.call_after_refresh(self._to_bottom)
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if new_value >= self.max_scroll_y and self.cursor_n is None:

@@ -68,7 +68,9 @@ def _event_view_run(*keys: str):
         view = EventViewScreen(factory, title=f"events of evx_bench_rb (map {map_id})", map_id=map_id,
                                clock=clock)
         await app.push_screen(view)
-        await _until(pilot, lambda: len(view.query_one(EventLog).rows) == 30 and view.type_name is not None)
+        log = view.query_one(EventLog)
+        await _until(pilot, lambda: len(log.rows) == 30 and view.type_name is not None)
+        await _until(pilot, lambda: log.scroll_y == log.max_scroll_y)  # following: at the bottom
         clock.advance(2.5)
         await pilot.pause(0.1)  # past the table's clock reuse (one clock per repaint)
         view.query_one(EventLog).refresh()
