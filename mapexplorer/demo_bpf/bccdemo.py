@@ -374,12 +374,12 @@ class BccMixin(SessionState):
         self._threads.append(thread)
 
     def _stacks_tick(self, tick: int) -> None:
-        """Every second: once demo_stacks is half full, delete stack ids down to a quarter, those no
+        """Every tick (0.2 s): once demo_stacks is half full, delete stack ids down to a quarter, those no
         demo_stack_cnt key refers to first. A stack map takes each new stack from a free list that a full
         table has emptied, so from then on every bpf_get_stackid fails with ENOMEM (-12), with
         BPF_F_REUSE_STACKID or without: its consumer has to delete the ids it no longer needs."""
         fd = self._fds.get("demo_stacks")
-        if fd is None or tick % 5:
+        if fd is None:
             return
         stacks = km.Map(fd)  # not closed here: the fd is the session's
         ids: list[bytes] = []

@@ -241,7 +241,7 @@ class DemoSession(EnvironmentMixin, RawMapsMixin, BccMixin):
 
     def _local_traffic(self) -> None:
         """Every 0.2 s: UDP into the reuseport group, arena pages and counters, user ringbuf records, every
-        second the cgrp_storage stats, and every second room made in the stack map. A failing step is
+        second the cgrp_storage stats, and room made in the stack map. A failing step is
         counted in ``traffic_errors`` (with the last message in ``last_traffic_error``) and tried again
         on the next tick; nothing is printed, since a TUI may own the terminal."""
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
